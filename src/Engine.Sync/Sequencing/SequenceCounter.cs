@@ -25,14 +25,17 @@ public sealed class SequenceCounter
     /// <summary>Waits until no writer is active and returns the count to validate against.</summary>
     public int ReadBegin([CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
     {
-        var start = Atomic.Read(ref _sequence, file, line);
-        if ((start & 1) == 0)
+        while (true)
         {
-            return start;
-        }
+            // Re-check parity on every read: a writer may open a new window between the wait and the read.
+            var start = Atomic.Read(ref _sequence, file, line);
+            if ((start & 1) == 0)
+            {
+                return start;
+            }
 
-        Wait.Until(this, static s => (Volatile.Read(ref s._sequence) & 1) == 0, file, line);
-        return Atomic.Read(ref _sequence, file, line);
+            Wait.Until(this, static s => (Volatile.Read(ref s._sequence) & 1) == 0, file, line);
+        }
     }
 
     /// <summary>Returns false, without waiting, when a writer is active; otherwise the count to validate against.</summary>
