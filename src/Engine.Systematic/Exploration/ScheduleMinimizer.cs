@@ -7,8 +7,10 @@ namespace Engine.Systematic.Exploration;
 /// Shrinks a failing schedule to the fewest preemptions that still fail the same way, so the reported interleaving
 /// shows only the switches the bug needs (Lincheck does the same to its scenarios; CHESS's observation that real
 /// bugs need few preemptions is why it pays). Greedy: turn the schedule into switches anchored to program points
-/// (<see cref="GuidedStrategy"/>), try dropping one preemptive switch at a time, keep any run that fails the same way
-/// with fewer preemptions, and start again from it, until no single drop helps or the replay budget is spent.
+/// (<see cref="GuidedStrategy"/>), try dropping one preemptive switch at a time, then two at a time, keep the first
+/// run that fails the same way with fewer preemptions, and start again from it, until no drop helps. Then, with the
+/// replay budget left, an exhaustive search bounded to 0, 1, ... preemptions looks for the same bug with fewer
+/// preemptions than the best so far (on small tests this makes the result a true minimum).
 /// </summary>
 internal static class ScheduleMinimizer
 {
@@ -16,33 +18,88 @@ internal static class ScheduleMinimizer
     {
         var best = failing;
         var replays = 0;
-        var improved = true;
-        while (improved && replays < budget)
+        while (replays < budget && best.Preemptions > 0)
         {
-            improved = false;
             var (switches, data) = GuidedStrategy.FromTrace(best.Trace!);
             var anchors = best.Trace!.Where(s => s.Preemption).Select(s => (s.From, s.FromStep)).ToList();
-            foreach (var anchor in anchors)
+
+            // Single drops first; when none helps, pairs: two preemptions often only make sense together (a thread
+            // is preempted, and later preempted back), while a different single switch reproduces the bug.
+            var improved = TryDrops(anchors.Select(a => new[] { a }));
+            if (improved is null && anchors.Count > 1)
             {
-                if (replays >= budget)
+                improved = TryDrops(Pairs(anchors));
+            }
+
+            if (improved is null)
+            {
+                break;
+            }
+
+            best = improved;
+            continue;
+
+            IterationResult? TryDrops(IEnumerable<(int, int)[]> drops)
+            {
+                foreach (var drop in drops)
+                {
+                    if (replays >= budget)
+                    {
+                        return null;
+                    }
+
+                    var candidate = new Dictionary<(int Thread, int Step), int>(switches);
+                    foreach (var anchor in drop)
+                    {
+                        candidate.Remove(anchor);
+                    }
+
+                    var result = runtime.RunIteration(failing.Iteration, failing.Seed, new GuidedStrategy(candidate, data), 0, body, keepTrace: true);
+                    replays++;
+                    if (IsSameBug(result, failing) && result.Preemptions < best.Preemptions)
+                    {
+                        return result;
+                    }
+                }
+
+                return null;
+            }
+        }
+
+        // Dropping switches cannot add the one new switch a shorter schedule may need. With the budget left, search
+        // for the bug directly among schedules with 0, 1, ... preemptions (CHESS's iterative preemption bounding):
+        // the first hit has the fewest preemptions of any schedule that fails the same way, if the search completes.
+        for (var bound = 0; bound < best.Preemptions && replays < budget; bound++)
+        {
+            var search = new DfsStrategy(bound);
+            while (replays < budget)
+            {
+                var result = runtime.RunIteration(failing.Iteration, failing.Seed, search, 0, body, keepTrace: true);
+                if (result.Exhausted)
                 {
                     break;
                 }
 
-                var candidate = new Dictionary<(int Thread, int Step), int>(switches);
-                candidate.Remove(anchor);
-                var result = runtime.RunIteration(failing.Iteration, failing.Seed, new GuidedStrategy(candidate, data), 0, body, keepTrace: true);
                 replays++;
                 if (IsSameBug(result, failing) && result.Preemptions < best.Preemptions)
                 {
-                    best = result;
-                    improved = true;
-                    break;
+                    return (result, replays);
                 }
             }
         }
 
         return (best, replays);
+    }
+
+    private static IEnumerable<(int, int)[]> Pairs(List<(int, int)> anchors)
+    {
+        for (var i = 0; i < anchors.Count; i++)
+        {
+            for (var j = i + 1; j < anchors.Count; j++)
+            {
+                yield return [anchors[i], anchors[j]];
+            }
+        }
     }
 
     /// <summary>
