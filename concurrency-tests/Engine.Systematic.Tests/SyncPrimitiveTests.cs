@@ -160,48 +160,49 @@ public sealed class SyncPrimitiveTests
     [Fact]
     public void SequenceCounterReadersNeverKeepATornPairOnRealThreads()
     {
-        const int Writes = 100_000;
+        const int Reads = 20_000;
         var pair = new long[2];
         var sequence = new SequenceCounter();
-        var done = new int[1];
+        var stop = new int[1];
         var writer = ControlledThread.Start(() =>
         {
-            for (long v = 1; v <= Writes; v++)
+            for (long v = 1; Atomic.Read(ref stop[0]) == 0; v++)
             {
                 sequence.WriteBegin();
                 Atomic.Write(ref pair[0], v);
                 Atomic.Write(ref pair[1], v);
                 sequence.WriteEnd();
             }
-
-            Atomic.Write(ref done[0], 1);
         });
 
-        long retries = 0, reads = 0, torn = 0;
-        while (Atomic.Read(ref done[0]) == 0)
+        // Read until enough consistent snapshots were taken while the writer was demonstrably running.
+        long reads = 0, torn = 0, lastSeen = 0;
+        var deadline = Environment.TickCount64 + 10_000;
+        while ((reads < Reads || lastSeen < 1_000) && Environment.TickCount64 < deadline)
         {
             var start = sequence.ReadBegin();
             var low = Atomic.Read(ref pair[0]);
             var high = Atomic.Read(ref pair[1]);
             if (sequence.ReadRetry(start))
             {
-                retries++;
                 continue;
             }
 
             reads++;
+            lastSeen = low;
             if (low != high)
             {
                 torn++;
             }
         }
 
+        Atomic.Write(ref stop[0], 1);
         writer.Join();
         Assert.Equal(0, torn);
-        Assert.True(reads > 0);
+        Assert.True(reads >= Reads, $"only {reads} consistent reads");
+        Assert.True(lastSeen >= 1_000, "the writer never got going: the reads proved nothing");
         Assert.Equal(0, sequence.Value & 1);
         Assert.True(sequence.TryReadBegin(out var now) && now == sequence.Value);
-        _ = retries;
     }
 
     [Fact]

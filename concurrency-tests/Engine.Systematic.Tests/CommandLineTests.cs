@@ -1,0 +1,102 @@
+using ClassicBugs;
+using Engine.Cli;
+
+namespace Engine.Systematic.Tests;
+
+/// <summary>The <c>engine</c> command, run in-process: test, replay and classics, with their exit codes.</summary>
+public sealed class CommandLineTests : IDisposable
+{
+    private readonly string _traces = Directory.CreateTempSubdirectory("engine-cli-tests-").FullName;
+    private readonly string _assembly = typeof(LostUpdate).Assembly.Location;
+
+    public void Dispose() => Directory.Delete(_traces, recursive: true);
+
+    [Fact]
+    public void TestFindsTheBugWritesATraceAndExitsWithOne()
+    {
+        var (code, output) = Engine("test", _assembly, "--method", "LostUpdate.Buggy", "--iterations", "1000", "--trace-dir", _traces);
+
+        Assert.Equal(1, code);
+        Assert.Contains("ClassicBugs.LostUpdate.Buggy", output);
+        Assert.Contains("Assertion failed in T0 'main': lost update", output);
+        Assert.Contains("replay: sys1:", output);
+        Assert.Single(Directory.GetFiles(_traces, "*.json"));
+    }
+
+    [Fact]
+    public void TestOfACorrectVersionExitsWithZero()
+    {
+        var (code, output) = Engine("test", _assembly, "--method", "LostUpdate.Correct", "--iterations", "500", "--strategy", "pct", "--bound", "2");
+        Assert.Equal(0, code);
+        Assert.Contains("no bug in 500 iteration(s)", output);
+    }
+
+    [Fact]
+    public void ReplayOfTheTraceFileReproducesTheBug()
+    {
+        Engine("test", _assembly, "--method", "AbaStack.Buggy", "--iterations", "1000", "--trace-dir", _traces);
+        var trace = Assert.Single(Directory.GetFiles(_traces, "*.json"));
+
+        var (code, output) = Engine("replay", trace);
+
+        Assert.Equal(1, code);
+        Assert.Contains("Reproduced:", output);
+        Assert.Contains("ABA: node", output);
+    }
+
+    [Fact]
+    public void ReplayOfAReplayStringNeedsTheTestAndReproducesIt()
+    {
+        var (_, found) = Engine("test", _assembly, "--method", "LockOrderDeadlock.Buggy", "--iterations", "1000", "--trace-dir", _traces);
+        var replay = found.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("replay: ", StringComparison.Ordinal))["replay: ".Length..];
+
+        Assert.Equal(2, Engine("replay", replay).Code);
+        var (code, output) = Engine("replay", replay, "--assembly", _assembly, "--method", "LockOrderDeadlock.Buggy");
+        Assert.Equal(1, code);
+        Assert.Contains("Deadlock", output);
+    }
+
+    [Fact]
+    public void ReplayAgainstTheWrongTestReportsDivergence()
+    {
+        var (_, found) = Engine("test", _assembly, "--method", "LostUpdate.Buggy", "--iterations", "1000", "--trace-dir", _traces);
+        var replay = found.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("replay: ", StringComparison.Ordinal))["replay: ".Length..];
+
+        var (code, output) = Engine("replay", replay, "--assembly", _assembly, "--method", "LazyInitialization.Buggy");
+
+        Assert.Equal(3, code);
+        Assert.Contains("DIVERGED: step", output);
+    }
+
+    [Fact]
+    public void ClassicsRunsTheTablesAndExitsWithZero()
+    {
+        var (code, output) = Engine("classics", "--seeds", "2", "--budget", "1000", "--correct-iterations", "200", "--only", "torn-read");
+        Assert.Equal(0, code);
+        Assert.Contains("| torn-read |", output);
+        Assert.Contains("All buggy versions found by the portfolio for every seed", output);
+    }
+
+    [Fact]
+    public void UnknownTestIsAUsageError()
+        => Assert.Equal(2, Engine("test", _assembly, "--method", "NoSuch.Test").Code);
+
+    private static (int Code, string Output) Engine(params string[] args)
+    {
+        var original = Console.Out;
+        var originalError = Console.Error;
+        using var writer = new StringWriter();
+        Console.SetOut(writer);
+        Console.SetError(writer);
+        try
+        {
+            var code = EngineCommandLine.Run(args);
+            return (code, writer.ToString());
+        }
+        finally
+        {
+            Console.SetOut(original);
+            Console.SetError(originalError);
+        }
+    }
+}
