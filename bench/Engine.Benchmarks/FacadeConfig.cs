@@ -1,0 +1,22 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using Engine.Sync;
+
+namespace Engine.Benchmarks;
+
+/// <summary>
+/// Configuration of <see cref="FacadeBenchmarks"/>: whatever job is chosen (the default, or <c>--job short</c> on the
+/// command line), its process runs with <c>ENGINE_SYSTEMATIC=0</c>, so the scheduling hook is off even if the
+/// calling shell happens to export the variable. The job is a mutator: it adds the variable to the selected jobs
+/// instead of becoming a job of its own.
+/// </summary>
+public sealed class FacadeConfig : ManualConfig
+{
+    /// <summary>Creates the configuration.</summary>
+    public FacadeConfig()
+    {
+        AddJob(Job.Default
+            .WithEnvironmentVariables(new EnvironmentVariable(SchedulingHook.EnvironmentVariable, "0"))
+            .AsMutator());
+    }
+}
