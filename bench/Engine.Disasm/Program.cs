@@ -1,3 +1,4 @@
+using Engine.Benchmarks;
 using System.Runtime.CompilerServices;
 using Engine.Sync;
 
@@ -56,7 +57,7 @@ public static class Program
 
     /// <summary>Raw TATAS acquire + release.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void RawSpinlock(RawTatas spinlock)
+    public static void RawSpinlock(RawTatasLock spinlock)
     {
         spinlock.Enter();
         spinlock.Exit();
@@ -77,7 +78,7 @@ public static class Program
         }
 
         var facadeLock = new Spinlock();
-        var rawLock = new RawTatas();
+        var rawLock = new RawTatasLock();
         int i32 = 0;
         long i64 = 0;
         long sink = 0;
