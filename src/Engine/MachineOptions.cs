@@ -1,0 +1,50 @@
+namespace Engine;
+
+/// <summary>
+/// The shape of a <c>Machine</c> and its protocol knobs. A knob is named after the protection it turns off and is
+/// on (correct) by default; its comment cites the kernel change that introduced the protection.
+/// </summary>
+public sealed class MachineOptions
+{
+    /// <summary>Simulated CPUs. Default 4.</summary>
+    public int Cpus { get; init; } = 4;
+
+    /// <summary>4 KiB physical frames, page tables included. Default 65,536 (256 MiB).</summary>
+    public int Frames { get; init; } = 65_536;
+
+    /// <summary>How page-table entries are stored. Default <see cref="PteLayout.Native64"/>.</summary>
+    public PteLayout PteLayout { get; init; } = PteLayout.Native64;
+
+    /// <summary>
+    /// <c>ptep_get_lockless</c> re-reads the low half of a split PTE and retries while it changed, so a lockless
+    /// reader does not combine the halves of two different entries. The retry came with the lockless x86
+    /// <c>get_user_pages_fast</c> (Nick Piggin, Linux 2.6.27, 2008, as <c>gup_get_pte</c>) and was made generic as
+    /// <c>ptep_get_lockless()</c> in 2020. Off reproduces torn reads on <see cref="PteLayout.SplitPae"/>. Default on.
+    /// </summary>
+    public bool LocklessPteRetry { get; init; } = true;
+
+    /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
+    public bool PoisonFreedFrames { get; init; } = true;
+
+    /// <summary>The first pfn of physical memory: above 4 GiB on <see cref="PteLayout.SplitPae"/>, so the high half of an entry carries pfn bits.</summary>
+    internal long BasePfn => PteLayout == PteLayout.SplitPae ? 1L << 20 : 0;
+
+    /// <summary>Throws <see cref="ArgumentException"/> when a setting is out of range.</summary>
+    public void Validate()
+    {
+        if (Cpus is < 1 or > 64)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Cpus), Cpus, "A machine has 1 to 64 CPUs.");
+        }
+
+        if (Frames is < 64 or > (1 << 22))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Frames), Frames, "A machine has 64 to 4,194,304 frames (16 GiB).");
+        }
+
+        if (!Enum.IsDefined(PteLayout))
+        {
+            throw new ArgumentOutOfRangeException(nameof(PteLayout), PteLayout, "Unknown PTE layout.");
+        }
+    }
+}

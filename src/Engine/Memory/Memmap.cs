@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Engine.Sync;
+
+namespace Engine.Memory;
+
+/// <summary>
+/// The memmap: a page descriptor per frame, indexed by pfn, and the counting protocol on it.
+/// <para>
+/// <c>_refcount</c> counts every holder (each PTE, each cache membership, each get and pin, each batch); 0 means
+/// free. Speculative holders use <see cref="TryGetPage"/> (add-unless-zero, refusing a count that has wrapped
+/// negative: the 2019 overflow hardening). <c>_mapcount</c> counts PTEs and is biased by −1: the first mapping is
+/// an increment that reaches 0 (<see cref="AddMapTestFirst"/>), the last unmapping a decrement that goes negative
+/// (<see cref="RemoveMapTestLast"/>); a brand-new private anon page is set to 0 directly
+/// (<see cref="SetNewAnonMap"/>). Pairing rule: raise the refcount before the mapcount when mapping, drop it after
+/// the mapcount when unmapping.
+/// </para>
+/// </summary>
+internal sealed class Memmap
+{
+    private readonly PageDescriptor[] _pages;
+
+    public Memmap(long basePfn, int frames)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frames);
+        ArgumentOutOfRangeException.ThrowIfNegative(basePfn);
+        BasePfn = basePfn;
+        _pages = new PageDescriptor[frames];
+        for (var i = 0; i < frames; i++)
+        {
+            _pages[i].MapCount = -1;
+        }
+    }
+
+    /// <summary>The pfn of the first frame.</summary>
+    public long BasePfn { get; }
+
+    /// <summary>Number of frames.</summary>
+    public int Frames => _pages.Length;
+
+    /// <summary>True when <paramref name="pfn"/> names a frame of this machine.</summary>
+    public bool Contains(long pfn) => (ulong)(pfn - BasePfn) < (ulong)_pages.Length;
+
+    /// <summary>The descriptor of <paramref name="pfn"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref PageDescriptor Page(long pfn)
+    {
+        Debug.Assert(Contains(pfn), "pfn outside the memmap");
+        return ref _pages[pfn - BasePfn];
+    }
+
+    /// <summary><c>page_count</c>.</summary>
+    public int PageCount(long pfn) => Atomic.Read(ref Page(pfn).RefCount);
+
+    /// <summary><c>page_mapcount</c>: the number of PTEs mapping the page.</summary>
+    public int MapCount(long pfn) => Atomic.Read(ref Page(pfn).MapCount) + 1;
+
+    /// <summary><c>get_page</c>: a new reference on a page the caller already holds a reference to.</summary>
+    public void GetPage(long pfn)
+    {
+        var now = Atomic.Increment(ref Page(pfn).RefCount);
+        Debug.Assert(now > 1, "get_page on a page nobody held");
+    }
+
+    /// <summary>
+    /// <c>try_get_page</c> / <c>folio_try_get</c>: a reference on a page found without holding one. Fails on a free
+    /// page (count 0) and on a count that has wrapped negative, so a reference overflow cannot reach a free.
+    /// </summary>
+    public bool TryGetPage(long pfn)
+    {
+        ref var count = ref Page(pfn).RefCount;
+        while (true)
+        {
+            var seen = Atomic.Read(ref count);
+            if (seen <= 0)
+            {
+                return false;
+            }
+
+            if (Atomic.CompareExchange(ref count, seen + 1, seen) == seen)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary><c>put_page_testzero</c>: drops a reference; true when it was the last (the caller frees the frame).</summary>
+    public bool PutPageTestZero(long pfn)
+    {
+        var now = Atomic.Decrement(ref Page(pfn).RefCount);
+        Debug.Assert(now >= 0, "put_page on a free page");
+        return now == 0;
+    }
+
+    /// <summary><c>folio_ref_freeze</c>: 0 if and only if the count was exactly <paramref name="expected"/>.</summary>
+    public bool FreezeRefs(long pfn, int expected) => Atomic.CompareExchange(ref Page(pfn).RefCount, 0, expected) == expected;
+
+    /// <summary>Maps the page once more; true for the first mapping (−1 → 0).</summary>
+    public bool AddMapTestFirst(long pfn) => Atomic.Increment(ref Page(pfn).MapCount) == 0;
+
+    /// <summary>Unmaps the page once; true for the last mapping (0 → −1, <c>atomic_add_negative</c>).</summary>
+    public bool RemoveMapTestLast(long pfn)
+    {
+        var now = Atomic.Decrement(ref Page(pfn).MapCount);
+        Debug.Assert(now >= -1, "mapcount underflow");
+        return now < 0;
+    }
+
+    /// <summary><c>folio_add_new_anon_rmap</c>: a new private page, mapped once, set directly.</summary>
+    public void SetNewAnonMap(long pfn) => Atomic.Write(ref Page(pfn).MapCount, 0);
+
+    /// <summary>The page's flags.</summary>
+    public PageFlags GetFlags(long pfn) => (PageFlags)Atomic.Read(ref Page(pfn).Flags);
+
+    /// <summary>True when every flag of <paramref name="flags"/> is set.</summary>
+    public bool TestFlags(long pfn, PageFlags flags) => (GetFlags(pfn) & flags) == flags;
+
+    /// <summary>Sets <paramref name="flags"/>; returns the flags as they were.</summary>
+    public PageFlags SetFlags(long pfn, PageFlags flags) => (PageFlags)Atomic.Or(ref Page(pfn).Flags, (int)flags);
+
+    /// <summary>Clears <paramref name="flags"/>; returns the flags as they were.</summary>
+    public PageFlags ClearFlags(long pfn, PageFlags flags) => (PageFlags)Atomic.And(ref Page(pfn).Flags, ~(int)flags);
+
+    /// <summary>Sets one flag; true when it was already set (<c>test_and_set_bit</c>).</summary>
+    public bool TestAndSetFlag(long pfn, PageFlags flag) => (SetFlags(pfn, flag) & flag) != 0;
+
+    /// <summary>Clears one flag; true when it was set (<c>test_and_clear_bit</c>).</summary>
+    public bool TestAndClearFlag(long pfn, PageFlags flag) => (ClearFlags(pfn, flag) & flag) != 0;
+}

@@ -1,0 +1,27 @@
+namespace Engine.Memory;
+
+/// <summary>Page descriptor flags (the kernel's <c>PG_*</c> bits and the anon-exclusive marker).</summary>
+[Flags]
+public enum PageFlags
+{
+    /// <summary>No flag.</summary>
+    None = 0,
+    /// <summary><c>PG_locked</c>: the page lock is held.</summary>
+    Locked = 1 << 0,
+    /// <summary><c>PG_dirty</c>.</summary>
+    Dirty = 1 << 1,
+    /// <summary>An anonymous page (the kernel tags <c>mapping</c> with <c>PAGE_MAPPING_ANON</c>).</summary>
+    Anon = 1 << 2,
+    /// <summary><c>PG_anon_exclusive</c>: the page is exclusive to one mm and may be reused by a write fault.</summary>
+    AnonExclusive = 1 << 3,
+    /// <summary>The frame holds a page table.</summary>
+    PageTable = 1 << 4,
+    /// <summary>The shared zero page.</summary>
+    Zero = 1 << 5,
+    /// <summary>Never allocated (the zero page, and frames kept back by the machine).</summary>
+    Reserved = 1 << 6,
+    /// <summary><c>PG_uptodate</c>.</summary>
+    Uptodate = 1 << 7,
+    /// <summary><c>PG_writeback</c>.</summary>
+    Writeback = 1 << 8,
+}
