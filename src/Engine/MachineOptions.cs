@@ -23,6 +23,21 @@ public sealed class MachineOptions
     /// </summary>
     public bool LocklessPteRetry { get; init; } = true;
 
+    /// <summary>
+    /// An <c>mmu_gather</c> flushes the TLB before it frees the pages it unmapped ("1) unhook page 2) TLB invalidate
+    /// page 3) free page", the rule of <c>include/asm-generic/tlb.h</c> since the batched gather was introduced).
+    /// Off frees first, so a CPU with a stale TLB entry can touch a free frame. Default on.
+    /// </summary>
+    public bool FlushBeforeFree { get; init; } = true;
+
+    /// <summary>
+    /// The model's guard against a page walk in flight during a shootdown: after invalidating, the initiator waits for
+    /// every target CPU that was inside an access to leave it, then invalidates again, so a translation filled from a
+    /// walk that read the entry before it changed cannot survive (hardware makes walk-and-fill atomic with respect to
+    /// the IPI; the model needs this step). A test knob, not a kernel one: off shows the stale entry. Default on.
+    /// </summary>
+    internal bool GuardWalksInFlight { get; init; } = true;
+
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 

@@ -17,6 +17,7 @@ internal readonly record struct Pte(ulong Value)
     public const ulong UserBit = 1UL << 2;
     public const ulong YoungBit = 1UL << 5;
     public const ulong DirtyBit = 1UL << 6;
+    public const ulong ProtNoneBit = 1UL << 8;
     public const ulong SpecialBit = 1UL << 9;
     public const ulong PfnMask = ((1UL << 52) - 1) & ~((1UL << 12) - 1);
 
@@ -43,7 +44,13 @@ internal readonly record struct Pte(ulong Value)
 
     public bool IsYoung => IsPresent && (Value & YoungBit) != 0;
 
-    public bool IsSpecial => IsPresent && (Value & SpecialBit) != 0;
+    public bool IsSpecial => MapsPage && (Value & SpecialBit) != 0;
+
+    /// <summary>A PROT_NONE entry: not present to the hardware, but it still maps its page (x86's <c>_PAGE_PROTNONE</c>).</summary>
+    public bool IsProtNone => !IsPresent && (Value & ProtNoneBit) != 0;
+
+    /// <summary>True for entries that hold a page: present or PROT_NONE.</summary>
+    public bool MapsPage => IsPresent || IsProtNone;
 
     public long Pfn => (long)((Value & PfnMask) >> 12);
 
@@ -102,6 +109,12 @@ internal readonly record struct Pte(ulong Value)
     /// <summary>Builds an entry from its two halves.</summary>
     public static Pte FromHalves(uint low, uint high) => new(((ulong)high << 32) | low);
 
+    /// <summary><c>pte_modify</c> to PROT_NONE: not present, not writable, page kept.</summary>
+    public Pte MkProtNone() => new((Value & ~(PresentBit | WriteBit)) | ProtNoneBit);
+
+    /// <summary><c>pte_modify</c> back from PROT_NONE to a read-only present entry.</summary>
+    public Pte MkPresentReadOnly() => new((Value & ~(ProtNoneBit | WriteBit)) | PresentBit);
+
     public Pte MkWrite() => new(Value | WriteBit);
 
     public Pte WrProtect() => new(Value & ~WriteBit);
@@ -124,6 +137,11 @@ internal readonly record struct Pte(ulong Value)
         if (IsSwap)
         {
             return string.Create(CultureInfo.InvariantCulture, $"swap(type {SwapType}, offset {SwapOffset}{(IsSwapExclusive ? ", exclusive" : "")})");
+        }
+
+        if (IsProtNone)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"protnone pfn 0x{Pfn:x}");
         }
 
         if (!IsPresent)

@@ -1,0 +1,328 @@
+using Engine.AddressSpace;
+using Engine.Memory;
+using Engine.PageTables;
+using Engine.Sync;
+
+namespace Engine;
+
+/// <summary>
+/// A process: an address space and the system calls on it. Process-level calls run on the calling thread, which is
+/// not a CPU: its shootdowns target every CPU in the mm's cpumask. <see cref="Dispose"/> is exit.
+/// </summary>
+public sealed class Process : IDisposable
+{
+    /// <summary>The lowest user address.</summary>
+    public const ulong UserStart = 0x1000;
+
+    /// <summary>One past the highest user address (47-bit user space, as on x86-64).</summary>
+    public const ulong UserEnd = 1UL << 47;
+
+    private const ulong MmapBase = 0x10_0000_0000;
+    private const ulong PageMask = PhysicalMemory.PageSize - 1;
+
+    private readonly Machine _machine;
+    private readonly MmStruct _mm;
+    private int _exited;
+
+    internal Process(Machine machine, MmStruct mm)
+    {
+        _machine = machine;
+        _mm = mm;
+    }
+
+    /// <summary>The process id (also its address space's TLB tag).</summary>
+    public int Pid => _mm.Id;
+
+    /// <summary>True once the process has exited.</summary>
+    public bool HasExited => Atomic.Read(ref _exited) != 0;
+
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes (rounded up to pages) of private anonymous memory and returns its address.
+    /// </summary>
+    public ulong Mmap(ulong length, Prot prot, MapFlags flags)
+    {
+        var mm = LiveMm();
+        if (length == 0 || length > UserEnd - UserStart)
+        {
+            throw new ArgumentException($"Length {length} is zero or larger than the address space.", nameof(length));
+        }
+
+        if (!Enum.IsDefined(prot))
+        {
+            throw new ArgumentException($"Unknown protection {prot}.", nameof(prot));
+        }
+
+        if ((flags & MapFlags.Anonymous) == 0 || (flags & (MapFlags.Private | MapFlags.Shared)) != MapFlags.Private
+            || (flags & ~(MapFlags.Private | MapFlags.Shared | MapFlags.Anonymous)) != 0)
+        {
+            throw new ArgumentException($"Mapping flags {flags}: this machine maps private anonymous memory (Private | Anonymous); shared and file mappings come with the page cache.", nameof(flags));
+        }
+
+        var size = (length + PageMask) & ~PageMask;
+        mm.MmapLock.EnterWrite();
+        try
+        {
+            ThrowIfExited();
+            var start = FindGap(mm, size);
+            var vma = new Vma(start, start + size, prot, flags);
+            var at = mm.Vmas.FindIndex(v => v.Start > start);
+            mm.Vmas.Insert(at < 0 ? mm.Vmas.Count : at, vma);
+            return start;
+        }
+        finally
+        {
+            mm.MmapLock.ExitWrite();
+        }
+    }
+
+    /// <summary>Unmaps [<paramref name="address"/>, +<paramref name="length"/>): its pages are released once no CPU can use them. Unmapped holes are fine.</summary>
+    public void Munmap(ulong address, ulong length)
+    {
+        var mm = LiveMm();
+        var (start, end) = CheckRange(address, length);
+        mm.MmapLock.EnterWrite();
+        try
+        {
+            ThrowIfExited();
+            SplitAt(mm, start);
+            SplitAt(mm, end);
+            mm.Vmas.RemoveAll(v => v.Start >= start && v.End <= end);
+            _machine.Zapper.ZapRange(mm, start, end, -1);
+            _machine.Tables.FreeEmptyTables(mm, start, end, -1);
+        }
+        finally
+        {
+            mm.MmapLock.ExitWrite();
+        }
+    }
+
+    /// <summary>Changes the protection of [<paramref name="address"/>, +<paramref name="length"/>), which must be fully mapped.</summary>
+    public void Mprotect(ulong address, ulong length, Prot prot)
+    {
+        var mm = LiveMm();
+        var (start, end) = CheckRange(address, length);
+        if (!Enum.IsDefined(prot))
+        {
+            throw new ArgumentException($"Unknown protection {prot}.", nameof(prot));
+        }
+
+        mm.MmapLock.EnterWrite();
+        try
+        {
+            ThrowIfExited();
+            if (!IsFullyMapped(mm, start, end))
+            {
+                throw new ArgumentException($"[0x{start:x}, 0x{end:x}) is not fully mapped (the kernel returns ENOMEM).", nameof(address));
+            }
+
+            SplitAt(mm, start);
+            SplitAt(mm, end);
+            foreach (var vma in mm.Vmas.Where(v => v.Start >= start && v.End <= end))
+            {
+                vma.Prot = prot;
+            }
+
+            ChangeProtection(mm, start, end, prot);
+        }
+        finally
+        {
+            mm.MmapLock.ExitWrite();
+        }
+    }
+
+    /// <summary>
+    /// <c>madvise(MADV_DONTNEED)</c>: drops the pages of the mapped parts of the range (they read as zero afterwards).
+    /// Runs under the mmap_lock held for read, concurrently with faults and other zaps, as in Linux.
+    /// </summary>
+    public void MadviseDontNeed(ulong address, ulong length)
+    {
+        var mm = LiveMm();
+        var (start, end) = CheckRange(address, length);
+        mm.MmapLock.EnterRead();
+        try
+        {
+            ThrowIfExited();
+            foreach (var vma in mm.Vmas)
+            {
+                var from = Math.Max(start, vma.Start);
+                var to = Math.Min(end, vma.End);
+                if (from < to)
+                {
+                    _machine.Zapper.ZapRange(mm, from, to, -1);
+                }
+            }
+        }
+        finally
+        {
+            mm.MmapLock.ExitRead();
+        }
+    }
+
+    /// <summary>Exit: unmaps everything and frees the page tables. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (Atomic.CompareExchange(ref _exited, 1, 0) != 0)
+        {
+            return;
+        }
+
+        _mm.MmapLock.EnterWrite();
+        try
+        {
+            foreach (var vma in _mm.Vmas)
+            {
+                _machine.Zapper.ZapRange(_mm, vma.Start, vma.End, -1);
+            }
+
+            _mm.Vmas.Clear();
+            _machine.Tables.FreeAll(_mm, -1);
+        }
+        finally
+        {
+            _mm.MmapLock.ExitWrite();
+        }
+
+        _machine.OnExited(this);
+    }
+
+    /// <summary>The address space, or <see cref="ObjectDisposedException"/> after exit.</summary>
+    internal MmStruct LiveMm()
+    {
+        ThrowIfExited();
+        return _mm;
+    }
+
+    internal MmStruct Mm => _mm;
+
+    private static (ulong Start, ulong End) CheckRange(ulong address, ulong length)
+    {
+        if ((address & PageMask) != 0)
+        {
+            throw new ArgumentException($"Address 0x{address:x} is not page aligned.", nameof(address));
+        }
+
+        if (length == 0)
+        {
+            throw new ArgumentException("Length is zero.", nameof(length));
+        }
+
+        var end = address + ((length + PageMask) & ~PageMask);
+        if (length > UserEnd || end < address || address < UserStart || end > UserEnd)
+        {
+            throw new ArgumentException($"[0x{address:x}, +{length}) overflows or leaves the user address space [0x{UserStart:x}, 0x{UserEnd:x}).", nameof(length));
+        }
+
+        return (address, end);
+    }
+
+    private static ulong FindGap(MmStruct mm, ulong size)
+    {
+        var candidate = MmapBase;
+        foreach (var vma in mm.Vmas)
+        {
+            if (vma.End <= candidate)
+            {
+                continue;
+            }
+
+            if (vma.Start >= candidate + size)
+            {
+                break;
+            }
+
+            candidate = vma.End;
+        }
+
+        if (candidate + size > UserEnd || candidate + size < candidate)
+        {
+            throw new OutOfMemoryException($"No room for {size} bytes in the address space.");
+        }
+
+        return candidate;
+    }
+
+    /// <summary>Splits the VMA containing <paramref name="address"/> so that a VMA starts there. Enter with the mmap_lock held for write.</summary>
+    private static void SplitAt(MmStruct mm, ulong address)
+    {
+        var vma = mm.FindVma(address);
+        if (vma is null || vma.Start == address)
+        {
+            return;
+        }
+
+        var tail = vma.Clone(address, vma.End);
+        vma.End = address;
+        mm.Vmas.Insert(mm.Vmas.IndexOf(vma) + 1, tail);
+    }
+
+    private static bool IsFullyMapped(MmStruct mm, ulong start, ulong end)
+    {
+        var at = start;
+        foreach (var vma in mm.Vmas)
+        {
+            if (vma.End <= at)
+            {
+                continue;
+            }
+
+            if (vma.Start > at)
+            {
+                return false;
+            }
+
+            at = vma.End;
+            if (at >= end)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// <c>change_protection</c>: rewrites the entries of the range for <paramref name="prot"/> (each through
+    /// <c>ptep_modify_prot_start/commit</c>: get-and-clear, then set, so a dirty bit set meanwhile is kept), then
+    /// flushes the TLB if any entry lost a permission. Write permission is never granted here: a write faults and the
+    /// fault handler decides whether the page can be reused. Enter with the mmap_lock held for write.
+    /// </summary>
+    private void ChangeProtection(MmStruct mm, ulong start, ulong end, Prot prot)
+    {
+        var flush = false;
+        mm.IncTlbFlushPending();
+        for (var address = start; address < end; address += PhysicalMemory.PageSize)
+        {
+            var table = _machine.Tables.WalkToPteTable(mm.Pgd, address);
+            if (table < 0)
+            {
+                address = (address & ~(PageTableSet.PteTableSpan - 1)) + PageTableSet.PteTableSpan - PhysicalMemory.PageSize;
+                continue;
+            }
+
+            var index = PageTableSet.Index(address, 1);
+            var ptl = _machine.Tables.Ptl(table);
+            ptl.Enter();
+            var pte = _machine.Ptes.PtepGet(table, index);
+            if (pte.MapsPage)
+            {
+                var old = _machine.Ptes.PtepGetAndClear(table, index);
+                var updated = prot == Prot.None
+                    ? (old.IsPresent ? old.MkProtNone() : old)
+                    : old.IsProtNone ? old.MkPresentReadOnly() : (prot & Prot.Write) == 0 ? old.WrProtect() : old;
+                flush |= old.IsPresent && (!updated.IsPresent || (old.IsWrite && !updated.IsWrite));
+                _machine.Ptes.SetPte(table, index, updated);
+            }
+
+            ptl.Exit();
+        }
+
+        if (flush)
+        {
+            _machine.FlushTlbRange(mm, start, end);
+        }
+
+        mm.DecTlbFlushPending();
+    }
+
+    private void ThrowIfExited() => ObjectDisposedException.ThrowIf(HasExited, this);
+}

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using Engine.AddressSpace;
+using Engine.Cpus;
+using Engine.Invariants;
+using Engine.Memory;
+using Engine.PageTables;
+using Engine.Sync;
+
+namespace Engine;
+
+/// <summary>
+/// A simulated CPU: loads and stores go through its TLB and, on a miss, through a hardware page walk that sets the
+/// accessed and dirty bits, faulting when the walk finds no usable entry. A <see cref="Cpu"/> is driven by one thread
+/// at a time.
+/// <para>
+/// The access protocol. An access (TLB lookup, hardware walk, TLB fill, the load or store itself) is bracketed by
+/// two increments of <see cref="AccessSequence"/>, odd inside: the shootdown initiator reads it to learn whether the
+/// CPU may be using or filling a translation it is removing. Both increments are full barriers, so either a shootdown's
+/// invalidation is visible to the lookup, or the initiator sees the access in progress and waits for it. A fault is
+/// handled outside the bracket, so a CPU in a fault handler (or blocked, idle, finished) never holds a shootdown up.
+/// </para>
+/// </summary>
+public sealed class Cpu
+{
+    private readonly Machine _machine;
+    private int _accessSequence;
+
+    internal Cpu(Machine machine, int id)
+    {
+        _machine = machine;
+        Id = id;
+    }
+
+    /// <summary>The CPU's number.</summary>
+    public int Id { get; }
+
+    internal Tlb Tlb { get; } = new();
+
+    /// <summary>Odd while an access or an IRQ-disabled section runs on this CPU.</summary>
+    internal int AccessSequence => Atomic.Read(ref _accessSequence);
+
+    /// <summary>Loads the 64-bit word at <paramref name="address"/> (8-byte aligned) of <paramref name="process"/>.</summary>
+    public ulong Read(Process process, ulong address)
+    {
+        var mm = Enter(process, address);
+        var vpn = address >> PhysicalMemory.PageShift;
+        var word = WordIndex(address);
+        while (true)
+        {
+            BeginAccess();
+            if (!Tlb.Lookup(mm.Id, vpn, out var pfn, out _, out _))
+            {
+                _machine.Counters.Add(Id, Stat.TlbMisses);
+                if (!WalkAndFill(mm, address, write: false, out pfn))
+                {
+                    EndAccess();
+                    _machine.Faults.HandleMmFault(this, mm, address, write: false);
+                    continue;
+                }
+            }
+
+            var value = Atomic.Read(ref _machine.Memory.Word(pfn, word));
+            _machine.CheckLiveFrame(Id, pfn, address);
+            EndAccess();
+            _machine.Counters.Add(Id, Stat.Reads);
+            return value;
+        }
+    }
+
+    /// <summary>Stores <paramref name="value"/> at <paramref name="address"/> (8-byte aligned) of <paramref name="process"/>.</summary>
+    public void Write(Process process, ulong address, ulong value)
+    {
+        var mm = Enter(process, address);
+        var vpn = address >> PhysicalMemory.PageShift;
+        var word = WordIndex(address);
+        while (true)
+        {
+            BeginAccess();
+
+            // A writable and dirty entry stores without touching the page table; anything else walks, and the walk
+            // sets the PTE's dirty bit (x86 does the same), so a clean PTE always means "not written since cleaned".
+            if (!Tlb.Lookup(mm.Id, vpn, out var pfn, out var writable, out var dirty) || !writable || !dirty)
+            {
+                _machine.Counters.Add(Id, Stat.TlbMisses);
+                if (!WalkAndFill(mm, address, write: true, out pfn))
+                {
+                    EndAccess();
+                    _machine.Faults.HandleMmFault(this, mm, address, write: true);
+                    continue;
+                }
+            }
+
+            Atomic.Write(ref _machine.Memory.Word(pfn, word), value);
+            _machine.CheckLiveFrame(Id, pfn, address);
+            EndAccess();
+            _machine.Counters.Add(Id, Stat.Writes);
+            return;
+        }
+    }
+
+    /// <summary>Opens an access (or an IRQ-disabled section): the sequence turns odd, with a full barrier.</summary>
+    internal void BeginAccess()
+    {
+        var now = Atomic.Increment(ref _accessSequence);
+        Debug.Assert((now & 1) == 1, "nested access");
+    }
+
+    /// <summary>Closes it: the sequence turns even, with a full barrier.</summary>
+    internal void EndAccess() => Atomic.Increment(ref _accessSequence);
+
+    private static int WordIndex(ulong address) => (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1));
+
+    private MmStruct Enter(Process process, ulong address)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        if ((address & 7) != 0)
+        {
+            throw new ArgumentException($"Address 0x{address:x} is not 8-byte aligned.", nameof(address));
+        }
+
+        var mm = process.LiveMm();
+        _machine.SwitchMm(mm, this);
+        return mm;
+    }
+
+    /// <summary>
+    /// The hardware walker, inside an access: reads each level atomically, checks presence and permission, sets
+    /// accessed (and for a store, dirty) with a 64-bit compare-and-swap, and fills the TLB. False when the access
+    /// must fault.
+    /// </summary>
+    private bool WalkAndFill(MmStruct mm, ulong address, bool write, out long pfn)
+    {
+        pfn = -1;
+        var tables = _machine.Tables;
+        var table = tables.WalkToPteTable(mm.Pgd, address);
+        if (table < 0)
+        {
+            return false;
+        }
+
+        var index = PageTableSet.Index(address, 1);
+        while (true)
+        {
+            var pte = _machine.Ptes.HardwareRead(table, index);
+            if (!pte.IsPresent || (write && !pte.IsWrite))
+            {
+                return false;
+            }
+
+            var updated = write ? pte.MkYoung().MkDirty() : pte.MkYoung();
+            if (updated == pte || _machine.Ptes.HardwareCompareExchange(table, index, pte, updated))
+            {
+                pfn = updated.Pfn;
+                Tlb.Fill(mm.Id, address >> PhysicalMemory.PageShift, pfn, updated.IsWrite, updated.IsDirty);
+                return true;
+            }
+        }
+    }
+}

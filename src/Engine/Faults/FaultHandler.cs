@@ -1,0 +1,220 @@
+using Engine.AddressSpace;
+using Engine.Invariants;
+using Engine.Memory;
+using Engine.PageTables;
+using Engine.Sync;
+
+namespace Engine.Faults;
+
+/// <summary>
+/// Page faults on anonymous memory (<c>mm/memory.c</c>): <see cref="HandleMmFault"/>, <see cref="DoAnonymousPage"/>,
+/// <see cref="DoWpPage"/>, <see cref="WpPageCopy"/>. Every handler snapshots the entry without the PTL
+/// (<c>PtepGetLockless</c>), prepares what it can unlocked, then takes the PTL and re-validates with
+/// <c>pte_same</c>; when the entry changed it undoes its preparation and returns, and the access retries.
+/// </summary>
+internal sealed class FaultHandler(Machine machine)
+{
+    /// <summary>
+    /// <c>handle_mm_fault</c>. Enter with nothing held; takes the mmap_lock for read; returns with nothing held.
+    /// Throws <see cref="SegmentationFault"/> for an access no VMA allows and <see cref="OutOfFramesException"/> when
+    /// no frame is left (nothing is changed then).
+    /// </summary>
+    public void HandleMmFault(Cpu cpu, MmStruct mm, ulong address, bool write)
+    {
+        mm.MmapLock.EnterRead();
+        try
+        {
+            var vma = mm.FindVma(address) ?? throw new SegmentationFault(address, SegmentationFaultReason.Unmapped, write);
+            if (write ? !vma.CanWrite : !vma.CanRead)
+            {
+                throw new SegmentationFault(address, SegmentationFaultReason.Protection, write);
+            }
+
+            var table = machine.Tables.PteAlloc(mm, address, cpu.Id);
+            if (table < 0)
+            {
+                throw new OutOfFramesException($"Out of frames for a page table at 0x{address:x}.");
+            }
+
+            var index = PageTableSet.Index(address, 1);
+            var orig = machine.Ptes.PtepGetLockless(table, index);
+            if (orig.IsNone)
+            {
+                DoAnonymousPage(cpu, vma, table, index, address, write);
+            }
+            else if (orig.IsPresent && write && !orig.IsWrite)
+            {
+                DoWpPage(cpu, mm, table, index, address, orig);
+            }
+            else
+            {
+                // Present and usable (another CPU resolved it first), or a protnone entry in a VMA that allows the
+                // access again: change_protection restores those, so seeing one here means mprotect is racing and
+                // the retry will find the result.
+                machine.Counters.Add(cpu.Id, Stat.SpuriousFaults);
+            }
+        }
+        finally
+        {
+            mm.MmapLock.ExitRead();
+        }
+    }
+
+    /// <summary>
+    /// <c>do_anonymous_page</c>. Enter with the mmap_lock held for read, the PTE table present, no PTL; returns the
+    /// same. A read maps the shared zero page read-only; a write maps a new zeroed page, AnonExclusive, mapcount set
+    /// to 0 directly.
+    /// </summary>
+    private void DoAnonymousPage(Cpu cpu, Vma vma, long table, int index, ulong address, bool write)
+    {
+        var ptl = machine.Tables.Ptl(table);
+        if (!write)
+        {
+            ptl.Enter();
+            if (machine.Ptes.PtepGet(table, index).IsNone)
+            {
+                machine.Ptes.SetPte(table, index, Pte.Make(machine.ZeroPfn, write: false, young: true, special: true));
+                machine.Counters.Add(cpu.Id, Stat.ZeroPageFaults);
+            }
+            else
+            {
+                machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            }
+
+            ptl.Exit();
+            return;
+        }
+
+        var pfn = machine.Allocator.AllocatePage(cpu.Id);
+        if (pfn < 0)
+        {
+            throw new OutOfFramesException($"Out of frames for a page at 0x{address:x}.");
+        }
+
+        machine.Memmap.SetFlags(pfn, PageFlags.Anon | PageFlags.AnonExclusive);
+        ptl.Enter();
+        if (!machine.Ptes.PtepGet(table, index).IsNone)
+        {
+            // pte_same failed: another fault mapped the page first. Nobody saw ours.
+            ptl.Exit();
+            machine.ReleasePage(cpu.Id, pfn);
+            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        // The new page's one reference (taken by the allocator) is the PTE's; the mapcount is set directly.
+        machine.Memmap.SetNewAnonMap(pfn);
+        machine.Ptes.SetPte(table, index, Pte.Make(pfn, write: vma.CanWrite, dirty: true, young: true));
+        ptl.Exit();
+        machine.Counters.Add(cpu.Id, Stat.AnonymousFaults);
+        machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
+    }
+
+    /// <summary>
+    /// <c>do_wp_page</c>: a write to a present read-only entry in a writable VMA. Enter with the mmap_lock held for
+    /// read and no PTL, <paramref name="orig"/> the lockless snapshot; returns with the mmap_lock held and no PTL.
+    /// </summary>
+    private void DoWpPage(Cpu cpu, MmStruct mm, long table, int index, ulong address, Pte orig)
+    {
+        var ptl = machine.Tables.Ptl(table);
+        ptl.Enter();
+        if (machine.Ptes.PtepGet(table, index) != orig)
+        {
+            ptl.Exit();
+            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        machine.Counters.Add(cpu.Id, Stat.WriteProtectFaults);
+        if (orig.IsSpecial)
+        {
+            // The zero page: nothing to reuse, nothing to reference.
+            ptl.Exit();
+            WpPageCopy(cpu, mm, table, index, address, orig, oldIsZeroPage: true);
+            return;
+        }
+
+        var pfn = orig.Pfn;
+        if (CowReusePolicy.CanReuseAnonExclusive(machine.Memmap, pfn))
+        {
+            // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
+            // finds the new one). Enter with the PTL held.
+            machine.Ptes.SetPte(table, index, orig.MkWrite().MkDirty().MkYoung());
+            ptl.Exit();
+            machine.Counters.Add(cpu.Id, Stat.CowReuses);
+            return;
+        }
+
+        // Hold the old page across the unlocked copy.
+        machine.Memmap.GetPage(pfn);
+        ptl.Exit();
+        WpPageCopy(cpu, mm, table, index, address, orig, oldIsZeroPage: false);
+    }
+
+    /// <summary>
+    /// <c>wp_page_copy</c>. Enter with the mmap_lock held for read, no PTL, and (unless the old page is the zero page)
+    /// a reference on the old page; returns with the mmap_lock held, no PTL, and that reference dropped. The kernel's
+    /// order: copy without the PTL; relock; <c>pte_same</c>; clear the old entry and flush the TLB; add the new
+    /// page's rmap; set the new entry; only then remove the old page's rmap; drop the old page after unlocking.
+    /// </summary>
+    private void WpPageCopy(Cpu cpu, MmStruct mm, long table, int index, ulong address, Pte orig, bool oldIsZeroPage)
+    {
+        var old = orig.Pfn;
+        var fresh = machine.Allocator.AllocatePage(cpu.Id);
+        if (fresh < 0)
+        {
+            if (!oldIsZeroPage)
+            {
+                machine.ReleasePage(cpu.Id, old);
+            }
+
+            throw new OutOfFramesException($"Out of frames for a copy-on-write at 0x{address:x}.");
+        }
+
+        if (!oldIsZeroPage)
+        {
+            // Every mapping of the old page is read-only and every TLB entry for it too (fork flushed them), so no
+            // store races with this copy; the new frame is reachable by nobody yet.
+            SchedulingPoint.Interleave();
+            machine.Memory.Frame(old).CopyTo(machine.Memory.Frame(fresh));
+        }
+
+        machine.Memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
+        var ptl = machine.Tables.Ptl(table);
+        ptl.Enter();
+        if (machine.Ptes.PtepGet(table, index) != orig)
+        {
+            ptl.Exit();
+            machine.ReleasePage(cpu.Id, fresh);
+            if (!oldIsZeroPage)
+            {
+                machine.ReleasePage(cpu.Id, old);
+            }
+
+            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        // ptep_clear_flush: no CPU may keep using the old translation once the new page can be written.
+        machine.Ptes.PtepGetAndClear(table, index);
+        machine.FlushTlbRange(mm, address & ~(ulong)(PhysicalMemory.PageSize - 1), (address & ~(ulong)(PhysicalMemory.PageSize - 1)) + PhysicalMemory.PageSize);
+        machine.Memmap.SetNewAnonMap(fresh);
+        machine.Ptes.SetPte(table, index, Pte.Make(fresh, write: true, dirty: true, young: true));
+        if (!oldIsZeroPage)
+        {
+            machine.Memmap.RemoveMapTestLast(old);
+        }
+
+        ptl.Exit();
+
+        if (!oldIsZeroPage)
+        {
+            // The old entry's reference, then the one held across the copy.
+            machine.ReleasePage(cpu.Id, old);
+            machine.ReleasePage(cpu.Id, old);
+        }
+
+        machine.Counters.Add(cpu.Id, Stat.CowCopies);
+        machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
+    }
+}

@@ -1,0 +1,239 @@
+using System.Globalization;
+using Engine.Memory;
+using Engine.PageTables;
+using Engine.Sync;
+
+namespace Engine.Invariants;
+
+/// <summary>
+/// The machine's invariants, checked at quiescence (section 1 of the protocol reference and issue 3):
+/// <list type="bullet">
+/// <item>every table reachable from a live mm is a page-table frame with one reference;</item>
+/// <item>every entry that maps a page maps a live, non-table frame inside a VMA; its mapcount equals the number of
+/// entries mapping it, and its refcount equals that number too (no other holder exists at quiescence yet);</item>
+/// <item>a writable anon entry maps an AnonExclusive page, and no writable entry maps a page mapped more than once;</item>
+/// <item>every other allocated data frame is a leak; every frame with refcount 0 is on a free list, unmapped and clean;</item>
+/// <item>every TLB entry belongs to a live mm and agrees with its entry (same pfn, not writable where the entry is not);</item>
+/// <item>VMAs are sorted, page aligned and disjoint.</item>
+/// </list>
+/// </summary>
+internal static class InvariantChecker
+{
+    public static List<string> Check(Machine machine, IReadOnlyList<Process> processes)
+    {
+        var violations = new List<string>();
+        var memmap = machine.Memmap;
+        var mappings = new Dictionary<long, int>();
+        var tables = new HashSet<long>();
+        var translations = new Dictionary<(int Mm, ulong Vpn), Pte>();
+
+        foreach (var process in processes)
+        {
+            if (process.HasExited)
+            {
+                continue;
+            }
+
+            var mm = process.Mm;
+            CheckVmas(mm, violations);
+            Walk(machine, mm.Pgd, 4, 0, (address, pte) =>
+            {
+                translations[(mm.Id, address >> PhysicalMemory.PageShift)] = pte;
+                var vma = mm.FindVma(address);
+                if (vma is null)
+                {
+                    violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} ({pte}) lies outside every VMA"));
+                }
+
+                if (pte.IsSpecial)
+                {
+                    if (pte.Pfn != machine.ZeroPfn || pte.IsWrite)
+                    {
+                        violations.Add(Format($"pid {mm.Id}: special entry at 0x{address:x} ({pte}) is not the read-only zero page"));
+                    }
+
+                    return;
+                }
+
+                if (!memmap.Contains(pte.Pfn))
+                {
+                    violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps pfn 0x{pte.Pfn:x} outside physical memory"));
+                    return;
+                }
+
+                mappings[pte.Pfn] = mappings.GetValueOrDefault(pte.Pfn) + 1;
+                var flags = memmap.GetFlags(pte.Pfn);
+                if (memmap.PageCount(pte.Pfn) == 0)
+                {
+                    violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps free frame 0x{pte.Pfn:x}"));
+                }
+
+                if ((flags & PageFlags.PageTable) != 0)
+                {
+                    violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps page-table frame 0x{pte.Pfn:x}"));
+                }
+
+                if (pte.IsWrite && (flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0)
+                {
+                    violations.Add(Format($"pid {mm.Id}: writable entry at 0x{address:x} maps anon page 0x{pte.Pfn:x} that is not AnonExclusive"));
+                }
+            }, tables, violations);
+        }
+
+        foreach (var (pfn, count) in mappings)
+        {
+            var mapcount = memmap.MapCount(pfn);
+            var refcount = memmap.PageCount(pfn);
+            if (mapcount != count)
+            {
+                violations.Add(Format($"pfn 0x{pfn:x}: mapcount {mapcount} but {count} entries map it"));
+            }
+
+            if (refcount != count)
+            {
+                violations.Add(Format($"pfn 0x{pfn:x}: refcount {refcount} but {count} entries map it and nothing else holds it"));
+            }
+
+            if (count > 1)
+            {
+                foreach (var ((mm, vpn), pte) in translations)
+                {
+                    if (!pte.IsSpecial && pte.Pfn == pfn && pte.IsWrite)
+                    {
+                        violations.Add(Format($"pid {mm}: writable entry at 0x{vpn << PhysicalMemory.PageShift:x} maps pfn 0x{pfn:x}, which is mapped {count} times"));
+                    }
+                }
+            }
+        }
+
+        var free = new HashSet<long>();
+        foreach (var pfn in machine.Allocator.FreeList())
+        {
+            if (!free.Add(pfn))
+            {
+                violations.Add(Format($"pfn 0x{pfn:x} is on the free lists twice"));
+            }
+        }
+
+        for (var pfn = memmap.BasePfn; pfn < memmap.BasePfn + memmap.Frames; pfn++)
+        {
+            var refcount = memmap.PageCount(pfn);
+            var flags = memmap.GetFlags(pfn);
+            if ((flags & PageFlags.Reserved) != 0)
+            {
+                continue;
+            }
+
+            if (refcount == 0)
+            {
+                if (!free.Contains(pfn))
+                {
+                    violations.Add(Format($"pfn 0x{pfn:x} has refcount 0 but is on no free list (lost)"));
+                }
+
+                if (memmap.MapCount(pfn) != 0 || flags != PageFlags.None)
+                {
+                    violations.Add(Format($"free pfn 0x{pfn:x} has mapcount {memmap.MapCount(pfn)} and flags {flags}"));
+                }
+            }
+            else if (free.Contains(pfn))
+            {
+                violations.Add(Format($"pfn 0x{pfn:x} is on a free list with refcount {refcount}"));
+            }
+            else if ((flags & PageFlags.PageTable) != 0)
+            {
+                if (!tables.Contains(pfn))
+                {
+                    violations.Add(Format($"page-table frame 0x{pfn:x} belongs to no live mm (leaked table)"));
+                }
+            }
+            else if (!mappings.ContainsKey(pfn))
+            {
+                violations.Add(Format($"pfn 0x{pfn:x} has refcount {refcount} but nothing maps or holds it (leak)"));
+            }
+        }
+
+        var liveMms = processes.Where(p => !p.HasExited).Select(p => p.Mm.Id).ToHashSet();
+        foreach (var cpu in machine.Cpus)
+        {
+            foreach (var (mm, vpn, pfn, writable, _) in cpu.Tlb.Entries())
+            {
+                var where = Format($"CPU {cpu.Id}: TLB entry for pid {mm} at 0x{vpn << PhysicalMemory.PageShift:x} -> pfn 0x{pfn:x}");
+                if (!liveMms.Contains(mm))
+                {
+                    violations.Add(where + " belongs to an exited process");
+                }
+                else if (!translations.TryGetValue((mm, vpn), out var pte) || !pte.IsPresent)
+                {
+                    violations.Add(where + " is stale: no present entry maps that address");
+                }
+                else if (pte.Pfn != pfn)
+                {
+                    violations.Add(where + Format($" is stale: the entry maps pfn 0x{pte.Pfn:x}"));
+                }
+                else if (writable && !pte.IsWrite)
+                {
+                    violations.Add(where + " is writable but the entry is read-only");
+                }
+
+                if (memmap.Contains(pfn) && memmap.PageCount(pfn) == 0)
+                {
+                    violations.Add(where + " points at a free frame");
+                }
+            }
+        }
+
+        return violations;
+    }
+
+    private static void CheckVmas(AddressSpace.MmStruct mm, List<string> violations)
+    {
+        ulong previousEnd = 0;
+        foreach (var vma in mm.Vmas)
+        {
+            if (vma.Start >= vma.End || (vma.Start & 0xFFF) != 0 || (vma.End & 0xFFF) != 0 || vma.Start < previousEnd)
+            {
+                violations.Add(Format($"pid {mm.Id}: VMA {vma} is empty, unaligned or overlaps its predecessor"));
+            }
+
+            previousEnd = vma.End;
+        }
+    }
+
+    private static void Walk(Machine machine, long table, int level, ulong tableBase, Action<ulong, Pte> leaf, HashSet<long> tables, List<string> violations)
+    {
+        tables.Add(table);
+        if (machine.Memmap.PageCount(table) != 1 || !machine.Memmap.TestFlags(table, PageFlags.PageTable))
+        {
+            violations.Add(Format($"page table 0x{table:x} (level {level}) has refcount {machine.Memmap.PageCount(table)} and flags {machine.Memmap.GetFlags(table)}"));
+        }
+
+        var span = 1UL << (PhysicalMemory.PageShift + (9 * (level - 1)));
+        for (var i = 0; i < PageTableSet.Entries; i++)
+        {
+            var entry = new Pte(Atomic.Read(ref machine.Memory.Word(table, i)));
+            var address = tableBase + ((ulong)i * span);
+            if (level == 1)
+            {
+                if (entry.MapsPage)
+                {
+                    leaf(address, entry);
+                }
+                else if (!entry.IsNone && !entry.IsSwap)
+                {
+                    violations.Add(Format($"entry at 0x{address:x} holds garbage 0x{entry.Value:x16}"));
+                }
+            }
+            else if (entry.IsPresent)
+            {
+                Walk(machine, entry.Pfn, level - 1, address, leaf, tables, violations);
+            }
+            else if (!entry.IsNone)
+            {
+                violations.Add(Format($"upper-level entry (level {level}) for 0x{address:x} holds garbage 0x{entry.Value:x16}"));
+            }
+        }
+    }
+
+    private static string Format(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

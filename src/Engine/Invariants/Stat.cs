@@ -1,0 +1,23 @@
+namespace Engine.Invariants;
+
+/// <summary>The machine's event counters (see <see cref="MachineStats"/> for their meaning).</summary>
+internal enum Stat
+{
+    Reads,
+    Writes,
+    TlbMisses,
+    AnonymousFaults,
+    ZeroPageFaults,
+    WriteProtectFaults,
+    CowCopies,
+    CowReuses,
+    FaultRetries,
+    SpuriousFaults,
+    TlbShootdowns,
+    ShootdownTargets,
+    PagesAllocated,
+    PagesFreed,
+    PageTablesAllocated,
+    PageTablesFreed,
+    UseAfterFree,
+}

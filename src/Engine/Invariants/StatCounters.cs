@@ -1,0 +1,42 @@
+using Engine.Sync;
+
+namespace Engine.Invariants;
+
+/// <summary>
+/// Event counters, one row per CPU plus one shared row for callers that are not CPUs. A CPU's row is written only
+/// by its own thread (a release store of the incremented value, no atomic read-modify-write, so counting adds no
+/// shared cache-line traffic to faults); the shared row uses atomic increments. A snapshot sums the rows: exact at
+/// quiescence.
+/// </summary>
+internal sealed class StatCounters(int cpus)
+{
+    private static readonly int s_kinds = Enum.GetValues<Stat>().Length;
+
+    // Each CPU's row is padded to a multiple of 64 bytes so two CPUs never write the same cache line.
+    private static readonly int s_stride = (s_kinds + 7) / 8 * 8 + 8;
+
+    private readonly long[] _counts = new long[(cpus + 1) * s_stride];
+
+    public void Add(int cpu, Stat stat, long amount = 1)
+    {
+        if (cpu < 0)
+        {
+            Atomic.Add(ref _counts[(cpus * s_stride) + (int)stat], amount);
+            return;
+        }
+
+        ref var slot = ref _counts[(cpu * s_stride) + (int)stat];
+        Atomic.Write(ref slot, slot + amount);
+    }
+
+    public long Get(Stat stat)
+    {
+        long total = 0;
+        for (var row = 0; row <= cpus; row++)
+        {
+            total += Atomic.Read(ref _counts[(row * s_stride) + (int)stat]);
+        }
+
+        return total;
+    }
+}

@@ -1,0 +1,271 @@
+using Engine.Cpus;
+using Engine.AddressSpace;
+using Engine.Faults;
+using Engine.Invariants;
+using Engine.Memory;
+using Engine.PageTables;
+using Engine.Sync;
+using Engine.Zap;
+
+namespace Engine;
+
+/// <summary>
+/// A simulated machine: physical frames and their memmap, CPUs with TLBs, and the processes whose page tables live in
+/// those frames. Every shared word is read and written through <c>Engine.Sync</c>, so the same code runs on real
+/// threads and under the systematic tester.
+/// </summary>
+public sealed class Machine : IDisposable
+{
+    private readonly Cpu[] _cpus;
+    private readonly Spinlock _processesLock = new();
+    private readonly List<Process> _processes = [];
+    private readonly Spinlock _violationsLock = new();
+    private readonly List<string> _violations = [];
+    private readonly MmuGather[] _gathers;
+    private readonly int[] _gatherInUse;
+    private int _nextMmId;
+    private int _disposed;
+
+    /// <summary>Creates a machine; <paramref name="options"/> defaults to <see cref="MachineOptions"/>' defaults.</summary>
+    public Machine(MachineOptions? options = null)
+    {
+        Options = options ?? new MachineOptions();
+        Options.Validate();
+        Memory = new PhysicalMemory(Options.BasePfn, Options.Frames);
+        Memmap = new Memmap(Options.BasePfn, Options.Frames);
+
+        // The zero page: the first frame, reserved, never freed, mapped read-only by special entries.
+        ZeroPfn = Options.BasePfn;
+        Memory.Zero(ZeroPfn);
+        Memmap.Page(ZeroPfn).RefCount = 1;
+        Memmap.Page(ZeroPfn).Flags = (int)(PageFlags.Reserved | PageFlags.Zero);
+        Allocator = new FrameAllocator(Memmap, Memory, Options.Cpus, Options.PoisonFreedFrames, new HashSet<long> { ZeroPfn });
+        Ptes = new PteAccess(Memory, Options.PteLayout, Options.LocklessPteRetry);
+        Counters = new StatCounters(Options.Cpus);
+        Tables = new PageTableSet(this);
+        Faults = new FaultHandler(this);
+        Zapper = new Zapper(this);
+        _cpus = new Cpu[Options.Cpus];
+        for (var i = 0; i < _cpus.Length; i++)
+        {
+            _cpus[i] = new Cpu(this, i);
+        }
+
+        _gathers = new MmuGather[Options.Cpus + 4];
+        _gatherInUse = new int[_gathers.Length];
+        for (var i = 0; i < _gathers.Length; i++)
+        {
+            _gathers[i] = new MmuGather(this);
+        }
+    }
+
+    /// <summary>The CPUs.</summary>
+    public IReadOnlyList<Cpu> Cpus => _cpus;
+
+    /// <summary>Frames not allocated (exact at quiescence).</summary>
+    public long FreeFrames => Allocator.FreeFrames;
+
+    /// <summary>A snapshot of the counters.</summary>
+    public MachineStats Stats => new(Counters);
+
+    internal MachineOptions Options { get; }
+
+    internal PhysicalMemory Memory { get; }
+
+    internal Memmap Memmap { get; }
+
+    internal FrameAllocator Allocator { get; }
+
+    internal PteAccess Ptes { get; }
+
+    internal PageTableSet Tables { get; }
+
+    internal FaultHandler Faults { get; }
+
+    internal Zapper Zapper { get; }
+
+    internal StatCounters Counters { get; }
+
+    internal long ZeroPfn { get; }
+
+    /// <summary>Creates a process with an empty address space. Throws <see cref="OutOfFramesException"/> when no frame is left for its top-level table.</summary>
+    public Process CreateProcess()
+    {
+        ObjectDisposedException.ThrowIf(Atomic.Read(ref _disposed) != 0, this);
+        var pgd = Tables.AllocateTable(-1);
+        if (pgd < 0)
+        {
+            throw new OutOfFramesException("Out of frames for a new process's page table.");
+        }
+
+        var process = new Process(this, new MmStruct(Atomic.Increment(ref _nextMmId), pgd));
+        _processesLock.Enter();
+        _processes.Add(process);
+        _processesLock.Exit();
+        return process;
+    }
+
+    /// <summary>
+    /// Checks every invariant; call at quiescence (no access or process call in progress). Throws
+    /// <see cref="InvariantViolationException"/> listing every violation found.
+    /// </summary>
+    public void CheckInvariants()
+    {
+        var violations = InvariantChecker.Check(this, LiveProcesses());
+        _violationsLock.Enter();
+        violations.InsertRange(0, _violations);
+        _violationsLock.Exit();
+        if (violations.Count > 0)
+        {
+            throw new InvariantViolationException(violations);
+        }
+    }
+
+    /// <summary>Exits every process still alive.</summary>
+    public void Dispose()
+    {
+        if (Atomic.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (var process in LiveProcesses())
+        {
+            process.Dispose();
+        }
+    }
+
+    internal IReadOnlyList<Process> LiveProcesses()
+    {
+        _processesLock.Enter();
+        var copy = _processes.ToArray();
+        _processesLock.Exit();
+        return copy;
+    }
+
+    internal void OnExited(Process process)
+    {
+        _processesLock.Enter();
+        _processes.Remove(process);
+        _processesLock.Exit();
+    }
+
+    /// <summary><c>switch_mm</c>: the CPU may now cache the mm's translations.</summary>
+    internal void SwitchMm(MmStruct mm, Cpu cpu) => mm.AddCpu(cpu.Id);
+
+    /// <summary>
+    /// <c>flush_tlb_mm_range</c>, a shootdown: no CPU uses a translation of [<paramref name="start"/>,
+    /// <paramref name="end"/>) of <paramref name="mm"/> after this returns. Invalidate on every CPU of the mm's
+    /// cpumask; wait until each target that was inside an access has left it (an access in flight may finish with
+    /// the old translation, as a store in flight does on hardware, and a walk in flight may have filled a stale entry
+    /// after the first invalidation); invalidate again. A CPU outside an access acknowledges at once. May be called
+    /// with a PTL held: accesses never take locks, so the wait always ends.
+    /// </summary>
+    internal void FlushTlbRange(MmStruct mm, ulong start, ulong end, int cpu = -1)
+    {
+        var mask = mm.CpuMask;
+        if (mask == 0 || end <= start)
+        {
+            return;
+        }
+
+        var startVpn = start >> PhysicalMemory.PageShift;
+        var endVpn = (end + PhysicalMemory.PageSize - 1) >> PhysicalMemory.PageShift;
+        var targets = 0;
+        for (var bits = mask; bits != 0; bits &= bits - 1)
+        {
+            _cpus[System.Numerics.BitOperations.TrailingZeroCount(bits)].Tlb.InvalidateRange(mm.Id, startVpn, endVpn);
+            targets++;
+        }
+
+        if (Options.GuardWalksInFlight)
+        {
+            for (var bits = mask; bits != 0; bits &= bits - 1)
+            {
+                WaitUntilOutsideAccess(_cpus[System.Numerics.BitOperations.TrailingZeroCount(bits)]);
+            }
+
+            for (var bits = mask; bits != 0; bits &= bits - 1)
+            {
+                _cpus[System.Numerics.BitOperations.TrailingZeroCount(bits)].Tlb.InvalidateRange(mm.Id, startVpn, endVpn);
+            }
+        }
+
+        Counters.Add(cpu, Stat.TlbShootdowns);
+        Counters.Add(cpu, Stat.ShootdownTargets, targets);
+    }
+
+    /// <summary>
+    /// A grace period for lockless walkers: returns once every CPU that was inside an access or an IRQ-disabled
+    /// section has left it. A table unhooked before the call cannot be reached by a walker after it.
+    /// </summary>
+    internal void WaitForLocklessWalkers()
+    {
+        foreach (var cpu in _cpus)
+        {
+            WaitUntilOutsideAccess(cpu);
+        }
+    }
+
+    /// <summary><c>put_page</c>: drops a reference and frees the frame when it was the last.</summary>
+    internal void ReleasePage(int cpu, long pfn)
+    {
+        if (Memmap.PutPageTestZero(pfn))
+        {
+            Allocator.FreePage(cpu, pfn);
+            Counters.Add(cpu, Stat.PagesFreed);
+        }
+    }
+
+    /// <summary>Inside an access: the frame reached through a translation must be live, and not a page table.</summary>
+    internal void CheckLiveFrame(int cpu, long pfn, ulong address)
+    {
+        if (Memmap.PageCount(pfn) > 0 && !Memmap.TestFlags(pfn, PageFlags.PageTable))
+        {
+            return;
+        }
+
+        Counters.Add(cpu, Stat.UseAfterFree);
+        RecordViolation($"use-after-free: CPU {cpu} accessed 0x{address:x} through a stale translation to pfn 0x{pfn:x}, " +
+                        (Memmap.PageCount(pfn) == 0 ? "a free frame" : "now a page table"));
+    }
+
+    internal void RecordViolation(string violation)
+    {
+        _violationsLock.Enter();
+        _violations.Add(violation);
+        _violationsLock.Exit();
+    }
+
+    /// <summary>A pooled <see cref="MmuGather"/>; allocates only when more zaps run at once than the pool holds.</summary>
+    internal MmuGather RentGather()
+    {
+        for (var i = 0; i < _gathers.Length; i++)
+        {
+            if (Atomic.Read(ref _gatherInUse[i]) == 0 && Atomic.CompareExchange(ref _gatherInUse[i], 1, 0) == 0)
+            {
+                return _gathers[i];
+            }
+        }
+
+        return new MmuGather(this);
+    }
+
+    internal void ReturnGather(MmuGather gather)
+    {
+        var index = Array.IndexOf(_gathers, gather);
+        if (index >= 0)
+        {
+            Atomic.Write(ref _gatherInUse[index], 0);
+        }
+    }
+
+    private static void WaitUntilOutsideAccess(Cpu cpu)
+    {
+        var sequence = cpu.AccessSequence;
+        if ((sequence & 1) != 0)
+        {
+            Wait.Until((cpu, sequence), static s => s.cpu.AccessSequence != s.sequence);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using Engine.Invariants;
+
+namespace Engine;
+
+/// <summary>A snapshot of a machine's counters (exact when taken at quiescence).</summary>
+public sealed class MachineStats
+{
+    internal MachineStats(StatCounters counters)
+    {
+        Reads = counters.Get(Stat.Reads);
+        Writes = counters.Get(Stat.Writes);
+        TlbMisses = counters.Get(Stat.TlbMisses);
+        AnonymousFaults = counters.Get(Stat.AnonymousFaults);
+        ZeroPageFaults = counters.Get(Stat.ZeroPageFaults);
+        WriteProtectFaults = counters.Get(Stat.WriteProtectFaults);
+        CowCopies = counters.Get(Stat.CowCopies);
+        CowReuses = counters.Get(Stat.CowReuses);
+        FaultRetries = counters.Get(Stat.FaultRetries);
+        SpuriousFaults = counters.Get(Stat.SpuriousFaults);
+        TlbShootdowns = counters.Get(Stat.TlbShootdowns);
+        ShootdownTargets = counters.Get(Stat.ShootdownTargets);
+        PagesAllocated = counters.Get(Stat.PagesAllocated);
+        PagesFreed = counters.Get(Stat.PagesFreed);
+        PageTablesAllocated = counters.Get(Stat.PageTablesAllocated);
+        PageTablesFreed = counters.Get(Stat.PageTablesFreed);
+        UseAfterFree = counters.Get(Stat.UseAfterFree);
+    }
+
+    /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
+    public long Reads { get; }
+
+    /// <summary>Stores done by <c>Cpu.Write</c>.</summary>
+    public long Writes { get; }
+
+    /// <summary>Accesses that walked the page tables.</summary>
+    public long TlbMisses { get; }
+
+    /// <summary>Faults that allocated a new anonymous page (<c>do_anonymous_page</c>, write).</summary>
+    public long AnonymousFaults { get; }
+
+    /// <summary>Read faults that mapped the shared zero page.</summary>
+    public long ZeroPageFaults { get; }
+
+    /// <summary>Write faults on a present read-only entry (<c>do_wp_page</c>).</summary>
+    public long WriteProtectFaults { get; }
+
+    /// <summary>Write-protect faults that copied the page (<c>wp_page_copy</c>).</summary>
+    public long CowCopies { get; }
+
+    /// <summary>Write-protect faults that reused the page in place.</summary>
+    public long CowReuses { get; }
+
+    /// <summary>Faults that found the entry changed under the PTL (<c>pte_same</c> failed) and retried.</summary>
+    public long FaultRetries { get; }
+
+    /// <summary>Faults that found nothing to do (another CPU resolved them first).</summary>
+    public long SpuriousFaults { get; }
+
+    /// <summary>TLB shootdowns (range flushes sent to the CPUs of an mm).</summary>
+    public long TlbShootdowns { get; }
+
+    /// <summary>CPUs targeted, summed over shootdowns (divide by <see cref="TlbShootdowns"/> for the average, as RadixVM reports).</summary>
+    public long ShootdownTargets { get; }
+
+    /// <summary>Data pages allocated.</summary>
+    public long PagesAllocated { get; }
+
+    /// <summary>Data pages freed.</summary>
+    public long PagesFreed { get; }
+
+    /// <summary>Page tables allocated.</summary>
+    public long PageTablesAllocated { get; }
+
+    /// <summary>Page tables freed.</summary>
+    public long PageTablesFreed { get; }
+
+    /// <summary>Accesses that reached a free frame through a stale TLB entry (each is also an invariant violation).</summary>
+    public long UseAfterFree { get; }
+}

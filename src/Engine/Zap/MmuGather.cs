@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using Engine.AddressSpace;
+using Engine.Memory;
+using Engine.Sync;
+
+namespace Engine.Zap;
+
+/// <summary>
+/// A batch of pages being unmapped (the kernel's <c>mmu_gather</c>, <c>include/asm-generic/tlb.h</c>), kept in the
+/// order that makes freeing safe: 1) unhook the page (clear the PTE), 2) invalidate the TLB, 3) free the page.
+/// <para>
+/// <see cref="Begin"/> raises the mm's <c>tlb_flush_pending</c>; <see cref="Add"/> records a cleared page (and a
+/// delay-rmap bit for the page-cache issue) and widens the range to flush; <see cref="FlushMmu"/> flushes the TLB and
+/// then drops the batch's references; <see cref="Finish"/> flushes what is left and, when another zap of the same mm
+/// ran concurrently (<c>mm_tlb_flush_nested</c>), flushes the whole range even if this one cleared nothing itself:
+/// the other zap may have cleared entries this caller relies on being gone. With the <c>FlushBeforeFree</c> knob
+/// off the pages are freed before the flush, which reopens use-after-free through stale TLB entries.
+/// </para>
+/// Instances are pooled by the machine and reused: no allocation per zap.
+/// </summary>
+internal sealed class MmuGather(Machine machine)
+{
+    /// <summary>Pages per batch before a forced flush (the kernel's batch is a page of pointers, about 500).</summary>
+    public const int Capacity = 256;
+
+    private const long DelayRmapBit = 1L << 62;
+
+    private readonly long[] _pages = new long[Capacity];
+    private int _count;
+    private MmStruct? _mm;
+    private int _cpu;
+    private ulong _start;
+    private ulong _end;
+
+    /// <summary><c>tlb_gather_mmu</c>. Enter with the mmap_lock held.</summary>
+    public void Begin(MmStruct mm, int cpu)
+    {
+        Debug.Assert(_mm is null, "gather already in use");
+        _mm = mm;
+        _cpu = cpu;
+        _count = 0;
+        _start = ulong.MaxValue;
+        _end = 0;
+        mm.IncTlbFlushPending();
+    }
+
+    /// <summary>Widens the range to flush to cover the page at <paramref name="address"/>.</summary>
+    public void TrackRange(ulong address)
+    {
+        _start = Math.Min(_start, address);
+        _end = Math.Max(_end, address + PhysicalMemory.PageSize);
+    }
+
+    /// <summary>Queues a page whose entry was cleared; true when the batch is full and must be flushed (after the PTL is dropped).</summary>
+    public bool Add(long pfn, bool delayRmap)
+    {
+        _pages[_count++] = delayRmap ? pfn | DelayRmapBit : pfn;
+        return _count == Capacity;
+    }
+
+    /// <summary><c>tlb_flush_mmu</c>: flush the TLB, then free. Enter with no PTL held.</summary>
+    public void FlushMmu()
+    {
+        var mm = _mm!;
+        if (machine.Options.FlushBeforeFree)
+        {
+            FlushTlb(mm);
+            FreePages();
+        }
+        else
+        {
+            FreePages();
+            FlushTlb(mm);
+        }
+    }
+
+    /// <summary><c>tlb_finish_mmu</c>. Enter with no PTL held; the gather can be reused afterwards.</summary>
+    public void Finish(ulong rangeStart, ulong rangeEnd)
+    {
+        var mm = _mm!;
+        if (mm.TlbFlushPending > 1)
+        {
+            // A concurrent zap of this mm may have cleared entries in our range whose flush has not happened yet.
+            _start = Math.Min(_start, rangeStart);
+            _end = Math.Max(_end, rangeEnd);
+        }
+
+        FlushMmu();
+        mm.DecTlbFlushPending();
+        _mm = null;
+    }
+
+    private void FlushTlb(MmStruct mm)
+    {
+        if (_end > _start)
+        {
+            machine.FlushTlbRange(mm, _start, _end);
+            _start = ulong.MaxValue;
+            _end = 0;
+        }
+    }
+
+    private void FreePages()
+    {
+        for (var i = 0; i < _count; i++)
+        {
+            var pfn = _pages[i] & ~DelayRmapBit;
+            if ((_pages[i] & DelayRmapBit) != 0)
+            {
+                // Delayed rmap removal runs after the flush (the page-cache issue sets this bit).
+                machine.Memmap.RemoveMapTestLast(pfn);
+            }
+
+            machine.ReleasePage(_cpu, pfn);
+        }
+
+        _count = 0;
+    }
+}
