@@ -45,6 +45,7 @@ public sealed class Machine : IDisposable
         Tables = new PageTableSet(this);
         Faults = new FaultHandler(this);
         Zapper = new Zapper(this);
+        Forker = new ForkCopier(this);
         _cpus = new Cpu[Options.Cpus];
         for (var i = 0; i < _cpus.Length; i++)
         {
@@ -83,6 +84,8 @@ public sealed class Machine : IDisposable
     internal FaultHandler Faults { get; }
 
     internal Zapper Zapper { get; }
+
+    internal ForkCopier Forker { get; }
 
     internal StatCounters Counters { get; }
 

@@ -38,6 +38,13 @@ public sealed class MachineOptions
     /// </summary>
     internal bool GuardWalksInFlight { get; init; } = true;
 
+    /// <summary>
+    /// Fork flushes the parent's TLBs before it returns (<c>flush_tlb_mm</c> at the end of <c>dup_mmap</c>), so no
+    /// thread of the parent keeps writing through a translation that was writable before its page became shared with
+    /// the child. A test knob: off lets a parent store after fork leak into the child. Default on.
+    /// </summary>
+    internal bool ForkFlushesParentTlb { get; init; } = true;
+
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 

@@ -158,6 +158,32 @@ public sealed class Process : IDisposable
         }
     }
 
+    /// <summary>
+    /// fork: a new process with a copy-on-write copy of this address space. Throws <see cref="OutOfFramesException"/>
+    /// (with nothing left of the child) when the child's page tables cannot be allocated.
+    /// </summary>
+    public Process Fork()
+    {
+        var mm = LiveMm();
+        var child = _machine.CreateProcess();
+        mm.MmapLock.EnterWrite();
+        try
+        {
+            ThrowIfExited();
+            _machine.Forker.DupMmap(mm, child._mm);
+            return child;
+        }
+        catch
+        {
+            child.Dispose();
+            throw;
+        }
+        finally
+        {
+            mm.MmapLock.ExitWrite();
+        }
+    }
+
     /// <summary>Exit: unmaps everything and frees the page tables. Idempotent.</summary>
     public void Dispose()
     {

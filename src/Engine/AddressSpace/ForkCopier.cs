@@ -1,0 +1,113 @@
+using Engine.Memory;
+using Engine.PageTables;
+
+namespace Engine.AddressSpace;
+
+/// <summary>
+/// Fork's copy of an address space (<c>dup_mmap</c>, <c>copy_page_range</c>, <c>copy_pte_range</c>,
+/// <c>copy_present_pte</c>): the child gets the parent's VMAs and entries; private writable anonymous pages are
+/// write-protected in both, shared by reference, and lose AnonExclusive, so the first write on either side faults and
+/// copies (or, once the other side has gone, reuses).
+/// </summary>
+internal sealed class ForkCopier(Machine machine)
+{
+    /// <summary>
+    /// Copies every VMA and entry of <paramref name="parent"/> into <paramref name="child"/>. Enter with the parent's
+    /// mmap_lock held for write and the child unreachable by anyone else; returns the same, with the parent's
+    /// <c>write_protect_seq</c> back to even and its TLBs flushed. Throws <see cref="OutOfFramesException"/> when a
+    /// child table cannot be allocated; what was copied is then in the child, which the caller tears down.
+    /// </summary>
+    public void DupMmap(MmStruct parent, MmStruct child)
+    {
+        // Odd while entries are being write-protected: GUP-fast, which pins without the mmap_lock, backs off.
+        parent.WriteProtectSeq.WriteBegin();
+        var protectedAny = false;
+        try
+        {
+            foreach (var vma in parent.Vmas)
+            {
+                child.Vmas.Add(vma.Clone(vma.Start, vma.End));
+                protectedAny |= CopyPageRange(parent, child, vma);
+            }
+        }
+        finally
+        {
+            parent.WriteProtectSeq.WriteEnd();
+
+            // flush_tlb_mm before fork returns: no CPU of the parent may keep writing through a translation that
+            // was writable before the page became shared.
+            if (protectedAny && machine.Options.ForkFlushesParentTlb)
+            {
+                machine.FlushTlbRange(parent, Process.UserStart, Process.UserEnd);
+            }
+        }
+    }
+
+    /// <summary><c>copy_page_range</c> for one VMA; true when it write-protected some parent entry.</summary>
+    private bool CopyPageRange(MmStruct parent, MmStruct child, Vma vma)
+    {
+        var protectedAny = false;
+        for (var address = vma.Start; address < vma.End;)
+        {
+            var tableEnd = Math.Min(vma.End, (address & ~(PageTableSet.PteTableSpan - 1)) + PageTableSet.PteTableSpan);
+            var source = machine.Tables.WalkToPteTable(parent.Pgd, address);
+            if (source >= 0)
+            {
+                var destination = machine.Tables.PteAlloc(child, address, -1);
+                if (destination < 0)
+                {
+                    throw new OutOfFramesException("Out of frames for the child's page tables during fork.");
+                }
+
+                protectedAny |= CopyPteRange(source, destination, address, tableEnd);
+            }
+
+            address = tableEnd;
+        }
+
+        return protectedAny;
+    }
+
+    /// <summary>
+    /// <c>copy_pte_range</c>. Takes the destination PTL, then the source PTL (the kernel's order; the destination table
+    /// is new and nobody else can hold its lock); returns with neither held.
+    /// </summary>
+    private bool CopyPteRange(long source, long destination, ulong start, ulong end)
+    {
+        var destinationPtl = machine.Tables.Ptl(destination);
+        var sourcePtl = machine.Tables.Ptl(source);
+        var protectedAny = false;
+        destinationPtl.Enter();
+        sourcePtl.Enter();
+        for (var address = start; address < end; address += PhysicalMemory.PageSize)
+        {
+            var index = PageTableSet.Index(address, 1);
+            var pte = machine.Ptes.PtepGet(source, index);
+            if (!pte.MapsPage)
+            {
+                continue;
+            }
+
+            if (!pte.IsSpecial)
+            {
+                // copy_present_pte: the reference before the mapcount (section 1's pairing rule), then the page is
+                // no longer exclusive to the parent (folio_try_dup_anon_rmap; the pinned-page exception comes with GUP).
+                machine.Memmap.GetPage(pte.Pfn);
+                machine.Memmap.AddMapTestFirst(pte.Pfn);
+                machine.Memmap.ClearFlags(pte.Pfn, PageFlags.AnonExclusive);
+                if (pte.IsWrite)
+                {
+                    // The hardware may be setting dirty right now: clear the write bit atomically and copy what is there.
+                    pte = machine.Ptes.PtepSetWrprotect(source, index).WrProtect();
+                    protectedAny = true;
+                }
+            }
+
+            machine.Ptes.SetPte(destination, index, pte.MkOld());
+        }
+
+        sourcePtl.Exit();
+        destinationPtl.Exit();
+        return protectedAny;
+    }
+}
