@@ -13,6 +13,7 @@ public static class EngineCommandLine
     public static int Run(string[] args)
     {
         var root = new RootCommand("engine: a concurrent model of Linux page tables and page refcounts, and a systematic concurrency tester.");
+        root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(ClassicsCommand.Create());
         root.Subcommands.Add(TestCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());

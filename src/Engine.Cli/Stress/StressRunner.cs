@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Engine.Cli.Stress;
+
+/// <summary>
+/// <c>engine stress</c>: one real worker thread per CPU on one machine for a fixed time, then the verdict: any wrong
+/// read, exception, invariant violation or leaked frame fails the run.
+/// </summary>
+internal static class StressRunner
+{
+    public static int Run(StressOptions options)
+    {
+        var settings = new MachineOptions { Cpus = options.Cpus, Frames = options.Frames, PteLayout = options.Layout };
+        using var machine = new Machine(settings);
+        var initialFree = machine.FreeFrames;
+        var shared = machine.CreateProcess();
+        var region = shared.Mmap(StressWorker.PagesPerWorker * 4096UL, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var stop = 0;
+        var workers = Enumerable.Range(0, options.Cpus)
+            .Select(id => new StressWorker(machine, shared, region, id, options.Seed * 1_000 + id, () => Volatile.Read(ref stop) != 0))
+            .ToArray();
+        var threads = workers.Select((w, i) => new Thread(w.Run) { IsBackground = true, Name = $"stress-cpu{i}" }).ToArray();
+
+        Console.WriteLine($"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s");
+        var clock = Stopwatch.StartNew();
+        foreach (var thread in threads)
+        {
+            thread.Start();
+        }
+
+        var interactive = !Console.IsOutputRedirected;
+        while (clock.Elapsed < options.Duration && workers.All(w => w.Failure is null))
+        {
+            Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(1000, Math.Max(1, (options.Duration - clock.Elapsed).TotalMilliseconds))));
+            var ops = workers.Sum(w => Enum.GetValues<StressOperation>().Sum(o => w.Count(o)));
+            var line = string.Create(CultureInfo.InvariantCulture,
+                $"  {clock.Elapsed.TotalSeconds,5:0.0} s  {ops,12:N0} ops  {ops / clock.Elapsed.TotalSeconds,12:N0} ops/s  {machine.FreeFrames,8} free frames");
+            Console.Write(interactive ? "\r" + line : line + Environment.NewLine);
+        }
+
+        Volatile.Write(ref stop, 1);
+        var hung = threads.Where(t => !t.Join(TimeSpan.FromSeconds(30))).Select(t => t.Name).ToList();
+        var seconds = clock.Elapsed.TotalSeconds;
+        if (interactive)
+        {
+            Console.WriteLine();
+        }
+
+        var failures = workers.Select(w => w.Failure).OfType<string>().ToList();
+        failures.AddRange(hung.Select(name => $"{name} did not stop within 30 s"));
+        var stats = machine.Stats;
+        if (hung.Count == 0)
+        {
+            failures.AddRange(Check(machine));
+            shared.Dispose();
+            failures.AddRange(Check(machine));
+            if (machine.FreeFrames != initialFree)
+            {
+                failures.Add($"leak: {initialFree - machine.FreeFrames} frame(s) still allocated after every process exited");
+            }
+        }
+
+        var totals = Enum.GetValues<StressOperation>().ToDictionary(o => o, o => workers.Sum(w => w.Count(o)));
+        var allOps = totals.Values.Sum();
+        Console.WriteLine();
+        Console.WriteLine("| operation | count | per second |");
+        Console.WriteLine("|---|---:|---:|");
+        foreach (var (operation, count) in totals)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {operation} | {count:N0} | {count / seconds:N0} |"));
+        }
+
+        var faults = stats.AnonymousFaults + stats.ZeroPageFaults + stats.WriteProtectFaults;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| all | {allOps:N0} | {allOps / seconds:N0} |"));
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"faults: {faults:N0} ({faults / seconds:N0}/s: {stats.AnonymousFaults:N0} anonymous, {stats.ZeroPageFaults:N0} zero-page, {stats.WriteProtectFaults:N0} write-protect, {stats.FaultRetries:N0} retried)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"COW: {stats.CowCopies:N0} copies, {stats.CowReuses:N0} reuses; TLB: {stats.TlbShootdowns:N0} shootdowns ({1000.0 * stats.TlbShootdowns / Math.Max(allOps, 1):0.00} per 1,000 ops, {(double)stats.ShootdownTargets / Math.Max(stats.TlbShootdowns, 1):0.00} CPUs each), {stats.TlbMisses:N0} misses"));
+        Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, invariants hold, no leak)" : $"verdict: FAIL ({failures.Count} problem(s))");
+        foreach (var failure in failures.Take(20))
+        {
+            Console.WriteLine("  " + failure);
+        }
+
+        if (options.JsonPath is not null)
+        {
+            var json = new
+            {
+                options.Cpus,
+                options.Frames,
+                Layout = options.Layout.ToString(),
+                options.Seed,
+                Seconds = seconds,
+                Operations = totals.ToDictionary(p => p.Key.ToString(), p => p.Value),
+                OperationsPerSecond = allOps / seconds,
+                Faults = faults,
+                FaultsPerSecond = faults / seconds,
+                stats.CowCopies,
+                stats.CowReuses,
+                stats.TlbShootdowns,
+                stats.ShootdownTargets,
+                Passed = failures.Count == 0,
+                Failures = failures,
+            };
+            File.WriteAllText(options.JsonPath, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+        }
+
+        return failures.Count == 0 ? 0 : 1;
+    }
+
+    private static IEnumerable<string> Check(Machine machine)
+    {
+        try
+        {
+            machine.CheckInvariants();
+            return [];
+        }
+        catch (InvariantViolationException e)
+        {
+            return e.Violations;
+        }
+    }
+}
