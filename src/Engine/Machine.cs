@@ -43,6 +43,7 @@ public sealed class Machine : IDisposable
         Ptes = new PteAccess(Memory, Options.PteLayout, Options.LocklessPteRetry);
         Counters = new StatCounters(Options.Cpus);
         Tables = new PageTableSet(this);
+        Ptes.StoreCheck = CheckPtlHeld;
         Faults = new FaultHandler(this);
         Zapper = new Zapper(this);
         Forker = new ForkCopier(this);
@@ -231,6 +232,15 @@ public sealed class Machine : IDisposable
         Counters.Add(cpu, Stat.UseAfterFree);
         RecordViolation($"use-after-free: CPU {cpu} accessed 0x{address:x} through a stale translation to pfn 0x{pfn:x}, " +
                         (Memmap.PageCount(pfn) == 0 ? "a free frame" : "now a page table"));
+    }
+
+    /// <summary>Records a violation when an entry of <paramref name="table"/> is stored without its PTL held.</summary>
+    internal void CheckPtlHeld(long table)
+    {
+        if (!Tables.Ptl(table).IsHeld)
+        {
+            RecordViolation($"PTE store in table 0x{table:x} without its PTL held");
+        }
     }
 
     internal void RecordViolation(string violation)

@@ -31,6 +31,15 @@ public sealed class MachineOptions
     public bool FlushBeforeFree { get; init; } = true;
 
     /// <summary>
+    /// A zap that ends while another zap of the same mm is in progress (<c>mm_tlb_flush_nested</c>: more than one
+    /// <c>tlb_flush_pending</c>) flushes its whole range, even where it cleared nothing itself: the other zap may have
+    /// cleared those entries and not flushed yet ("mm: fix MADV_[FREE|DONTNEED] TLB flush miss problem", Linux 4.14,
+    /// 2017). Off lets madvise return while a stale translation still exists, so a store after it can be lost.
+    /// Default on.
+    /// </summary>
+    public bool NestedTlbFlush { get; init; } = true;
+
+    /// <summary>
     /// The model's guard against a page walk in flight during a shootdown: after invalidating, the initiator waits for
     /// every target CPU that was inside an access to leave it, then invalidates again, so a translation filled from a
     /// walk that read the entry before it changed cannot survive (hardware makes walk-and-fill atomic with respect to

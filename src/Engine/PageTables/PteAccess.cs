@@ -45,6 +45,12 @@ internal sealed class PteAccess
 
     public PteLayout Layout => layout;
 
+    /// <summary>
+    /// Set by the machine: called before every software store to an entry with the table's pfn, to check that the
+    /// table's PTL is held (the invariant "every PTE store happens under the right PTL").
+    /// </summary>
+    public Action<long>? StoreCheck { get; set; }
+
     /// <summary>Whether <see cref="PtepGetLockless"/> re-reads the low half (the <c>LocklessPteRetry</c> knob).</summary>
     public bool LocklessRetry => locklessRetry;
 
@@ -53,6 +59,7 @@ internal sealed class PteAccess
     /// </summary>
     public void SetPte(long table, int index, Pte pte)
     {
+        StoreCheck?.Invoke(table);
         ref var slot = ref memory.Word(table, index);
         if (layout == PteLayout.Native64)
         {
@@ -68,6 +75,7 @@ internal sealed class PteAccess
     /// <summary><c>pte_clear</c>. Enter with the table's PTL held; returns with it held.</summary>
     public void PteClear(long table, int index)
     {
+        StoreCheck?.Invoke(table);
         ref var slot = ref memory.Word(table, index);
         if (layout == PteLayout.Native64)
         {
@@ -86,6 +94,7 @@ internal sealed class PteAccess
     /// </summary>
     public Pte PtepGetAndClear(long table, int index)
     {
+        StoreCheck?.Invoke(table);
         ref var slot = ref memory.Word(table, index);
         if (layout == PteLayout.Native64)
         {
@@ -147,13 +156,21 @@ internal sealed class PteAccess
     /// <c>ptep_set_wrprotect</c>: clears the write bit atomically, keeping a dirty bit the hardware sets meanwhile.
     /// Enter with the table's PTL held; returns with it held. Returns the entry as it was.
     /// </summary>
-    public Pte PtepSetWrprotect(long table, int index) => new(Atomic.And(ref memory.Word(table, index), ~Pte.WriteBit));
+    public Pte PtepSetWrprotect(long table, int index)
+    {
+        StoreCheck?.Invoke(table);
+        return new(Atomic.And(ref memory.Word(table, index), ~Pte.WriteBit));
+    }
 
     /// <summary>
     /// <c>ptep_test_and_clear_young</c>. Enter with the table's PTL held; returns with it held. True when the entry
     /// was young.
     /// </summary>
-    public bool PtepTestAndClearYoung(long table, int index) => (Atomic.And(ref memory.Word(table, index), ~Pte.YoungBit) & Pte.YoungBit) != 0;
+    public bool PtepTestAndClearYoung(long table, int index)
+    {
+        StoreCheck?.Invoke(table);
+        return (Atomic.And(ref memory.Word(table, index), ~Pte.YoungBit) & Pte.YoungBit) != 0;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ref uint LowHalf(ref ulong slot) => ref Unsafe.As<ulong, uint>(ref slot);

@@ -78,7 +78,7 @@ internal sealed class MmuGather(Machine machine)
     public void Finish(ulong rangeStart, ulong rangeEnd)
     {
         var mm = _mm!;
-        if (mm.TlbFlushPending > 1)
+        if (machine.Options.NestedTlbFlush && mm.TlbFlushPending > 1)
         {
             // A concurrent zap of this mm may have cleared entries in our range whose flush has not happened yet.
             _start = Math.Min(_start, rangeStart);
