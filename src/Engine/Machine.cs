@@ -221,6 +221,16 @@ public sealed class Machine : IDisposable
         }
     }
 
+    /// <summary>Frees frames whose last reference the caller dropped, as one batch.</summary>
+    internal void FreePages(int cpu, ReadOnlySpan<long> pfns)
+    {
+        if (pfns.Length > 0)
+        {
+            Allocator.FreePages(cpu, pfns);
+            Counters.Add(cpu, Stat.PagesFreed, pfns.Length);
+        }
+    }
+
     /// <summary>Inside an access: the frame reached through a translation must be live, and not a page table.</summary>
     internal void CheckLiveFrame(int cpu, long pfn, ulong address)
     {

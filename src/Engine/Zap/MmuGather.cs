@@ -26,6 +26,7 @@ internal sealed class MmuGather(Machine machine)
     private const long DelayRmapBit = 1L << 62;
 
     private readonly long[] _pages = new long[Capacity];
+    private readonly long[] _freed = new long[Capacity];
     private int _count;
     private MmStruct? _mm;
     private int _cpu;
@@ -102,6 +103,7 @@ internal sealed class MmuGather(Machine machine)
 
     private void FreePages()
     {
+        var freed = 0;
         for (var i = 0; i < _count; i++)
         {
             var pfn = _pages[i] & ~DelayRmapBit;
@@ -111,9 +113,13 @@ internal sealed class MmuGather(Machine machine)
                 machine.Memmap.RemoveMapTestLast(pfn);
             }
 
-            machine.ReleasePage(_cpu, pfn);
+            if (machine.Memmap.PutPageTestZero(pfn))
+            {
+                _freed[freed++] = pfn;
+            }
         }
 
+        machine.FreePages(_cpu, _freed.AsSpan(0, freed));
         _count = 0;
     }
 }
