@@ -5,7 +5,9 @@ namespace Engine.Benchmarks;
 
 /// <summary>
 /// Entry point. <c>scheduler [--iterations N] [--repeats N]</c> runs the plain throughput harness
-/// (<see cref="SchedulerHarness"/>); anything else goes to BenchmarkDotNet's switcher, e.g.
+/// (<see cref="SchedulerHarness"/>); <c>pagefault [--duration S] [--warmup S] [--skip-native]</c> runs the
+/// page_fault1 comparison of the engine with the kernel (<see cref="PageFaultHarness"/>, hook off);
+/// <c>pagefault-alloc</c> measures what each call of that loop allocates (<see cref="AllocationProbe"/>); anything else goes to BenchmarkDotNet's switcher, e.g.
 /// <c>--filter '*Facade*'</c> or <c>--filter '*Scheduler*' --job short</c>.
 /// </summary>
 public static class Program
@@ -20,6 +22,17 @@ public static class Program
             // initialisation. SwitchName is a const, so naming it here does not initialise the type.
             AppContext.SetSwitch(SchedulingHook.SwitchName, true);
             return SchedulerHarness.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "pagefault")
+        {
+            // No switch is set: the engine is measured with the scheduling hook off.
+            return PageFaultHarness.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "pagefault-alloc")
+        {
+            return AllocationProbe.Run();
         }
 
         // This process (the BenchmarkDotNet host) never enables the hook; each benchmark class's config decides the
