@@ -76,6 +76,42 @@ public sealed class MachineRaceTests
     }
 
     [Fact]
+    public void MunmapUnderTheReadLockNeverFreesATableANeighbourIsFaultingInto()
+    {
+        var overlapped = 0;
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), () =>
+        {
+            using var machine = SmallMachine();
+            var process = machine.CreateProcess();
+
+            // Two adjacent mappings in one 2 MiB span: one PTE table serves both.
+            var doomed = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+            var neighbour = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+            Specification.Assert(neighbour == doomed + Page, "the mappings are not adjacent");
+            machine.Cpus[1].Write(process, doomed, 1);
+            var unmapped = new int[1];
+            var writer = ControlledThread.Start(() =>
+            {
+                machine.Cpus[0].Write(process, neighbour, 2);
+                if (Volatile.Read(ref unmapped[0]) == 1)
+                {
+                    Interlocked.Increment(ref overlapped);
+                }
+            }, "cpu0");
+            Volatile.Write(ref unmapped[0], 1);
+            process.Munmap(doomed, Page);
+            Volatile.Write(ref unmapped[0], 2);
+            writer.Join();
+
+            Specification.Assert(machine.Cpus[1].Read(process, neighbour) == 2, "the neighbour's store was lost");
+            AssertInvariants(machine);
+        });
+
+        Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(overlapped > 0, "the neighbour's fault never ran during the munmap: the test proved nothing");
+    }
+
+    [Fact]
     public void AStaleTlbEntryNeverReachesAFreedFrameWhenTheFlushComesFirst()
     {
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), StaleTlbVersusZap(flushBeforeFree: true));

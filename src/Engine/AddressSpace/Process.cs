@@ -81,18 +81,35 @@ public sealed class Process : IDisposable
         var mm = LiveMm();
         var (start, end) = CheckRange(address, length);
         mm.MmapLock.EnterWrite();
+        var downgraded = false;
         try
         {
             ThrowIfExited();
             SplitAt(mm, start);
             SplitAt(mm, end);
             mm.Vmas.RemoveAll(v => v.Start >= start && v.End <= end);
+
+            // The gap the removed VMAs leave: page tables wholly inside it can go, tables shared with a neighbour stay.
+            var floor = mm.Vmas.LastOrDefault(v => v.End <= start)?.End ?? 0;
+            var ceiling = mm.Vmas.FirstOrDefault(v => v.Start >= end)?.Start ?? UserEnd;
+
+            // As the kernel does since 4.20, zap under the read side: the range is unreachable (a fault there finds no
+            // VMA), so faults elsewhere in the mm may run meanwhile.
+            mm.MmapLock.DowngradeWrite();
+            downgraded = true;
             _machine.Zapper.ZapRange(mm, start, end, -1);
-            _machine.Tables.FreeEmptyTables(mm, start, end, -1);
+            _machine.Tables.FreeEmptyTables(mm, start, end, floor, ceiling, -1);
         }
         finally
         {
-            mm.MmapLock.ExitWrite();
+            if (downgraded)
+            {
+                mm.MmapLock.ExitRead();
+            }
+            else
+            {
+                mm.MmapLock.ExitWrite();
+            }
         }
     }
 

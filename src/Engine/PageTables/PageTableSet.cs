@@ -128,15 +128,17 @@ internal sealed class PageTableSet
     }
 
     /// <summary>
-    /// <c>free_pgd_range</c>: frees the PTE tables, PMDs and PUDs under [<paramref name="start"/>, <paramref name="end"/>)
-    /// that no longer map anything. Enter with the mmap_lock held for write (no fault can populate them meanwhile)
-    /// and no spinlock; returns the same.
+    /// <c>free_pgd_range</c>: frees the PTE tables, PMDs and PUDs meeting [<paramref name="start"/>, <paramref name="end"/>)
+    /// whose whole span lies in [<paramref name="floor"/>, <paramref name="ceiling"/>), the gap no VMA covers, and
+    /// which map nothing. Enter with the mmap_lock held (read is enough: a fault cannot populate a table in a gap,
+    /// since it finds no VMA there, and upper entries change only under page_table_lock, taken here) and no
+    /// spinlock; returns the same.
     /// </summary>
-    public void FreeEmptyTables(MmStruct mm, ulong start, ulong end, int cpu)
+    public void FreeEmptyTables(MmStruct mm, ulong start, ulong end, ulong floor, ulong ceiling, int cpu)
     {
         var detached = new List<long>();
         mm.PageTableLock.Enter();
-        DetachEmpty(mm.Pgd, 4, 0, start, end, detached);
+        DetachEmpty(mm.Pgd, 4, 0, new Gap(start, end, floor, ceiling), detached);
         mm.PageTableLock.Exit();
         if (detached.Count == 0)
         {
@@ -185,11 +187,10 @@ internal sealed class PageTableSet
     private static Pte TableEntry(long pfn) => new(Pte.PresentBit | Pte.WriteBit | Pte.UserBit | ((ulong)pfn << PhysicalMemory.PageShift));
 
     /// <summary>
-    /// Detaches, bottom-up, every child table whose span meets the range and that maps nothing (an empty table inside
-    /// a live VMA is harmless to free: a later fault allocates a new one). Returns true when <paramref name="table"/>
-    /// maps nothing afterwards.
+    /// Detaches, bottom-up, every child table whose span meets the unmapped range, lies wholly in the gap, and maps
+    /// nothing. Returns true when <paramref name="table"/> maps nothing afterwards.
     /// </summary>
-    private bool DetachEmpty(long table, int level, ulong tableBase, ulong start, ulong end, List<long> detached)
+    private bool DetachEmpty(long table, int level, ulong tableBase, Gap gap, List<long> detached)
     {
         var span = 1UL << (PhysicalMemory.PageShift + (9 * (level - 1)));
         var empty = true;
@@ -203,13 +204,14 @@ internal sealed class PageTableSet
             }
 
             var childBase = tableBase + ((ulong)i * span);
-            if (level == 1 || childBase + span <= start || childBase >= end)
+            var childEnd = childBase + span;
+            if (level == 1 || childEnd <= gap.Start || childBase >= gap.End)
             {
                 empty = false;
                 continue;
             }
 
-            if (DetachEmpty(entry.Pfn, level - 1, childBase, start, end, detached))
+            if (DetachEmpty(entry.Pfn, level - 1, childBase, gap, detached) && childBase >= gap.Floor && childEnd <= gap.Ceiling)
             {
                 Atomic.Write(ref slot, 0UL);
                 detached.Add(entry.Pfn);
@@ -222,4 +224,7 @@ internal sealed class PageTableSet
 
         return empty;
     }
+
+    /// <summary>The unmapped range and the VMA-free gap around it.</summary>
+    private readonly record struct Gap(ulong Start, ulong End, ulong Floor, ulong Ceiling);
 }
