@@ -64,9 +64,13 @@ public sealed class Process : IDisposable
         {
             ThrowIfExited();
             var start = FindGap(mm, size);
-            var vma = new Vma(start, start + size, prot, flags);
-            var at = mm.Vmas.FindIndex(v => v.Start > start);
-            mm.Vmas.Insert(at < 0 ? mm.Vmas.Count : at, vma);
+            var at = 0;
+            while (at < mm.Vmas.Count && mm.Vmas[at].Start < start)
+            {
+                at++;
+            }
+
+            mm.Vmas.Insert(at, new Vma(start, start + size, prot, flags));
             return start;
         }
         finally
@@ -87,11 +91,25 @@ public sealed class Process : IDisposable
             ThrowIfExited();
             SplitAt(mm, start);
             SplitAt(mm, end);
-            mm.Vmas.RemoveAll(v => v.Start >= start && v.End <= end);
-
-            // The gap the removed VMAs leave: page tables wholly inside it can go, tables shared with a neighbour stay.
-            var floor = mm.Vmas.LastOrDefault(v => v.End <= start)?.End ?? 0;
-            var ceiling = mm.Vmas.FirstOrDefault(v => v.Start >= end)?.Start ?? UserEnd;
+            // Remove the VMAs inside the range and find the gap they leave: page tables wholly inside it can go,
+            // tables shared with a neighbour stay. (Plain loops: munmap allocates nothing.)
+            ulong floor = 0, ceiling = UserEnd;
+            for (var i = mm.Vmas.Count - 1; i >= 0; i--)
+            {
+                var vma = mm.Vmas[i];
+                if (vma.Start >= start && vma.End <= end)
+                {
+                    mm.Vmas.RemoveAt(i);
+                }
+                else if (vma.End <= start)
+                {
+                    floor = Math.Max(floor, vma.End);
+                }
+                else if (vma.Start >= end)
+                {
+                    ceiling = Math.Min(ceiling, vma.Start);
+                }
+            }
 
             // As the kernel does since 4.20, zap under the read side: the range is unreachable (a fault there finds no
             // VMA), so faults elsewhere in the mm may run meanwhile.

@@ -23,7 +23,7 @@ namespace Engine;
 public sealed class Cpu
 {
     private readonly Machine _machine;
-    private int _accessSequence;
+    private readonly PaddedCounter _accessSequence = new();
 
     internal Cpu(Machine machine, int id)
     {
@@ -37,7 +37,7 @@ public sealed class Cpu
     internal Tlb Tlb { get; } = new();
 
     /// <summary>Odd while an access or an IRQ-disabled section runs on this CPU.</summary>
-    internal int AccessSequence => Atomic.Read(ref _accessSequence);
+    internal int AccessSequence => Atomic.Read(ref _accessSequence.Value);
 
     /// <summary>Loads the 64-bit word at <paramref name="address"/> (8-byte aligned) of <paramref name="process"/>.</summary>
     public ulong Read(Process process, ulong address)
@@ -101,12 +101,12 @@ public sealed class Cpu
     /// <summary>Opens an access (or an IRQ-disabled section): the sequence turns odd, with a full barrier.</summary>
     internal void BeginAccess()
     {
-        var now = Atomic.Increment(ref _accessSequence);
+        var now = Atomic.Increment(ref _accessSequence.Value);
         Debug.Assert((now & 1) == 1, "nested access");
     }
 
     /// <summary>Closes it: the sequence turns even, with a full barrier.</summary>
-    internal void EndAccess() => Atomic.Increment(ref _accessSequence);
+    internal void EndAccess() => Atomic.Increment(ref _accessSequence.Value);
 
     private static int WordIndex(ulong address) => (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1));
 

@@ -12,20 +12,22 @@ internal sealed class StatCounters(int cpus)
 {
     private static readonly int s_kinds = Enum.GetValues<Stat>().Length;
 
-    // Each CPU's row is padded to a multiple of 64 bytes so two CPUs never write the same cache line.
+    // Each CPU's row is padded by a cache line so two CPUs never write the same line, and the rows start a line
+    // after the array's length field, which every bounds check reads.
     private static readonly int s_stride = (s_kinds + 7) / 8 * 8 + 8;
+    private const int Leading = 8;
 
-    private readonly long[] _counts = new long[(cpus + 1) * s_stride];
+    private readonly long[] _counts = new long[Leading + ((cpus + 1) * s_stride)];
 
     public void Add(int cpu, Stat stat, long amount = 1)
     {
         if (cpu < 0)
         {
-            Atomic.Add(ref _counts[(cpus * s_stride) + (int)stat], amount);
+            Atomic.Add(ref _counts[Leading + (cpus * s_stride) + (int)stat], amount);
             return;
         }
 
-        ref var slot = ref _counts[(cpu * s_stride) + (int)stat];
+        ref var slot = ref _counts[Leading + (cpu * s_stride) + (int)stat];
         Atomic.Write(ref slot, slot + amount);
     }
 
@@ -34,7 +36,7 @@ internal sealed class StatCounters(int cpus)
         long total = 0;
         for (var row = 0; row <= cpus; row++)
         {
-            total += Atomic.Read(ref _counts[(row * s_stride) + (int)stat]);
+            total += Atomic.Read(ref _counts[Leading + (row * s_stride) + (int)stat]);
         }
 
         return total;

@@ -21,6 +21,9 @@ internal sealed class PageTableSet
     public const int Entries = PhysicalMemory.WordsPerFrame;
     public const ulong PteTableSpan = (ulong)Entries << PhysicalMemory.PageShift;
 
+    [ThreadStatic]
+    private static List<long>? t_detached;
+
     private readonly Machine _machine;
     private readonly Spinlock[] _ptl;
 
@@ -136,7 +139,9 @@ internal sealed class PageTableSet
     /// </summary>
     public void FreeEmptyTables(MmStruct mm, ulong start, ulong end, ulong floor, ulong ceiling, int cpu)
     {
-        var detached = new List<long>();
+        // A per-thread scratch list: two munmaps of one mm may both be here (each under the read side).
+        var detached = t_detached ??= [];
+        detached.Clear();
         mm.PageTableLock.Enter();
         DetachEmpty(mm.Pgd, 4, 0, new Gap(start, end, floor, ceiling), detached);
         mm.PageTableLock.Exit();
