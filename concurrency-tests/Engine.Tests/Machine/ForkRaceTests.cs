@@ -62,7 +62,7 @@ public sealed class ForkRaceTests
     /// while the parent forks on another thread. The child's value, read right after fork returns, must never change
     /// afterwards, whatever the parent stores later.
     /// </summary>
-    private static Action ForkVersusParentWrite(bool flush, Action? onWriteDuringFork) => () =>
+    internal static Action ForkVersusParentWrite(bool flush, Action? onWriteDuringFork) => () =>
     {
         using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, ForkFlushesParentTlb = flush });
         var parent = machine.CreateProcess();

@@ -178,7 +178,7 @@ public sealed class MachineRaceTests
     /// the old translation. After it returns, the page reads as zero (a later madvise by the other thread can only
     /// drop it again); the old data means a stale translation survived the call.
     /// </summary>
-    private static Action ConcurrentMadvise(bool nestedFlush, Action? onOverlap) => () =>
+    internal static Action ConcurrentMadvise(bool nestedFlush, Action? onOverlap) => () =>
     {
         using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, NestedTlbFlush = nestedFlush });
         var process = machine.CreateProcess();
@@ -202,7 +202,7 @@ public sealed class MachineRaceTests
     /// The store may land before the flush (an access in flight), or fault afterwards; it must never reach the frame
     /// once it is free.
     /// </summary>
-    private static Action StaleTlbVersusZap(bool flushBeforeFree) => () =>
+    internal static Action StaleTlbVersusZap(bool flushBeforeFree) => () =>
     {
         using var machine = SmallMachine(flushBeforeFree: flushBeforeFree);
         var process = machine.CreateProcess();
@@ -229,7 +229,7 @@ public sealed class MachineRaceTests
     /// CPU 0 reads a page it has no translation for (TLB miss, hardware walk, fill) while another thread zaps it with
     /// madvise. After both finish, no TLB may hold the old translation.
     /// </summary>
-    private static Action WalkVersusShootdown(bool guard, Action? onReadDone) => () =>
+    internal static Action WalkVersusShootdown(bool guard, Action? onReadDone) => () =>
     {
         using var machine = SmallMachine(guardWalks: guard);
         var process = machine.CreateProcess();

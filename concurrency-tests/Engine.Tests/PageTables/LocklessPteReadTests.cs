@@ -15,8 +15,8 @@ public sealed class LocklessPteReadTests
     private const long Base = 1L << 20;
 
     // Pfns above 4 GiB: the high half carries pfn bits. These two differ in both halves.
-    private static readonly Pte s_first = Pte.Make(0x100001, write: true);
-    private static readonly Pte s_second = Pte.Make(0x200002, write: true);
+    internal static readonly Pte s_first = Pte.Make(0x100001, write: true);
+    internal static readonly Pte s_second = Pte.Make(0x200002, write: true);
 
     [Fact]
     public void WithTheRetryASplitReadNeverTears()
@@ -71,7 +71,7 @@ public sealed class LocklessPteReadTests
         }
     }
 
-    private static Action Scenario(PteLayout layout, bool retry, Pte first, Pte second, int[]? seen) => () =>
+    internal static Action Scenario(PteLayout layout, bool retry, Pte first, Pte second, int[]? seen) => () =>
     {
         var memory = new PhysicalMemory(Base, 1);
         memory.Zero(Base);

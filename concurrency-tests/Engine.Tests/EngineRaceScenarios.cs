@@ -1,0 +1,57 @@
+using Engine.Systematic;
+using Engine.Tests.Machine;
+using Engine.Tests.PageTables;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The engine's race scenarios as <c>[SystematicTest]</c> bodies, so that any budget can be run from the command
+/// line, for example
+/// <c>engine test concurrency-tests/Engine.Tests/bin/Release/net10.0/Engine.Tests.dll --method EngineRaceScenarios.FreeBeforeFlush --iterations 100000</c>.
+/// Each pair is the protocol on (must pass) and the knob off (<c>ExpectBug</c>: must be found). The xunit tests run
+/// the same bodies with the CI budgets.
+/// </summary>
+public static class EngineRaceScenarios
+{
+    /// <summary>Store through a cached TLB entry vs munmap, flush before free.</summary>
+    [SystematicTest]
+    public static void FlushBeforeFree() => MachineRaceTests.StaleTlbVersusZap(flushBeforeFree: true)();
+
+    /// <summary>The same with <c>FlushBeforeFree</c> off: use-after-free.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void FreeBeforeFlush() => MachineRaceTests.StaleTlbVersusZap(flushBeforeFree: false)();
+
+    /// <summary>TLB-miss walk vs madvise shootdown, with the walk-in-flight guard.</summary>
+    [SystematicTest]
+    public static void WalkInFlightGuarded() => MachineRaceTests.WalkVersusShootdown(guard: true, onReadDone: null)();
+
+    /// <summary>The same without the guard: a stale translation survives.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void WalkInFlightUnguarded() => MachineRaceTests.WalkVersusShootdown(guard: false, onReadDone: null)();
+
+    /// <summary>Two concurrent madvise(DONTNEED) of one page, with the nested flush.</summary>
+    [SystematicTest]
+    public static void NestedTlbFlush() => MachineRaceTests.ConcurrentMadvise(nestedFlush: true, onOverlap: null)();
+
+    /// <summary>The same without it: old data read after madvise returned.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void NoNestedTlbFlush() => MachineRaceTests.ConcurrentMadvise(nestedFlush: false, onOverlap: null)();
+
+    /// <summary>Fork vs a parent thread's stores, with the parent's TLB flushed before fork returns.</summary>
+    [SystematicTest]
+    public static void ForkFlushesParent() => ForkRaceTests.ForkVersusParentWrite(flush: true, onWriteDuringFork: null)();
+
+    /// <summary>The same without the flush: a parent store leaks into the child.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void ForkWithoutParentFlush() => ForkRaceTests.ForkVersusParentWrite(flush: false, onWriteDuringFork: null)();
+
+    /// <summary>SplitPae lockless read vs replace, with the low-half re-read.</summary>
+    [SystematicTest]
+    public static void SplitPaeLocklessRetry()
+        => LocklessPteReadTests.Scenario(PteLayout.SplitPae, retry: true, LocklessPteReadTests.s_first, LocklessPteReadTests.s_second, seen: null)();
+
+    /// <summary>The same without the re-read: a torn entry.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void SplitPaeNoLocklessRetry()
+        => LocklessPteReadTests.Scenario(PteLayout.SplitPae, retry: false, LocklessPteReadTests.s_first, LocklessPteReadTests.s_second, seen: null)();
+}
