@@ -12,6 +12,7 @@ public sealed class ForkRaceTests
         var duringFork = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(10_000), ForkVersusParentWrite(flush: true, () => Interlocked.Increment(ref duringFork)));
         Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
         Assert.True(duringFork > 0, "the parent's writer never ran while fork was copying: the test proved nothing");
     }
 
@@ -54,6 +55,7 @@ public sealed class ForkRaceTests
         });
 
         Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
         Assert.True(retried > 0, "no write fault ever lost the race to the other: the test proved nothing");
     }
 

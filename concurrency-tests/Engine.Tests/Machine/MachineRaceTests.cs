@@ -38,6 +38,7 @@ public sealed class MachineRaceTests
         });
 
         Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
         Assert.True(retried > 0, "no schedule made a fault lose the pte_same race: the test proved nothing");
     }
 
@@ -72,6 +73,7 @@ public sealed class MachineRaceTests
         });
 
         Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
         Assert.True(outcomes[0] > 0 && outcomes[1] > 0, $"outcomes (landed, segfault): {outcomes[0]}, {outcomes[1]}");
     }
 
@@ -108,6 +110,7 @@ public sealed class MachineRaceTests
         });
 
         Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
         Assert.True(overlapped > 0, "the neighbour's fault never ran during the munmap: the test proved nothing");
     }
 
@@ -116,6 +119,7 @@ public sealed class MachineRaceTests
     {
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), StaleTlbVersusZap(flushBeforeFree: true));
         Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
     }
 
     [Fact]
@@ -136,6 +140,7 @@ public sealed class MachineRaceTests
         var walkedDuringZap = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), WalkVersusShootdown(guard: true, () => Interlocked.Increment(ref walkedDuringZap)));
         Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
         Assert.True(walkedDuringZap > 0, "the read never got its value while the zap ran: the test proved nothing");
     }
 
@@ -157,6 +162,7 @@ public sealed class MachineRaceTests
         var nested = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), ConcurrentMadvise(nestedFlush: true, () => Interlocked.Increment(ref nested)));
         Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
         Assert.True(nested > 0, "the two zaps never overlapped: the test proved nothing");
     }
 
