@@ -7,7 +7,9 @@ namespace Engine.Benchmarks;
 /// Entry point. <c>scheduler [--iterations N] [--repeats N]</c> runs the plain throughput harness
 /// (<see cref="SchedulerHarness"/>); <c>pagefault [--duration S] [--warmup S] [--skip-native]</c> runs the
 /// page_fault1 comparison of the engine with the kernel (<see cref="PageFaultHarness"/>, hook off);
-/// <c>pagefault-alloc</c> measures what each call of that loop allocates (<see cref="AllocationProbe"/>); anything else goes to BenchmarkDotNet's switcher, e.g.
+/// <c>pagefault-alloc</c> measures what each call of that loop allocates (<see cref="AllocationProbe"/>);
+/// <c>fork-alloc</c> what fork and exit allocate for regions of several sizes (<see cref="ForkAllocationProbe"/>);
+/// anything else goes to BenchmarkDotNet's switcher, e.g.
 /// <c>--filter '*Facade*'</c> or <c>--filter '*Scheduler*' --job short</c>.
 /// </summary>
 public static class Program
@@ -33,6 +35,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "pagefault-alloc")
         {
             return AllocationProbe.Run();
+        }
+
+        if (args.Length > 0 && args[0] == "fork-alloc")
+        {
+            return ForkAllocationProbe.Run();
         }
 
         // This process (the BenchmarkDotNet host) never enables the hook; each benchmark class's config decides the
