@@ -162,13 +162,17 @@ internal sealed class PageTableSet
     /// <summary>Frees every table of an exited mm, PGD included. Enter with the mm unreachable.</summary>
     public void FreeAll(MmStruct mm, int cpu)
     {
-        var tables = new List<long>();
+        // The per-thread scratch list again: exit allocates nothing per table.
+        var tables = t_detached ??= [];
+        tables.Clear();
         Collect(mm.Pgd, 4, tables);
         _machine.WaitForLocklessWalkers();
         foreach (var table in tables)
         {
             FreeTable(cpu, table);
         }
+
+        tables.Clear();
     }
 
     /// <summary>Every table reachable from <paramref name="table"/> at <paramref name="level"/>, children first.</summary>
