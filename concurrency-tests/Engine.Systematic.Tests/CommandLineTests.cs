@@ -78,6 +78,21 @@ public sealed class CommandLineTests : IDisposable
     }
 
     [Fact]
+    public void StressRunsTheMachineAndPasses()
+    {
+        var json = Path.Combine(_traces, "stress.json");
+        var (code, output) = Engine("stress", "--duration", "1", "--cpus", "2", "--frames", "8192", "--json", json);
+
+        Assert.Equal(0, code);
+        Assert.Contains("verdict: PASS", output);
+        Assert.Contains("| Fork |", output);
+        Assert.Contains("\"Passed\": true", File.ReadAllText(json));
+    }
+
+    [Fact]
+    public void StressRejectsANonPositiveDuration() => Assert.Equal(2, Engine("stress", "--duration", "0").Code);
+
+    [Fact]
     public void UnknownTestIsAUsageError()
         => Assert.Equal(2, Engine("test", _assembly, "--method", "NoSuch.Test").Code);
 
