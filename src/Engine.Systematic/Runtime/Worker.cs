@@ -30,8 +30,6 @@ internal sealed class Worker
         set => _dead = value;
     }
 
-    public string Name => _thread.Name ?? "";
-
     public void Stop()
     {
         _exit = true;

@@ -26,9 +26,6 @@ internal sealed class DfsStrategy(int preemptionBound) : SchedulingStrategy
 
     public override bool UsesFairnessFallback => false;
 
-    /// <summary>Number of times the program offered different options on a replayed prefix (nondeterminism).</summary>
-    public int PrefixMismatches { get; private set; }
-
     public override bool PrepareIteration(int iteration, ulong seed, int stepsEstimate)
     {
         if (_started && !Backtrack())
@@ -54,7 +51,7 @@ internal sealed class DfsStrategy(int preemptionBound) : SchedulingStrategy
         {
             if (_depth < _stack.Count)
             {
-                PrefixMismatches++;
+                // The program offered different options on a replayed prefix (nondeterminism): explore afresh from here.
                 _stack.RemoveRange(_depth, _stack.Count - _depth);
             }
 

@@ -27,8 +27,6 @@ internal sealed class PortfolioStrategy : SchedulingStrategy
 
     public override bool IsFair => _active.IsFair;
 
-    public static int MemberCount => 6;
-
     public override bool PrepareIteration(int iteration, ulong seed, int stepsEstimate)
     {
         _active = _members[iteration % _members.Length];

@@ -162,9 +162,6 @@ internal sealed class FrameAllocator
         _zoneLock.Exit();
     }
 
-    /// <summary>True when <paramref name="pfn"/> is on a free list (at quiescence).</summary>
-    public bool IsOnFreeList(long pfn) => FreeList().Contains(pfn);
-
     /// <summary>Every free pfn (at quiescence), for invariant checks.</summary>
     public IEnumerable<long> FreeList()
     {

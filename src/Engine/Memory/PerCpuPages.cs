@@ -27,8 +27,6 @@ internal sealed class PerCpuPages
     /// <summary>Frames cached. Written only by the owner; read by anyone (exact at quiescence).</summary>
     public int Count => Atomic.Read(ref _count);
 
-    public bool IsFull => _count == Capacity;
-
     public void PushHot(long pfn)
     {
         _ring[(_cold + _count) & (Capacity - 1)] = pfn;
