@@ -45,6 +45,14 @@ public static class EngineRaceScenarios
     [SystematicTest(ExpectBug = true)]
     public static void ForkWithoutParentFlush() => ForkRaceTests.ForkVersusParentWrite(flush: false, onWriteDuringFork: null)();
 
+    /// <summary>A lockless walker with interrupts off vs munmap freeing the tables, with the grace period.</summary>
+    [SystematicTest]
+    public static void TableFreeAfterGracePeriod() => MachineRaceTests.LocklessWalkVersusTableFree(gracePeriod: true, onWalkDuringUnmap: null)();
+
+    /// <summary>The same without it: the walker reads a freed table.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void TableFreeWithoutGracePeriod() => MachineRaceTests.LocklessWalkVersusTableFree(gracePeriod: false, onWalkDuringUnmap: null)();
+
     /// <summary>SplitPae lockless read vs replace, with the low-half re-read.</summary>
     [SystematicTest]
     public static void SplitPaeLocklessRetry()

@@ -48,6 +48,14 @@ public sealed class MachineOptions
     internal bool GuardWalksInFlight { get; init; } = true;
 
     /// <summary>
+    /// Page tables unhooked by munmap or exit are freed only after a grace period in which every CPU leaves any access
+    /// or IRQ-disabled section it was in, so a lockless walker never reads a freed table (the kernel's
+    /// <c>tlb_remove_table</c> with its IPI/RCU synchronisation, which GUP-fast relies on). A test knob: off frees
+    /// at once. Default on.
+    /// </summary>
+    internal bool GracePeriodBeforeTableFree { get; init; } = true;
+
+    /// <summary>
     /// Fork flushes the parent's TLBs before it returns (<c>flush_tlb_mm</c> at the end of <c>dup_mmap</c>), so no
     /// thread of the parent keeps writing through a translation that was writable before its page became shared with
     /// the child. A test knob: off lets a parent store after fork leak into the child. Default on.

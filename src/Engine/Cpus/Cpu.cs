@@ -98,6 +98,16 @@ public sealed class Cpu
         }
     }
 
+    /// <summary>
+    /// <c>local_irq_disable</c> for a lockless walker (GUP-fast): until <see cref="LocalIrqEnable"/> this CPU holds
+    /// off shootdown acknowledgements and the grace period before page tables are freed, exactly as an access does.
+    /// Must not be nested in an access, and nothing may wait inside it for anything a shootdown initiator holds.
+    /// </summary>
+    internal void LocalIrqDisable() => BeginAccess();
+
+    /// <summary><c>local_irq_enable</c>: ends the section opened by <see cref="LocalIrqDisable"/>.</summary>
+    internal void LocalIrqEnable() => EndAccess();
+
     /// <summary>Opens an access (or an IRQ-disabled section): the sequence turns odd, with a full barrier.</summary>
     internal void BeginAccess()
     {

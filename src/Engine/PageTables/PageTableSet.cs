@@ -152,7 +152,10 @@ internal sealed class PageTableSet
 
         // No walker can find the detached tables any more; one still on them is inside an access or an IRQ-disabled
         // section, which it leaves before the grace period ends.
-        _machine.WaitForLocklessWalkers();
+        if (_machine.Options.GracePeriodBeforeTableFree)
+        {
+            _machine.WaitForLocklessWalkers();
+        }
         foreach (var table in detached)
         {
             FreeTable(cpu, table);
@@ -166,7 +169,10 @@ internal sealed class PageTableSet
         var tables = t_detached ??= [];
         tables.Clear();
         Collect(mm.Pgd, 4, tables);
-        _machine.WaitForLocklessWalkers();
+        if (_machine.Options.GracePeriodBeforeTableFree)
+        {
+            _machine.WaitForLocklessWalkers();
+        }
         foreach (var table in tables)
         {
             FreeTable(cpu, table);
@@ -196,17 +202,30 @@ internal sealed class PageTableSet
     private static Pte TableEntry(long pfn) => new(Pte.PresentBit | Pte.WriteBit | Pte.UserBit | ((ulong)pfn << PhysicalMemory.PageShift));
 
     /// <summary>
-    /// Detaches, bottom-up, every child table whose span meets the unmapped range, lies wholly in the gap, and maps
-    /// nothing. Returns true when <paramref name="table"/> maps nothing afterwards.
+    /// Detaches, bottom-up, every child table whose span meets the unmapped range and lies wholly in the gap. Returns
+    /// true when <paramref name="table"/> maps nothing afterwards. Enter with page_table_lock held.
+    /// <para>
+    /// Like the kernel's <c>free_pgd_range</c>, it never scans a PTE table: one whose span lies wholly in the gap maps
+    /// nothing (no VMA covers any of it, so every entry was zapped when its VMA went, and no fault, madvise or
+    /// hardware update touches an entry outside a VMA). Upper-level entries are written only under page_table_lock,
+    /// which is held here, so they are read with plain loads; lockless walkers read them atomically and every store
+    /// here is an atomic release.
+    /// </para>
     /// </summary>
     private bool DetachEmpty(long table, int level, ulong tableBase, Gap gap, List<long> detached)
     {
         var span = 1UL << (PhysicalMemory.PageShift + (9 * (level - 1)));
+        if (level == 1)
+        {
+            Debug.Assert(!FrameMapsAnything(table), "a PTE table wholly in a VMA-free gap still maps something");
+            return tableBase >= gap.Floor && tableBase + (span * Entries) <= gap.Ceiling;
+        }
+
         var empty = true;
         for (var i = 0; i < Entries; i++)
         {
             ref var slot = ref _machine.Memory.Word(table, i);
-            var entry = new Pte(Atomic.Read(ref slot));
+            var entry = new Pte(slot);
             if (entry.IsNone)
             {
                 continue;
@@ -214,24 +233,31 @@ internal sealed class PageTableSet
 
             var childBase = tableBase + ((ulong)i * span);
             var childEnd = childBase + span;
-            if (level == 1 || childEnd <= gap.Start || childBase >= gap.End)
+            if (childEnd <= gap.Start || childBase >= gap.End || childBase < gap.Floor || childEnd > gap.Ceiling
+                || !DetachEmpty(entry.Pfn, level - 1, childBase, gap, detached))
             {
                 empty = false;
                 continue;
             }
 
-            if (DetachEmpty(entry.Pfn, level - 1, childBase, gap, detached) && childBase >= gap.Floor && childEnd <= gap.Ceiling)
-            {
-                Atomic.Write(ref slot, 0UL);
-                detached.Add(entry.Pfn);
-            }
-            else
-            {
-                empty = false;
-            }
+            Atomic.Write(ref slot, 0UL);
+            detached.Add(entry.Pfn);
         }
 
         return empty;
+    }
+
+    private bool FrameMapsAnything(long table)
+    {
+        foreach (var word in _machine.Memory.Frame(table))
+        {
+            if (word != 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The unmapped range and the VMA-free gap around it.</summary>
