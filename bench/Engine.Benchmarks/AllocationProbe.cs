@@ -88,15 +88,7 @@ public static class AllocationProbe
                 process.Munmap(r, ChunkBytes);
             }
 
-            Console.WriteLine();
-            Console.WriteLine($"GC allocation ticks over {cycles:N0} cycles of mmap 2 MiB, one write fault, munmap (a tick marks ~100 KB allocated and names the object that crossed it):");
-            Console.WriteLine();
-            Console.WriteLine("| type | ticks |");
-            Console.WriteLine("|---|---:|");
-            foreach (var (type, ticks) in listener.Snapshot().OrderByDescending(p => p.Value))
-            {
-                Console.WriteLine($"| {type} | {ticks} |");
-            }
+            listener.PrintTable($"{cycles:N0} cycles of mmap 2 MiB, one write fault, munmap");
         }
 
         machine.CheckInvariants();

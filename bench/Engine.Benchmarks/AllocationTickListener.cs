@@ -22,6 +22,20 @@ public sealed class AllocationTickListener : EventListener
         }
     }
 
+    /// <summary>Prints the ticks seen so far as a markdown table, most frequent type first, under <paramref name="title"/>.</summary>
+    public void PrintTable(string title)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"GC allocation ticks over {title} (a tick marks ~100 KB allocated and names the object that crossed it):");
+        Console.WriteLine();
+        Console.WriteLine("| type | ticks |");
+        Console.WriteLine("|---|---:|");
+        foreach (var (type, ticks) in Snapshot().OrderByDescending(p => p.Value))
+        {
+            Console.WriteLine($"| {type} | {ticks} |");
+        }
+    }
+
     /// <inheritdoc />
     protected override void OnEventSourceCreated(EventSource eventSource)
     {

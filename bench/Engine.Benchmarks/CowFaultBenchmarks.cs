@@ -24,15 +24,15 @@ namespace Engine.Benchmarks;
 [InvocationCount(Chunks)]
 public class CowFaultBenchmarks
 {
-    /// <summary>2 MiB chunks in the region; also the invocations per iteration.</summary>
-    public const int Chunks = 64;
+    /// <summary>2 MiB chunks in the region (the same geometry as <see cref="FaultBenchmarks"/>); also the invocations per iteration.</summary>
+    public const int Chunks = FaultBenchmarks.Chunks;
 
     /// <summary>4 KiB pages per chunk.</summary>
-    public const int PagesPerChunk = 512;
+    public const int PagesPerChunk = FaultBenchmarks.PagesPerChunk;
 
-    private const ulong PageBytes = 4096;
-    private const ulong ChunkBytes = PagesPerChunk * PageBytes;
-    private const ulong RegionBytes = Chunks * ChunkBytes;
+    private const ulong PageBytes = FaultBenchmarks.PageBytes;
+    private const ulong ChunkBytes = FaultBenchmarks.ChunkBytes;
+    private const ulong RegionBytes = FaultBenchmarks.RegionBytes;
 
     private Machine? _machine;
     private Process? _parent;

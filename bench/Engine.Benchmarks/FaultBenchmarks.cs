@@ -27,9 +27,14 @@ public class FaultBenchmarks
     /// <summary>4 KiB pages per chunk.</summary>
     public const int PagesPerChunk = 512;
 
-    private const ulong PageBytes = 4096;
-    private const ulong ChunkBytes = PagesPerChunk * PageBytes;
-    private const ulong RegionBytes = Chunks * ChunkBytes;
+    /// <summary>Bytes per page.</summary>
+    internal const ulong PageBytes = 4096;
+
+    /// <summary>Bytes per chunk.</summary>
+    internal const ulong ChunkBytes = PagesPerChunk * PageBytes;
+
+    /// <summary>Bytes in the whole region.</summary>
+    internal const ulong RegionBytes = Chunks * ChunkBytes;
 
     private Machine? _machine;
     private Process? _process;

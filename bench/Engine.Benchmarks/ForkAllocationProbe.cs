@@ -40,15 +40,7 @@ public static class ForkAllocationProbe
                 parent.Fork().Dispose();
             }
 
-            Console.WriteLine();
-            Console.WriteLine($"GC allocation ticks over {cycles:N0} fork/exit cycles of a 16 MiB region (a tick marks ~100 KB allocated and names the object that crossed it):");
-            Console.WriteLine();
-            Console.WriteLine("| type | ticks |");
-            Console.WriteLine("|---|---:|");
-            foreach (var (type, ticks) in listener.Snapshot().OrderByDescending(p => p.Value))
-            {
-                Console.WriteLine($"| {type} | {ticks} |");
-            }
+            listener.PrintTable($"{cycles:N0} fork/exit cycles of a 16 MiB region");
         }
 
         machine.CheckInvariants();
