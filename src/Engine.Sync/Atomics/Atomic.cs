@@ -515,4 +515,21 @@ public static class Atomic
 
         Interlocked.MemoryBarrier();
     }
+
+    /// <summary>
+    /// A full barrier executed on behalf of every running thread (the kernel's <c>membarrier</c>, or an IPI to every
+    /// CPU): when it returns, each other thread's earlier stores are visible to the caller, and each other thread's
+    /// later loads see the caller's earlier stores. It lets a rarely taken slow path pay for the fence a hot path
+    /// would otherwise need between a store and a load. Costly (microseconds): slow paths only.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MemoryBarrierProcessWide([CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
+    {
+        if (SchedulingHook.IsEnabled)
+        {
+            SchedulingHook.Point(OperationKind.MemoryBarrier, file, line);
+        }
+
+        Interlocked.MemoryBarrierProcessWide();
+    }
 }

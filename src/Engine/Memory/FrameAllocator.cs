@@ -15,9 +15,10 @@ namespace Engine.Memory;
 /// poisoned, so a stale reader sees <see cref="PhysicalMemory.PoisonWord"/>, never the next owner's data.
 /// </para>
 /// <para>
-/// Not yet modelled: the kernel's slow path drains every CPU's cache (<c>drain_all_pages</c>, work run on each
-/// owning CPU) before it reports the zone exhausted. Until the CPU layer provides that cross-CPU call, an allocation
-/// fails when the global list and the caller's cache are empty even if another CPU caches free frames.
+/// When both the caller's cache and the global list are empty, the allocator drains every other CPU's cache into the
+/// global list before it reports exhaustion (the kernel's <c>drain_all_pages</c> on the slow path), so a frame
+/// cached by an idle CPU is never lost to the others. See <see cref="PerCpuPages"/> for how a drain excludes the
+/// owner without costing its fast path a fence.
 /// </para>
 /// </summary>
 internal sealed class FrameAllocator
@@ -28,21 +29,32 @@ internal sealed class FrameAllocator
     /// <summary>A CPU's cache drains when it holds more than this (<c>pcp->high</c>; four batches).</summary>
     public const int High = 4 * Batch;
 
+    /// <summary>Drain-and-retry rounds before an allocation reports exhaustion (the kernel's <c>MAX_RECLAIM_RETRIES</c>).</summary>
+    public const int MaxDrainRetries = 16;
+
     private readonly Memmap _memmap;
     private readonly PhysicalMemory _memory;
     private readonly bool _poison;
+    private readonly bool _drainHandshake;
     private readonly Spinlock _zoneLock = new();
+    private readonly Spinlock _drainLock = new();
     private readonly long[] _global;
     private readonly PerCpuPages[] _perCpu;
     private int _globalCount;
+    private long _remoteDrains;
+    private long _drainsWhileOwnerInside;
 
-    /// <summary>Creates the allocator with every frame free except <paramref name="reserved"/>.</summary>
-    public FrameAllocator(Memmap memmap, PhysicalMemory memory, int cpus, bool poisonFreedFrames, IReadOnlySet<long>? reserved = null)
+    /// <summary>
+    /// Creates the allocator with every frame free except <paramref name="reserved"/>. <paramref name="drainHandshake"/>
+    /// false is a test knob: a remote drain then works on a CPU's cache without excluding its owner.
+    /// </summary>
+    public FrameAllocator(Memmap memmap, PhysicalMemory memory, int cpus, bool poisonFreedFrames, IReadOnlySet<long>? reserved = null, bool drainHandshake = true)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cpus);
         _memmap = memmap;
         _memory = memory;
         _poison = poisonFreedFrames;
+        _drainHandshake = drainHandshake;
         _perCpu = new PerCpuPages[cpus];
         for (var cpu = 0; cpu < cpus; cpu++)
         {
@@ -76,6 +88,12 @@ internal sealed class FrameAllocator
         }
     }
 
+    /// <summary>CPU caches emptied by another CPU's <c>drain_all_pages</c> so far.</summary>
+    public long RemoteDrains => Atomic.Read(ref _remoteDrains);
+
+    /// <summary>Remote drains that found the owner inside its cache and had to wait for it (for tests).</summary>
+    public long DrainsWhileOwnerInside => Atomic.Read(ref _drainsWhileOwnerInside);
+
     /// <summary>
     /// Allocates a zeroed frame with refcount 1 for <paramref name="cpu"/> (−1: a caller that is not a CPU).
     /// Returns −1 when no frame is left. Enter with no lock held (it may take the zone lock); returns with none.
@@ -85,19 +103,28 @@ internal sealed class FrameAllocator
         long pfn;
         if (cpu < 0)
         {
-            _zoneLock.Enter();
-            pfn = _globalCount > 0 ? _global[Atomic.Decrement(ref _globalCount)] : -1;
-            _zoneLock.Exit();
+            pfn = TakeGlobal();
         }
         else
         {
             var cache = _perCpu[cpu];
+            cache.EnterOwner();
             if (cache.Count == 0)
             {
                 Refill(cache);
             }
 
             pfn = cache.Count > 0 ? cache.PopHot() : -1;
+            cache.ExitOwner();
+        }
+
+        // The slow path: drain the other CPUs' caches and take from the global list. A CPU refilling at the same
+        // moment may take the drained frames first, so try again while frames are free somewhere, a bounded number of
+        // times (the kernel's MAX_RECLAIM_RETRIES), before reporting exhaustion.
+        for (var attempt = 0; pfn < 0 && attempt < MaxDrainRetries && FreeFrames > 0; attempt++)
+        {
+            DrainAllPages(cpu);
+            pfn = TakeGlobal();
         }
 
         if (pfn >= 0)
@@ -112,54 +139,73 @@ internal sealed class FrameAllocator
     /// Returns a frame whose last reference the caller just dropped. Enter with the page unmapped and its count 0,
     /// and no lock held (a drain takes the zone lock); returns with none.
     /// </summary>
-    public void FreePage(int cpu, long pfn)
-    {
-        ResetFreedPage(pfn);
-        if (cpu < 0)
-        {
-            _zoneLock.Enter();
-            PushGlobal(pfn);
-            _zoneLock.Exit();
-            return;
-        }
-
-        var cache = _perCpu[cpu];
-        cache.PushHot(pfn);
-        if (cache.Count > High)
-        {
-            Drain(cache, Batch);
-        }
-    }
+    public void FreePage(int cpu, long pfn) => FreePages(cpu, new ReadOnlySpan<long>(in pfn));
 
     /// <summary>
     /// Frees a batch of frames whose last references the caller dropped (an <c>mmu_gather</c>'s pages): one zone-lock
-    /// round trip for the batch instead of one per page when the caller is not a CPU. Same contract as
-    /// <see cref="FreePage"/>.
+    /// round trip for the batch instead of one per page when the caller is not a CPU, one entry into the CPU's cache
+    /// when it is. Same contract as <see cref="FreePage"/>.
     /// </summary>
     public void FreePages(int cpu, ReadOnlySpan<long> pfns)
     {
-        if (cpu >= 0)
-        {
-            foreach (var pfn in pfns)
-            {
-                FreePage(cpu, pfn);
-            }
-
-            return;
-        }
-
         foreach (var pfn in pfns)
         {
             ResetFreedPage(pfn);
         }
 
-        _zoneLock.Enter();
-        foreach (var pfn in pfns)
+        if (cpu < 0)
         {
-            PushGlobal(pfn);
+            _zoneLock.Enter();
+            foreach (var pfn in pfns)
+            {
+                PushGlobal(pfn);
+            }
+
+            _zoneLock.Exit();
+            return;
         }
 
-        _zoneLock.Exit();
+        var cache = _perCpu[cpu];
+        cache.EnterOwner();
+        foreach (var pfn in pfns)
+        {
+            cache.PushHot(pfn);
+            if (cache.Count > High)
+            {
+                Drain(cache, Batch);
+            }
+        }
+
+        cache.ExitOwner();
+    }
+
+    /// <summary>
+    /// Empties every CPU cache except <paramref name="cpu"/>'s into the global list (<c>drain_all_pages</c>), one CPU
+    /// at a time and one drainer at a time. Enter with no lock held and outside the caller's own cache; returns with
+    /// none.
+    /// </summary>
+    public void DrainAllPages(int cpu)
+    {
+        _drainLock.Enter();
+        for (var other = 0; other < _perCpu.Length; other++)
+        {
+            var cache = _perCpu[other];
+            if (other == cpu || cache.Count == 0)
+            {
+                continue;
+            }
+
+            if (cache.BeginRemoteDrain(_drainHandshake))
+            {
+                Atomic.Increment(ref _drainsWhileOwnerInside);
+            }
+
+            Drain(cache, int.MaxValue);
+            cache.EndRemoteDrain();
+            Atomic.Increment(ref _remoteDrains);
+        }
+
+        _drainLock.Exit();
     }
 
     /// <summary>Every free pfn (at quiescence), for invariant checks.</summary>
@@ -195,6 +241,15 @@ internal sealed class FrameAllocator
         }
     }
 
+    /// <summary>Pops a frame from the global list, or −1. Enter with no lock held; returns with none.</summary>
+    private long TakeGlobal()
+    {
+        _zoneLock.Enter();
+        var pfn = _globalCount > 0 ? _global[Atomic.Decrement(ref _globalCount)] : -1;
+        _zoneLock.Exit();
+        return pfn;
+    }
+
     /// <summary>Pushes a frame on the global list. Enter with the zone lock held.</summary>
     private void PushGlobal(long pfn)
     {
@@ -213,7 +268,10 @@ internal sealed class FrameAllocator
         Atomic.Write(ref page.RefCount, 1);
     }
 
-    /// <summary>Moves up to a batch from the global list into <paramref name="cache"/> (<c>rmqueue_bulk</c>).</summary>
+    /// <summary>
+    /// Moves up to a batch from the global list into <paramref name="cache"/> (<c>rmqueue_bulk</c>). Enter inside the
+    /// cache, without the zone lock.
+    /// </summary>
     private void Refill(PerCpuPages cache)
     {
         _zoneLock.Enter();
@@ -226,7 +284,10 @@ internal sealed class FrameAllocator
         _zoneLock.Exit();
     }
 
-    /// <summary>Moves <paramref name="count"/> of the coldest cached frames to the global list (<c>free_pcppages_bulk</c>).</summary>
+    /// <summary>
+    /// Moves up to <paramref name="count"/> of the coldest cached frames to the global list (<c>free_pcppages_bulk</c>).
+    /// Enter inside the cache (as its owner, or as a remote drainer), without the zone lock.
+    /// </summary>
     private void Drain(PerCpuPages cache, int count)
     {
         _zoneLock.Enter();
