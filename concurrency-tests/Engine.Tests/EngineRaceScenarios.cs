@@ -62,4 +62,12 @@ public static class EngineRaceScenarios
     [SystematicTest(ExpectBug = true)]
     public static void SplitPaeNoLocklessRetry()
         => LocklessPteReadTests.Scenario(PteLayout.SplitPae, retry: false, LocklessPteReadTests.s_first, LocklessPteReadTests.s_second, seen: null)();
+
+    /// <summary>SplitPae machine: a GUP-fast-style lockless read vs madvise(DONTNEED) and a refault, with the re-read.</summary>
+    [SystematicTest]
+    public static void SplitPaeMachineLocklessRetry() => SplitPaeMachineRaceTests.LocklessReadVersusZapAndRefault(retry: true, seen: null)();
+
+    /// <summary>The same without the re-read: the walker sees a present entry for a frame that was never mapped.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void SplitPaeMachineNoLocklessRetry() => SplitPaeMachineRaceTests.LocklessReadVersusZapAndRefault(retry: false, seen: null)();
 }
