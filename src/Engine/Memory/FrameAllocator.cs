@@ -153,6 +153,11 @@ internal sealed class FrameAllocator
             ResetFreedPage(pfn);
         }
 
+        if (_poison)
+        {
+            PhysicalMemory.FencePoison();
+        }
+
         if (cpu < 0)
         {
             _zoneLock.Enter();
