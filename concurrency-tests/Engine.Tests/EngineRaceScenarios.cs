@@ -70,4 +70,12 @@ public static class EngineRaceScenarios
     /// <summary>The same without the re-read: the walker sees a present entry for a frame that was never mapped.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void SplitPaeMachineNoLocklessRetry() => SplitPaeMachineRaceTests.LocklessReadVersusZapAndRefault(retry: false, seen: null)();
+
+    /// <summary>drain_all_pages vs the owner cycling a frame through its cache, with the owner/drainer handshake.</summary>
+    [SystematicTest]
+    public static void DrainHandshake() => Memory.FrameAllocatorTests.DrainVersusOwner(handshake: true, onOwnerInside: null)();
+
+    /// <summary>The same without the handshake: the drain corrupts the owner's cache.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void NoDrainHandshake() => Memory.FrameAllocatorTests.DrainVersusOwner(handshake: false, onOwnerInside: null)();
 }

@@ -68,7 +68,7 @@ public sealed class Machine : IDisposable
     public long FreeFrames => Allocator.FreeFrames;
 
     /// <summary>A snapshot of the counters.</summary>
-    public MachineStats Stats => new(Counters);
+    public MachineStats Stats => new(Counters, Allocator.RemoteDrains);
 
     internal MachineOptions Options { get; }
 

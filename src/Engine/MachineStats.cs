@@ -5,8 +5,9 @@ namespace Engine;
 /// <summary>A snapshot of a machine's counters (exact when taken at quiescence).</summary>
 public sealed class MachineStats
 {
-    internal MachineStats(StatCounters counters)
+    internal MachineStats(StatCounters counters, long remoteCacheDrains)
     {
+        RemoteCacheDrains = remoteCacheDrains;
         Reads = counters.Get(Stat.Reads);
         Writes = counters.Get(Stat.Writes);
         TlbMisses = counters.Get(Stat.TlbMisses);
@@ -76,4 +77,9 @@ public sealed class MachineStats
 
     /// <summary>Accesses that reached a free frame through a stale TLB entry (each is also an invariant violation).</summary>
     public long UseAfterFree { get; }
+
+    /// <summary>
+    /// Per-CPU frame caches emptied by another CPU that found no free frame elsewhere (<c>drain_all_pages</c>).
+    /// </summary>
+    public long RemoteCacheDrains { get; }
 }

@@ -78,7 +78,7 @@ internal static class StressRunner
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"faults: {faults:N0} ({faults / seconds:N0}/s: {stats.AnonymousFaults:N0} anonymous, {stats.ZeroPageFaults:N0} zero-page, {stats.WriteProtectFaults:N0} write-protect, {stats.FaultRetries:N0} retried)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"COW: {stats.CowCopies:N0} copies, {stats.CowReuses:N0} reuses; TLB: {stats.TlbShootdowns:N0} shootdowns ({1000.0 * stats.TlbShootdowns / Math.Max(allOps, 1):0.00} per 1,000 ops, {(double)stats.ShootdownTargets / Math.Max(stats.TlbShootdowns, 1):0.00} CPUs each), {stats.TlbMisses:N0} misses"));
+            $"COW: {stats.CowCopies:N0} copies, {stats.CowReuses:N0} reuses; TLB: {stats.TlbShootdowns:N0} shootdowns ({1000.0 * stats.TlbShootdowns / Math.Max(allOps, 1):0.00} per 1,000 ops, {(double)stats.ShootdownTargets / Math.Max(stats.TlbShootdowns, 1):0.00} CPUs each), {stats.TlbMisses:N0} misses; {stats.RemoteCacheDrains:N0} remote frame-cache drains"));
         Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, invariants hold, no leak)" : $"verdict: FAIL ({failures.Count} problem(s))");
         foreach (var failure in failures.Take(20))
         {
@@ -102,6 +102,7 @@ internal static class StressRunner
                 stats.CowReuses,
                 stats.TlbShootdowns,
                 stats.ShootdownTargets,
+                stats.RemoteCacheDrains,
                 Passed = failures.Count == 0,
                 Failures = failures,
             };
