@@ -23,6 +23,8 @@ public sealed class Machine : IDisposable
     private readonly List<string> _violations = [];
     private readonly MmuGather[] _gathers;
     private readonly int[] _gatherInUse;
+    private readonly Spinlock _filesLock = new();
+    private readonly List<BackingFile> _files = [];
     private int _nextMmId;
     private int _disposed;
 
@@ -47,6 +49,7 @@ public sealed class Machine : IDisposable
         Faults = new FaultHandler(this);
         Zapper = new Zapper(this);
         Forker = new ForkCopier(this);
+        Files = new FileWriteback(this);
         _cpus = new Cpu[Options.Cpus];
         for (var i = 0; i < _cpus.Length; i++)
         {
@@ -110,6 +113,59 @@ public sealed class Machine : IDisposable
     }
 
     /// <summary>
+    /// Creates a file of <paramref name="size"/> bytes whose backing store holds zeros. Its pages are cached on
+    /// first access through a mapping.
+    /// </summary>
+    public BackingFile CreateFile(string name, long size)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ObjectDisposedException.ThrowIf(Atomic.Read(ref _disposed) != 0, this);
+        if (size <= 0 || size > (long)int.MaxValue * PhysicalMemory.PageSize / 8)
+        {
+            throw new ArgumentException($"File size {size} is not positive or too large.", nameof(size));
+        }
+
+        _filesLock.Enter();
+        try
+        {
+            var file = new BackingFile(this, _files.Count + 1, name, size);
+            _files.Add(file);
+            return file;
+        }
+        finally
+        {
+            _filesLock.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Like <c>fsync</c>: writes every dirty page-cache page of <paramref name="file"/> to its backing store. Pages
+    /// mapped writable are write-protected first (<c>folio_mkclean</c>), so a later store faults or walks and
+    /// re-dirties the page. Runs on the calling thread, which is not a CPU.
+    /// </summary>
+    public void Writeback(BackingFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        CheckOwnFile(file);
+        Files.Writeback(file);
+    }
+
+    /// <summary>
+    /// Drops the clean, unmapped page-cache pages of <paramref name="file"/> (every file when null) that nobody
+    /// else holds; returns how many were dropped.
+    /// </summary>
+    public int EvictCleanPages(BackingFile? file = null)
+    {
+        if (file is not null)
+        {
+            CheckOwnFile(file);
+            return Files.EvictCleanPages([file]);
+        }
+
+        return Files.EvictCleanPages(AllFiles());
+    }
+
+    /// <summary>
     /// Checks every invariant; call at quiescence (no access or process call in progress). Throws
     /// <see cref="InvariantViolationException"/> listing every violation found.
     /// </summary>
@@ -136,6 +192,25 @@ public sealed class Machine : IDisposable
         foreach (var process in LiveProcesses())
         {
             process.Dispose();
+        }
+    }
+
+    /// <summary>Writeback and eviction.</summary>
+    internal FileWriteback Files { get; }
+
+    internal IReadOnlyList<BackingFile> AllFiles()
+    {
+        _filesLock.Enter();
+        var copy = _files.ToArray();
+        _filesLock.Exit();
+        return copy;
+    }
+
+    private void CheckOwnFile(BackingFile file)
+    {
+        if (file.Machine != this)
+        {
+            throw new ArgumentException($"{file} belongs to another machine.", nameof(file));
         }
     }
 

@@ -31,6 +31,23 @@ public sealed class MachineOptions
     public bool FlushBeforeFree { get; init; } = true;
 
     /// <summary>
+    /// When a zap clears a dirty PTE of a file page it marks the page dirty and flushes the TLB before releasing the
+    /// PTL, so that nobody can find the entry gone and the page clean while a stale writable translation survives
+    /// ("mm: split 'tlb_flush_mmu()' into tlb flushing and memory freeing parts", commit 1cf35d47712d, Linux 3.15).
+    /// Off: the flush happens after the PTL is released, as before 3.15. Default on.
+    /// </summary>
+    public bool FlushDirtyUnderPtl { get; init; } = true;
+
+    /// <summary>
+    /// A zapped file page that was mapped by a dirty PTE keeps its rmap (stays <c>folio_mapped</c>) until after the TLB
+    /// flush, which runs under the PTL; then the delayed rmap removals run ("mm: delay page_remove_rmap() until after
+    /// the TLB has been flushed", Linux 6.2). Off: the rmap goes when the entry is cleared, as from 3.15 to 6.1, and
+    /// writeback's <c>folio_mkclean</c> can find the page unmapped, skip the PTL and clean it while a stale
+    /// writable+dirty translation still stores into it: a lost store. Default on.
+    /// </summary>
+    public bool DelayRmap { get; init; } = true;
+
+    /// <summary>
     /// A zap that ends while another zap of the same mm is in progress (<c>mm_tlb_flush_nested</c>: more than one
     /// <c>tlb_flush_pending</c>) flushes its whole range, even where it cleared nothing itself: the other zap may have
     /// cleared those entries and not flushed yet ("mm: fix MADV_[FREE|DONTNEED] TLB flush miss problem", Linux 4.14,

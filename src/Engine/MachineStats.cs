@@ -25,6 +25,12 @@ public sealed class MachineStats
         PageTablesAllocated = counters.Get(Stat.PageTablesAllocated);
         PageTablesFreed = counters.Get(Stat.PageTablesFreed);
         UseAfterFree = counters.Get(Stat.UseAfterFree);
+        FileReadFaults = counters.Get(Stat.FileReadFaults);
+        FileSharedWriteFaults = counters.Get(Stat.FileSharedWriteFaults);
+        FilePrivateWriteFaults = counters.Get(Stat.FilePrivateWriteFaults);
+        PageCacheFills = counters.Get(Stat.PageCacheFills);
+        PagesWrittenBack = counters.Get(Stat.PagesWrittenBack);
+        PagesEvicted = counters.Get(Stat.PagesEvicted);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -82,4 +88,25 @@ public sealed class MachineStats
     /// Per-CPU frame caches emptied by another CPU that found no free frame elsewhere (<c>drain_all_pages</c>).
     /// </summary>
     public long RemoteCacheDrains { get; }
+
+    /// <summary>Read faults on file mappings that mapped a page-cache page read-only (<c>do_read_fault</c>).</summary>
+    public long FileReadFaults { get; }
+
+    /// <summary>
+    /// Write faults on shared file mappings: first writes (<c>do_shared_fault</c>) and writes after writeback cleaned
+    /// the entry (<c>wp_page_shared</c>); each locks the page and dirties it.
+    /// </summary>
+    public long FileSharedWriteFaults { get; }
+
+    /// <summary>Write faults on private file mappings that copied a page-cache page into a new anon page (<c>do_cow_fault</c>).</summary>
+    public long FilePrivateWriteFaults { get; }
+
+    /// <summary>Page-cache misses filled from the backing store.</summary>
+    public long PageCacheFills { get; }
+
+    /// <summary>Dirty page-cache pages copied to their backing store by writeback.</summary>
+    public long PagesWrittenBack { get; }
+
+    /// <summary>Clean, unmapped page-cache pages dropped.</summary>
+    public long PagesEvicted { get; }
 }

@@ -26,8 +26,16 @@ internal sealed class ForkCopier(Machine machine)
         {
             foreach (var vma in parent.Vmas)
             {
-                child.Vmas.Add(vma.Clone(vma.Start, vma.End));
-                protectedAny |= CopyPageRange(parent, child, vma);
+                var copy = vma.Clone(vma.Start, vma.End, child);
+                child.Vmas.Add(copy);
+                vma.File?.Rmap.Link(copy);
+
+                // vma_needs_copy: a shared file mapping's entries are not copied; the child faults them in from the
+                // page cache. Private mappings are copied (their anon pages must be shared copy-on-write).
+                if (vma.File is null || !vma.IsShared)
+                {
+                    protectedAny |= CopyPageRange(parent, child, vma);
+                }
             }
         }
         finally

@@ -20,6 +20,9 @@ public sealed class Process : IDisposable
     private const ulong MmapBase = 0x10_0000_0000;
     private const ulong PageMask = PhysicalMemory.PageSize - 1;
 
+    [ThreadStatic]
+    private static List<Vma>? t_unlinked;
+
     private readonly Machine _machine;
     private readonly MmStruct _mm;
     private int _exited;
@@ -42,41 +45,50 @@ public sealed class Process : IDisposable
     public ulong Mmap(ulong length, Prot prot, MapFlags flags)
     {
         var mm = LiveMm();
-        if (length == 0 || length > UserEnd - UserStart)
-        {
-            throw new ArgumentException($"Length {length} is zero or larger than the address space.", nameof(length));
-        }
-
-        if (!Enum.IsDefined(prot))
-        {
-            throw new ArgumentException($"Unknown protection {prot}.", nameof(prot));
-        }
-
+        var size = CheckMmapLength(length, prot);
         if ((flags & MapFlags.Anonymous) == 0 || (flags & (MapFlags.Private | MapFlags.Shared)) != MapFlags.Private
             || (flags & ~(MapFlags.Private | MapFlags.Shared | MapFlags.Anonymous)) != 0)
         {
-            throw new ArgumentException($"Mapping flags {flags}: this machine maps private anonymous memory (Private | Anonymous); shared and file mappings come with the page cache.", nameof(flags));
+            throw new ArgumentException($"Mapping flags {flags}: anonymous memory is mapped Private | Anonymous (shared anonymous memory is not modelled); map a file with the overload that takes one.", nameof(flags));
         }
 
-        var size = (length + PageMask) & ~PageMask;
-        mm.MmapLock.EnterWrite();
-        try
-        {
-            ThrowIfExited();
-            var start = FindGap(mm, size);
-            var at = 0;
-            while (at < mm.Vmas.Count && mm.Vmas[at].Start < start)
-            {
-                at++;
-            }
+        return MapRegion(mm, size, prot, flags, file: null, pgOff: 0);
+    }
 
-            mm.Vmas.Insert(at, new Vma(start, start + size, prot, flags));
-            return start;
-        }
-        finally
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes (rounded up to pages) of <paramref name="file"/> from
+    /// <paramref name="offset"/> (page aligned), <see cref="MapFlags.Shared"/> (stores reach the file through the
+    /// page cache) or <see cref="MapFlags.Private"/> (the first store to a page copies it), and returns its address.
+    /// The mapped range must lie inside the file's pages.
+    /// </summary>
+    public ulong Mmap(ulong length, Prot prot, MapFlags flags, BackingFile file, long offset)
+    {
+        var mm = LiveMm();
+        ArgumentNullException.ThrowIfNull(file);
+        var size = CheckMmapLength(length, prot);
+        if (file.Machine != _machine)
         {
-            mm.MmapLock.ExitWrite();
+            throw new ArgumentException($"{file} belongs to another machine.", nameof(file));
         }
+
+        if ((flags & MapFlags.Anonymous) != 0 || (flags & ~(MapFlags.Private | MapFlags.Shared)) != 0
+            || (flags & (MapFlags.Private | MapFlags.Shared)) is not (MapFlags.Private or MapFlags.Shared))
+        {
+            throw new ArgumentException($"Mapping flags {flags}: a file is mapped either Shared or Private, without Anonymous.", nameof(flags));
+        }
+
+        if (offset < 0 || (offset & (long)PageMask) != 0)
+        {
+            throw new ArgumentException($"Offset {offset} is negative or not page aligned.", nameof(offset));
+        }
+
+        var filePages = (long)file.Pages << PhysicalMemory.PageShift;
+        if (offset > filePages || size > (ulong)(filePages - offset))
+        {
+            throw new ArgumentException($"[{offset}, +{length}) reaches beyond the {file.Pages} page(s) of {file}.", nameof(length));
+        }
+
+        return MapRegion(mm, size, prot, flags, file, offset >> PhysicalMemory.PageShift);
     }
 
     /// <summary>Unmaps [<paramref name="address"/>, +<paramref name="length"/>): its pages are released once no CPU can use them. Unmapped holes are fine.</summary>
@@ -92,14 +104,21 @@ public sealed class Process : IDisposable
             SplitAt(mm, start);
             SplitAt(mm, end);
             // Remove the VMAs inside the range and find the gap they leave: page tables wholly inside it can go,
-            // tables shared with a neighbour stay. (Plain loops: munmap allocates nothing.)
+            // tables shared with a neighbour stay. (Plain loops: munmap allocates nothing.) File VMAs stay in their
+            // file's rmap through the zap, so writeback can still find (and wait for) the entries being zapped.
             ulong floor = 0, ceiling = UserEnd;
+            var unlinked = t_unlinked ??= [];
+            unlinked.Clear();
             for (var i = mm.Vmas.Count - 1; i >= 0; i--)
             {
                 var vma = mm.Vmas[i];
                 if (vma.Start >= start && vma.End <= end)
                 {
                     mm.Vmas.RemoveAt(i);
+                    if (vma.File is not null)
+                    {
+                        unlinked.Add(vma);
+                    }
                 }
                 else if (vma.End <= start)
                 {
@@ -116,6 +135,14 @@ public sealed class Process : IDisposable
             mm.MmapLock.DowngradeWrite();
             downgraded = true;
             _machine.Zapper.ZapRange(mm, start, end, -1);
+
+            // free_pgtables: hide the VMAs from rmap walks before their tables go.
+            foreach (var vma in unlinked)
+            {
+                vma.File!.Rmap.Unlink(vma);
+            }
+
+            unlinked.Clear();
             _machine.Tables.FreeEmptyTables(mm, start, end, floor, ceiling, -1);
         }
         finally
@@ -235,6 +262,11 @@ public sealed class Process : IDisposable
                 _machine.Zapper.ZapRange(_mm, vma.Start, vma.End, -1);
             }
 
+            foreach (var vma in _mm.Vmas)
+            {
+                vma.File?.Rmap.Unlink(vma);
+            }
+
             _mm.Vmas.Clear();
             _machine.Tables.FreeAll(_mm, -1);
         }
@@ -254,6 +286,46 @@ public sealed class Process : IDisposable
     }
 
     internal MmStruct Mm => _mm;
+
+    private static ulong CheckMmapLength(ulong length, Prot prot)
+    {
+        if (length == 0 || length > UserEnd - UserStart)
+        {
+            throw new ArgumentException($"Length {length} is zero or larger than the address space.", nameof(length));
+        }
+
+        if (!Enum.IsDefined(prot))
+        {
+            throw new ArgumentException($"Unknown protection {prot}.", nameof(prot));
+        }
+
+        return (length + PageMask) & ~PageMask;
+    }
+
+    /// <summary>Inserts a new VMA of <paramref name="size"/> bytes at a free address (and into its file's rmap).</summary>
+    private ulong MapRegion(MmStruct mm, ulong size, Prot prot, MapFlags flags, BackingFile? file, long pgOff)
+    {
+        mm.MmapLock.EnterWrite();
+        try
+        {
+            ThrowIfExited();
+            var start = FindGap(mm, size);
+            var at = 0;
+            while (at < mm.Vmas.Count && mm.Vmas[at].Start < start)
+            {
+                at++;
+            }
+
+            var vma = new Vma(mm, start, start + size, prot, flags, file, pgOff);
+            mm.Vmas.Insert(at, vma);
+            file?.Rmap.Link(vma);
+            return start;
+        }
+        finally
+        {
+            mm.MmapLock.ExitWrite();
+        }
+    }
 
     private static (ulong Start, ulong End) CheckRange(ulong address, ulong length)
     {
@@ -312,7 +384,19 @@ public sealed class Process : IDisposable
         }
 
         var tail = vma.Clone(address, vma.End);
-        vma.End = address;
+        if (vma.File is null)
+        {
+            vma.End = address;
+        }
+        else
+        {
+            // __split_vma under i_mmap_lock_write: an rmap walk sees either the whole VMA or both halves.
+            vma.File.Rmap.Lock.EnterWrite();
+            vma.End = address;
+            vma.File.Rmap.Add(tail);
+            vma.File.Rmap.Lock.ExitWrite();
+        }
+
         mm.Vmas.Insert(mm.Vmas.IndexOf(vma) + 1, tail);
     }
 

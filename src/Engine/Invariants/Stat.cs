@@ -20,4 +20,10 @@ internal enum Stat
     PageTablesAllocated,
     PageTablesFreed,
     UseAfterFree,
+    FileReadFaults,
+    FileSharedWriteFaults,
+    FilePrivateWriteFaults,
+    PageCacheFills,
+    PagesWrittenBack,
+    PagesEvicted,
 }

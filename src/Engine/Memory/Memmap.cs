@@ -126,4 +126,26 @@ internal sealed class Memmap
 
     /// <summary>Clears one flag; true when it was set (<c>test_and_clear_bit</c>).</summary>
     public bool TestAndClearFlag(long pfn, PageFlags flag) => (ClearFlags(pfn, flag) & flag) != 0;
+
+    /// <summary>
+    /// <c>folio_lock</c>: takes the page lock (the <see cref="PageFlags.Locked"/> bit), waiting while another holder
+    /// has it. Enter with no spinlock held (it sleeps in the kernel).
+    /// </summary>
+    public void LockPage(long pfn)
+    {
+        while (TestAndSetFlag(pfn, PageFlags.Locked))
+        {
+            Wait.Until((memmap: this, pfn), static s => !s.memmap.TestFlags(s.pfn, PageFlags.Locked));
+        }
+    }
+
+    /// <summary><c>folio_trylock</c>: true when the page lock was free and is now held.</summary>
+    public bool TryLockPage(long pfn) => !TestAndSetFlag(pfn, PageFlags.Locked);
+
+    /// <summary><c>folio_unlock</c>.</summary>
+    public void UnlockPage(long pfn)
+    {
+        var was = ClearFlags(pfn, PageFlags.Locked);
+        Debug.Assert((was & PageFlags.Locked) != 0, "unlocking a page that is not locked");
+    }
 }

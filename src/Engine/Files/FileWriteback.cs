@@ -1,0 +1,177 @@
+using Engine.AddressSpace;
+using Engine.Invariants;
+using Engine.Memory;
+using Engine.PageTables;
+using Engine.Sync;
+
+namespace Engine;
+
+/// <summary>
+/// Writeback of dirty page-cache pages (<c>write_cache_pages</c>, <c>clear_page_dirty_for_io</c>,
+/// <c>folio_mkclean</c>, <c>folio_start_writeback</c>/<c>folio_end_writeback</c>) and eviction of clean ones.
+/// </summary>
+internal sealed class FileWriteback(Machine machine)
+{
+    /// <summary>
+    /// <c>filemap_write_and_wait</c>: writes every page of <paramref name="file"/> that is dirty when reached to the
+    /// backing store. For each: lock the page (held until the writeback flag is set); <see cref="ClearPageDirtyForIo"/>;
+    /// set writeback; unlock; copy the page out; end writeback. Enter with no lock held; returns with none. Runs on
+    /// the calling thread, which is not a CPU.
+    /// </summary>
+    public int Writeback(BackingFile file)
+    {
+        var written = 0;
+        var cache = file.Cache;
+        for (var index = 0; index < cache.Pages; index++)
+        {
+            if (!cache.IsTaggedDirty(index))
+            {
+                continue;
+            }
+
+            var pfn = cache.FindGetPage(index);
+            if (pfn < 0)
+            {
+                continue;
+            }
+
+            machine.Memmap.LockPage(pfn);
+            if (ClearPageDirtyForIo(file, pfn))
+            {
+                machine.Memmap.SetFlags(pfn, PageFlags.Writeback);
+                cache.ClearDirtyTagIfClean(index);
+                machine.Memmap.UnlockPage(pfn);
+
+                // The I/O: the page's contents as they are now. A store after this point must have re-dirtied the
+                // page (through a fault or a page walk), or it is lost.
+                SchedulingPoint.Interleave();
+                for (var word = 0; word < PhysicalMemory.WordsPerFrame; word++)
+                {
+                    Atomic.Write(ref file.StoredWord(index, word), Atomic.Read(ref machine.Memory.Word(pfn, word)));
+                }
+
+                machine.Memmap.ClearFlags(pfn, PageFlags.Writeback);
+                machine.Counters.Add(-1, Stat.PagesWrittenBack);
+                written++;
+            }
+            else
+            {
+                cache.ClearDirtyTagIfClean(index);
+                machine.Memmap.UnlockPage(pfn);
+            }
+
+            machine.ReleasePage(-1, pfn);
+        }
+
+        return written;
+    }
+
+    /// <summary>
+    /// <c>clear_page_dirty_for_io</c>: write-protect and clean every PTE mapping the page (<see cref="FolioMkclean"/>),
+    /// moving a dirty PTE's state to the page, then test-and-clear the page's dirty flag. True when the page was
+    /// dirty. Enter with the page locked and referenced; returns the same.
+    /// </summary>
+    private bool ClearPageDirtyForIo(BackingFile file, long pfn)
+    {
+        if (FolioMkclean(file, pfn) > 0)
+        {
+            file.Cache.MarkDirty(pfn);
+        }
+
+        return machine.Memmap.TestAndClearFlag(pfn, PageFlags.Dirty);
+    }
+
+    /// <summary>
+    /// <c>folio_mkclean</c>: returns at once when the page is not mapped (<c>folio_mapped</c> is mapcount &gt; 0) —
+    /// exactly the shortcut the 2022 race slips through. Otherwise walks the file's rmap under <c>i_mmap_rwsem</c>
+    /// read and, for each VMA covering the page, takes the PTL even when the entry reads as empty
+    /// (<c>PVMW_SYNC</c>: a zap holding it may not have flushed yet), and turns a writable or dirty entry mapping the
+    /// page into a clean read-only one with a TLB flush in between (<c>ptep_clear_flush</c>, then <c>set_pte_at</c>).
+    /// Returns how many entries were writable or dirty. Enter with the page locked; returns the same.
+    /// </summary>
+    private int FolioMkclean(BackingFile file, long pfn)
+    {
+        if (machine.Memmap.MapCount(pfn) <= 0)
+        {
+            return 0;
+        }
+
+        var index = Atomic.Read(ref machine.Memmap.Page(pfn).Index);
+        var cleaned = 0;
+        file.Rmap.Lock.EnterRead();
+        try
+        {
+            foreach (var vma in file.Rmap.Vmas)
+            {
+                if (!vma.IsShared || vma.AddressOf(index) is not { } address)
+                {
+                    continue;
+                }
+
+                cleaned += PageVmaMkcleanOne(vma, address, pfn);
+            }
+        }
+        finally
+        {
+            file.Rmap.Lock.ExitRead();
+        }
+
+        return cleaned;
+    }
+
+    /// <summary>
+    /// <c>page_vma_mkclean_one</c> for one VMA. Enter with <c>i_mmap_rwsem</c> held for read (so the VMA's tables
+    /// cannot be freed) and the page locked; returns the same, no PTL.
+    /// </summary>
+    private int PageVmaMkcleanOne(Vma vma, ulong address, long pfn)
+    {
+        var mm = vma.Mm;
+        var table = machine.Tables.WalkToPteTable(mm.Pgd, address);
+        if (table < 0)
+        {
+            return 0;
+        }
+
+        var index = PageTableSet.Index(address, 1);
+        var ptl = machine.Tables.Ptl(table);
+        ptl.Enter();
+        try
+        {
+            var pte = machine.Ptes.PtepGet(table, index);
+            if (!pte.IsPresent || pte.Pfn != pfn || (!pte.IsWrite && !pte.IsDirty))
+            {
+                return 0;
+            }
+
+            var old = machine.Ptes.PtepGetAndClear(table, index);
+            machine.FlushTlbRange(mm, address, address + PhysicalMemory.PageSize);
+            machine.Ptes.SetPte(table, index, old.WrProtect().MkClean());
+            return 1;
+        }
+        finally
+        {
+            ptl.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Drops the clean, unmapped page-cache pages of <paramref name="files"/>; returns how many.
+    /// Enter with no lock held.
+    /// </summary>
+    public int EvictCleanPages(IEnumerable<BackingFile> files)
+    {
+        var evicted = 0;
+        foreach (var file in files)
+        {
+            for (var index = 0; index < file.Cache.Pages; index++)
+            {
+                if (file.Cache.TryEvict(index, -1))
+                {
+                    evicted++;
+                }
+            }
+        }
+
+        return evicted;
+    }
+}

@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using Engine.Memory;
+using Engine.Sync;
+
+namespace Engine;
+
+/// <summary>
+/// A file's page cache (the kernel's <c>i_pages</c> xarray): one slot per page of the file holding the pfn of the
+/// cached page or −1, and a dirty tag per slot (<c>PAGECACHE_TAG_DIRTY</c>). Lookups are lockless with a speculative
+/// reference (<c>folio_try_get</c>, then a re-check that the slot still holds the page); insertion, removal and tag
+/// changes happen under the index lock (<c>xa_lock</c>). A cached page holds one reference for the cache, has its
+/// <c>mapping</c> set to the file's number and its <c>index</c> to its page offset.
+/// </summary>
+internal sealed class PageCache
+{
+    private readonly BackingFile _file;
+    private readonly long[] _slots;
+    private readonly int[] _dirtyTags;
+
+    public PageCache(BackingFile file, int pages)
+    {
+        _file = file;
+        _slots = new long[pages];
+        _slots.AsSpan().Fill(-1);
+        _dirtyTags = new int[pages];
+    }
+
+    /// <summary>The index lock (<c>xa_lock</c>).</summary>
+    public Spinlock IndexLock { get; } = new();
+
+    /// <summary>Number of slots (pages of the file).</summary>
+    public int Pages => _slots.Length;
+
+    /// <summary>The pfn in slot <paramref name="index"/>, or −1; a racy snapshot.</summary>
+    public long Peek(int index) => Atomic.Read(ref _slots[index]);
+
+    /// <summary>Whether slot <paramref name="index"/> is tagged dirty; a racy snapshot.</summary>
+    public bool IsTaggedDirty(int index) => Atomic.Read(ref _dirtyTags[index]) != 0;
+
+    /// <summary>
+    /// <c>filemap_get_entry</c> + <c>folio_try_get</c>: the cached page at <paramref name="index"/> with a reference for
+    /// the caller, or −1 when none is cached. Lockless: a reference is taken only on a page whose count is not zero
+    /// (a page being evicted has been frozen to zero), and dropped again if the slot changed meanwhile.
+    /// </summary>
+    public long FindGetPage(int index)
+    {
+        var machine = _file.Machine;
+        while (true)
+        {
+            var pfn = Atomic.Read(ref _slots[index]);
+            if (pfn < 0)
+            {
+                return -1;
+            }
+
+            if (!machine.Memmap.TryGetPage(pfn))
+            {
+                // Being evicted (frozen) or already freed: the slot is about to change.
+                SchedulingPoint.Yield();
+                continue;
+            }
+
+            if (Atomic.Read(ref _slots[index]) == pfn)
+            {
+                return pfn;
+            }
+
+            // The page left the cache (and may have been reused) between the read and the reference.
+            machine.ReleasePage(-1, pfn);
+        }
+    }
+
+    /// <summary>
+    /// <c>filemap_fault</c>'s lookup: the page at <paramref name="index"/> with a reference for the caller, reading it
+    /// from the backing store into a new frame on a miss (the frame's own reference becomes the cache's). Returns −1
+    /// when no frame is left. Enter with no spinlock held; returns with none.
+    /// </summary>
+    public long GetOrFill(int index, int cpu)
+    {
+        var machine = _file.Machine;
+        while (true)
+        {
+            var pfn = FindGetPage(index);
+            if (pfn >= 0)
+            {
+                return pfn;
+            }
+
+            var fresh = machine.Allocator.AllocatePage(cpu);
+            if (fresh < 0)
+            {
+                return -1;
+            }
+
+            // Nobody can reach the frame yet: fill it with plain copies, then publish it under the index lock.
+            var frame = machine.Memory.Frame(fresh);
+            for (var word = 0; word < frame.Length; word++)
+            {
+                frame[word] = Atomic.Read(ref _file.StoredWord(index, word));
+            }
+
+            ref var page = ref machine.Memmap.Page(fresh);
+            Atomic.Write(ref page.Mapping, (long)_file.Id);
+            Atomic.Write(ref page.Index, (long)index);
+            machine.Memmap.SetFlags(fresh, PageFlags.Uptodate);
+            machine.Memmap.GetPage(fresh);
+            IndexLock.Enter();
+            var raced = Atomic.Read(ref _slots[index]) >= 0;
+            if (!raced)
+            {
+                Atomic.Write(ref _slots[index], fresh);
+            }
+
+            IndexLock.Exit();
+            if (!raced)
+            {
+                machine.Counters.Add(cpu, Invariants.Stat.PageCacheFills);
+                machine.Counters.Add(cpu, Invariants.Stat.PagesAllocated);
+                return fresh;
+            }
+
+            // Another fault filled the slot first: drop ours (both references) and use theirs.
+            machine.Memmap.PutPageTestZero(fresh);
+            machine.ReleasePage(cpu, fresh);
+        }
+    }
+
+    /// <summary>
+    /// <c>folio_mark_dirty</c> for a page of this file: sets the page's dirty flag and, when it was clean, tags its
+    /// slot dirty under the index lock. Enter holding a reference (or the page lock, or the PTL of a PTE mapping it).
+    /// </summary>
+    public void MarkDirty(long pfn)
+    {
+        var machine = _file.Machine;
+        if (machine.Memmap.TestAndSetFlag(pfn, PageFlags.Dirty))
+        {
+            return;
+        }
+
+        var index = (int)Atomic.Read(ref machine.Memmap.Page(pfn).Index);
+        IndexLock.Enter();
+        if (Atomic.Read(ref _slots[index]) == pfn)
+        {
+            Atomic.Write(ref _dirtyTags[index], 1);
+        }
+
+        IndexLock.Exit();
+    }
+
+    /// <summary>
+    /// Clears the dirty tag of <paramref name="index"/> unless its page is dirty again (checked under the index lock,
+    /// so a concurrent <see cref="MarkDirty"/> either sees the tag cleared and sets it, or is seen here).
+    /// </summary>
+    public void ClearDirtyTagIfClean(int index)
+    {
+        var machine = _file.Machine;
+        IndexLock.Enter();
+        var pfn = Atomic.Read(ref _slots[index]);
+        if (pfn < 0 || !machine.Memmap.TestFlags(pfn, PageFlags.Dirty))
+        {
+            Atomic.Write(ref _dirtyTags[index], 0);
+        }
+
+        IndexLock.Exit();
+    }
+
+    /// <summary>
+    /// Drops the page at <paramref name="index"/> if it is clean, not under writeback, unmapped and held by nobody
+    /// but the cache (<c>mapping_evict_folio</c> / <c>__remove_mapping</c>: freeze the count at the cache's one
+    /// reference before removing it, so a speculative lookup can never take a reference on a page being freed).
+    /// True when it was dropped. Enter with no lock held.
+    /// </summary>
+    public bool TryEvict(int index, int cpu)
+    {
+        var machine = _file.Machine;
+        var pfn = FindGetPage(index);
+        if (pfn < 0)
+        {
+            return false;
+        }
+
+        if (!machine.Memmap.TryLockPage(pfn))
+        {
+            machine.ReleasePage(cpu, pfn);
+            return false;
+        }
+
+        var evicted = false;
+        if ((machine.Memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) == 0 && machine.Memmap.MapCount(pfn) == 0)
+        {
+            // The cache's reference and ours, nobody else's: no PTE, no GUP reference, no lookup in progress.
+            IndexLock.Enter();
+            if (Atomic.Read(ref _slots[index]) == pfn && machine.Memmap.FreezeRefs(pfn, 2))
+            {
+                Atomic.Write(ref _slots[index], -1L);
+                Atomic.Write(ref _dirtyTags[index], 0);
+                evicted = true;
+            }
+
+            IndexLock.Exit();
+        }
+
+        machine.Memmap.UnlockPage(pfn);
+        if (!evicted)
+        {
+            machine.ReleasePage(cpu, pfn);
+            return false;
+        }
+
+        Debug.Assert(machine.Memmap.MapCount(pfn) == 0, "evicting a mapped page");
+        machine.FreePages(cpu, new ReadOnlySpan<long>(in pfn));
+        machine.Counters.Add(cpu, Invariants.Stat.PagesEvicted);
+        return true;
+    }
+}
