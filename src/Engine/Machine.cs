@@ -24,7 +24,7 @@ public sealed class Machine : IDisposable
     private readonly MmuGather[] _gathers;
     private readonly int[] _gatherInUse;
     private readonly Spinlock _filesLock = new();
-    private readonly List<BackingFile> _files = [];
+    private BackingFile[] _files = [];
     private int _nextMmId;
     private int _disposed;
 
@@ -128,8 +128,12 @@ public sealed class Machine : IDisposable
         _filesLock.Enter();
         try
         {
-            var file = new BackingFile(this, _files.Count + 1, name, size);
-            _files.Add(file);
+            // Copy on write: FileById reads the table without the lock.
+            var file = new BackingFile(this, _files.Length + 1, name, size);
+            var table = new BackingFile[_files.Length + 1];
+            _files.CopyTo(table, 0);
+            table[^1] = file;
+            Atomic.Write(ref _files, table);
             return file;
         }
         finally
@@ -198,13 +202,13 @@ public sealed class Machine : IDisposable
     /// <summary>Writeback and eviction.</summary>
     internal FileWriteback Files { get; }
 
-    internal IReadOnlyList<BackingFile> AllFiles()
-    {
-        _filesLock.Enter();
-        var copy = _files.ToArray();
-        _filesLock.Exit();
-        return copy;
-    }
+    internal IReadOnlyList<BackingFile> AllFiles() => Atomic.Read(ref _files);
+
+    /// <summary>The file whose pages carry <paramref name="id"/> in their <c>mapping</c> field.</summary>
+    internal BackingFile FileById(long id) => Atomic.Read(ref _files)[id - 1];
+
+    /// <summary>The file a page-cache page belongs to (<c>folio->mapping</c>). Enter holding the page somehow.</summary>
+    internal BackingFile FileOf(long pfn) => FileById(Atomic.Read(ref Memmap.Page(pfn).Mapping));
 
     private void CheckOwnFile(BackingFile file)
     {

@@ -20,6 +20,12 @@ internal static class CowReusePolicy
             return true;
         }
 
+        // A page-cache page mapped by a private file mapping is never reused: the file keeps it.
+        if (!memmap.TestFlags(pfn, PageFlags.Anon))
+        {
+            return false;
+        }
+
         if (memmap.PageCount(pfn) != 1 || memmap.TestAndSetFlag(pfn, PageFlags.Locked))
         {
             return false;

@@ -40,11 +40,25 @@ internal sealed class FaultHandler(Machine machine)
             var orig = machine.Ptes.PtepGetLockless(table, index);
             if (orig.IsNone)
             {
-                DoAnonymousPage(cpu, vma, table, index, address, write);
+                if (vma.File is null)
+                {
+                    DoAnonymousPage(cpu, vma, table, index, address, write);
+                }
+                else
+                {
+                    DoFault(cpu, vma, table, index, address, write);
+                }
             }
             else if (orig.IsPresent && write && !orig.IsWrite)
             {
-                DoWpPage(cpu, mm, table, index, address, orig);
+                if (vma.File is not null && vma.IsShared)
+                {
+                    WpPageShared(cpu, vma, table, index, orig);
+                }
+                else
+                {
+                    DoWpPage(cpu, mm, table, index, address, orig);
+                }
             }
             else
             {
@@ -108,6 +122,177 @@ internal sealed class FaultHandler(Machine machine)
         ptl.Exit();
         machine.Counters.Add(cpu.Id, Stat.AnonymousFaults);
         machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
+    }
+
+    /// <summary>
+    /// <c>do_fault</c>: the first access to a page of a file mapping. Enter with the mmap_lock held for read, the PTE
+    /// table present, no PTL; returns the same. Dispatches as the kernel does: a read maps the page-cache page
+    /// read-only, even in a writable shared mapping (write-notify: the first store must fault so the page is
+    /// dirtied); a write to a private mapping copies the page (<c>do_cow_fault</c>); a write to a shared mapping
+    /// dirties the page under its lock (<c>do_shared_fault</c>).
+    /// </summary>
+    private void DoFault(Cpu cpu, Vma vma, long table, int index, ulong address, bool write)
+    {
+        var file = vma.File!;
+        var pfn = file.Cache.GetOrFill(vma.FilePageIndex(address), cpu.Id);
+        if (pfn < 0)
+        {
+            throw new OutOfFramesException($"Out of frames for a page of {file} at 0x{address:x}.");
+        }
+
+        if (!write)
+        {
+            DoReadFault(cpu, table, index, pfn);
+        }
+        else if (!vma.IsShared)
+        {
+            DoCowFault(cpu, vma, table, index, address, pfn);
+        }
+        else
+        {
+            DoSharedFault(cpu, file, table, index, pfn);
+        }
+    }
+
+    /// <summary>
+    /// <c>do_read_fault</c> + <c>finish_fault</c>. Enter with the mmap_lock held for read, no PTL, and a reference on
+    /// the page-cache page, which becomes the new entry's; returns with no PTL and that reference passed on or dropped.
+    /// </summary>
+    private void DoReadFault(Cpu cpu, long table, int index, long pfn)
+    {
+        var ptl = machine.Tables.Ptl(table);
+        ptl.Enter();
+        if (!machine.Ptes.PtepGet(table, index).IsNone)
+        {
+            ptl.Exit();
+            machine.ReleasePage(cpu.Id, pfn);
+            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        // folio_add_file_rmap_pte, then the read-only entry.
+        machine.Memmap.AddMapTestFirst(pfn);
+        machine.Ptes.SetPte(table, index, Pte.Make(pfn, write: false, dirty: false, young: true));
+        ptl.Exit();
+        machine.Counters.Add(cpu.Id, Stat.FileReadFaults);
+    }
+
+    /// <summary>
+    /// <c>do_cow_fault</c>: a write to a page of a private file mapping that is not mapped yet. Enter with the
+    /// mmap_lock held for read, no PTL, and a reference on the page-cache page; returns with no PTL and that reference
+    /// dropped. The page is copied into a new AnonExclusive page, which is mapped writable; the file is untouched.
+    /// </summary>
+    private void DoCowFault(Cpu cpu, Vma vma, long table, int index, ulong address, long pfn)
+    {
+        var fresh = machine.Allocator.AllocatePage(cpu.Id);
+        if (fresh < 0)
+        {
+            machine.ReleasePage(cpu.Id, pfn);
+            throw new OutOfFramesException($"Out of frames for a private copy of {vma.File} at 0x{address:x}.");
+        }
+
+        // A shared mapping of the same file may be storing into the page meanwhile: the copy takes each word as it is.
+        SchedulingPoint.Interleave();
+        for (var word = 0; word < PhysicalMemory.WordsPerFrame; word++)
+        {
+            machine.Memory.Word(fresh, word) = Atomic.Read(ref machine.Memory.Word(pfn, word));
+        }
+
+        machine.Memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
+        var ptl = machine.Tables.Ptl(table);
+        ptl.Enter();
+        if (!machine.Ptes.PtepGet(table, index).IsNone)
+        {
+            ptl.Exit();
+            machine.ReleasePage(cpu.Id, fresh);
+            machine.ReleasePage(cpu.Id, pfn);
+            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        machine.Memmap.SetNewAnonMap(fresh);
+        machine.Ptes.SetPte(table, index, Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
+        ptl.Exit();
+        machine.ReleasePage(cpu.Id, pfn);
+        machine.Counters.Add(cpu.Id, Stat.FilePrivateWriteFaults);
+        machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
+    }
+
+    /// <summary>
+    /// <c>do_shared_fault</c>: the first write to a page of a shared file mapping. Enter with the mmap_lock held for
+    /// read, no PTL, and a reference on the page-cache page, which becomes the new entry's; returns with no PTL. The
+    /// page is locked and dirtied (<c>page_mkwrite</c>), mapped writable and dirty, dirtied again
+    /// (<c>fault_dirty_shared_page</c>) and only then unlocked, so writeback, which cleans under the page lock, sees
+    /// either no entry or a dirty page.
+    /// </summary>
+    private void DoSharedFault(Cpu cpu, BackingFile file, long table, int index, long pfn)
+    {
+        machine.Memmap.LockPage(pfn);
+        file.Cache.MarkDirty(pfn);
+        var ptl = machine.Tables.Ptl(table);
+        ptl.Enter();
+        if (!machine.Ptes.PtepGet(table, index).IsNone)
+        {
+            ptl.Exit();
+            machine.Memmap.UnlockPage(pfn);
+            machine.ReleasePage(cpu.Id, pfn);
+            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        machine.Memmap.AddMapTestFirst(pfn);
+        machine.Ptes.SetPte(table, index, Pte.Make(pfn, write: true, dirty: true, young: true));
+        ptl.Exit();
+        file.Cache.MarkDirty(pfn);
+        machine.Memmap.UnlockPage(pfn);
+        machine.Counters.Add(cpu.Id, Stat.FileSharedWriteFaults);
+    }
+
+    /// <summary>
+    /// <c>wp_page_shared</c>: a write to a read-only entry of a shared file mapping (mapped by a read fault, or
+    /// cleaned by writeback). Enter with the mmap_lock held for read and no PTL, <paramref name="orig"/> the lockless
+    /// snapshot; returns with no PTL. Under a reference: lock the page and dirty it (<c>page_mkwrite</c>), relock the
+    /// PTL, <c>pte_same</c>, make the entry writable and dirty (no flush: a stale read-only translation faults), dirty
+    /// the page again and unlock it.
+    /// </summary>
+    private void WpPageShared(Cpu cpu, Vma vma, long table, int index, Pte orig)
+    {
+        var file = vma.File!;
+        var ptl = machine.Tables.Ptl(table);
+        ptl.Enter();
+        if (machine.Ptes.PtepGet(table, index) != orig)
+        {
+            ptl.Exit();
+            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        var pfn = orig.Pfn;
+        machine.Memmap.GetPage(pfn);
+        ptl.Exit();
+
+        machine.Memmap.LockPage(pfn);
+        file.Cache.MarkDirty(pfn);
+        ptl.Enter();
+        var same = machine.Ptes.PtepGet(table, index) == orig;
+        if (same)
+        {
+            machine.Ptes.SetPte(table, index, orig.MkWrite().MkDirty().MkYoung());
+        }
+
+        ptl.Exit();
+        if (same)
+        {
+            file.Cache.MarkDirty(pfn);
+            machine.Counters.Add(cpu.Id, Stat.FileSharedWriteFaults);
+        }
+        else
+        {
+            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+        }
+
+        machine.Memmap.UnlockPage(pfn);
+        machine.ReleasePage(cpu.Id, pfn);
     }
 
     /// <summary>

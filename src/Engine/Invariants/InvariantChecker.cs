@@ -26,6 +26,8 @@ internal static class InvariantChecker
         var mappings = new Dictionary<long, int>();
         var tables = new HashSet<long>();
         var translations = new Dictionary<(int Mm, ulong Vpn), Pte>();
+        var cached = CheckPageCache(machine, violations);
+        CheckFileRmaps(machine, processes, violations);
 
         foreach (var process in processes)
         {
@@ -77,6 +79,29 @@ internal static class InvariantChecker
                 {
                     violations.Add(Format($"pid {mm.Id}: writable entry at 0x{address:x} maps anon page 0x{pte.Pfn:x} that is not AnonExclusive"));
                 }
+
+                if (vma?.File is { } file && (flags & PageFlags.Anon) == 0)
+                {
+                    var index = vma.FilePageIndex(address);
+                    if (file.Cache.Peek(index) != pte.Pfn)
+                    {
+                        violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps pfn 0x{pte.Pfn:x}, not the page cached for page {index} of {file}"));
+                    }
+
+                    if (pte.IsWrite && !vma.IsShared)
+                    {
+                        violations.Add(Format($"pid {mm.Id}: private mapping's entry at 0x{address:x} maps page-cache page 0x{pte.Pfn:x} writable"));
+                    }
+
+                    if (pte.IsWrite && (flags & PageFlags.Dirty) == 0)
+                    {
+                        violations.Add(Format($"pid {mm.Id}: shared file page 0x{pte.Pfn:x} is mapped writable at 0x{address:x} while the page is clean (write-notify broken)"));
+                    }
+                }
+                else if (vma?.File is not null && vma.IsShared)
+                {
+                    violations.Add(Format($"pid {mm.Id}: shared file mapping's entry at 0x{address:x} maps anon page 0x{pte.Pfn:x}"));
+                }
             }, tables, violations);
         }
 
@@ -89,12 +114,13 @@ internal static class InvariantChecker
                 violations.Add(Format($"pfn 0x{pfn:x}: mapcount {mapcount} but {count} entries map it"));
             }
 
-            if (refcount != count)
+            var expected = count + (cached.Contains(pfn) ? 1 : 0);
+            if (refcount != expected)
             {
-                violations.Add(Format($"pfn 0x{pfn:x}: refcount {refcount} but {count} entries map it and nothing else holds it"));
+                violations.Add(Format($"pfn 0x{pfn:x}: refcount {refcount} but {count} entries map it and {expected - count} other holder(s) exist"));
             }
 
-            if (count > 1)
+            if (count > 1 && memmap.TestFlags(pfn, PageFlags.Anon))
             {
                 foreach (var ((mm, vpn), pte) in translations)
                 {
@@ -147,7 +173,7 @@ internal static class InvariantChecker
                     violations.Add(Format($"page-table frame 0x{pfn:x} belongs to no live mm (leaked table)"));
                 }
             }
-            else if (!mappings.ContainsKey(pfn))
+            else if (!mappings.ContainsKey(pfn) && !cached.Contains(pfn))
             {
                 violations.Add(Format($"pfn 0x{pfn:x} has refcount {refcount} but nothing maps or holds it (leak)"));
             }
@@ -184,6 +210,106 @@ internal static class InvariantChecker
         }
 
         return violations;
+    }
+
+    /// <summary>
+    /// Every cached page: live, not anon, not a table, its descriptor naming its file and index, held by the cache (and,
+    /// when unmapped, by nothing else), unlocked and not under writeback at quiescence, and tagged dirty when dirty.
+    /// Returns the set of cached pfns.
+    /// </summary>
+    private static HashSet<long> CheckPageCache(Machine machine, List<string> violations)
+    {
+        var memmap = machine.Memmap;
+        var cached = new HashSet<long>();
+        foreach (var file in machine.AllFiles())
+        {
+            for (var index = 0; index < file.Cache.Pages; index++)
+            {
+                var pfn = file.Cache.Peek(index);
+                if (pfn < 0)
+                {
+                    continue;
+                }
+
+                var where = Format($"{file} page {index} (pfn 0x{pfn:x})");
+                if (!memmap.Contains(pfn))
+                {
+                    violations.Add(where + " is outside physical memory");
+                    continue;
+                }
+
+                if (!cached.Add(pfn))
+                {
+                    violations.Add(where + " is cached twice");
+                }
+
+                var flags = memmap.GetFlags(pfn);
+                ref var page = ref memmap.Page(pfn);
+                if (memmap.PageCount(pfn) == 0)
+                {
+                    violations.Add(where + " is free while in the page cache");
+                }
+                else if (memmap.MapCount(pfn) == 0 && memmap.PageCount(pfn) != 1)
+                {
+                    violations.Add(where + Format($" is unmapped but has refcount {memmap.PageCount(pfn)}; only the cache holds it"));
+                }
+
+                if ((flags & (PageFlags.Anon | PageFlags.PageTable)) != 0 || Atomic.Read(ref page.Mapping) != file.Id || Atomic.Read(ref page.Index) != index)
+                {
+                    violations.Add(where + Format($" has flags {flags}, mapping {Atomic.Read(ref page.Mapping)}, index {Atomic.Read(ref page.Index)}"));
+                }
+
+                if ((flags & (PageFlags.Locked | PageFlags.Writeback)) != 0)
+                {
+                    violations.Add(where + Format($" is {flags & (PageFlags.Locked | PageFlags.Writeback)} at quiescence"));
+                }
+
+                if ((flags & PageFlags.Dirty) != 0 && !file.Cache.IsTaggedDirty(index))
+                {
+                    violations.Add(where + " is dirty but not in its file's dirty set");
+                }
+            }
+        }
+
+        return cached;
+    }
+
+    /// <summary>Every file VMA of a live process is in its file's rmap, and the rmap lists nothing else.</summary>
+    private static void CheckFileRmaps(Machine machine, IReadOnlyList<Process> processes, List<string> violations)
+    {
+        var live = new HashSet<AddressSpace.Vma>();
+        foreach (var process in processes)
+        {
+            if (process.HasExited)
+            {
+                continue;
+            }
+
+            foreach (var vma in process.Mm.Vmas)
+            {
+                if (vma.File is null)
+                {
+                    continue;
+                }
+
+                live.Add(vma);
+                if (!vma.File.Rmap.Vmas.Contains(vma))
+                {
+                    violations.Add(Format($"pid {process.Mm.Id}: VMA {vma} is missing from its file's rmap"));
+                }
+            }
+        }
+
+        foreach (var file in machine.AllFiles())
+        {
+            foreach (var vma in file.Rmap.Vmas)
+            {
+                if (!live.Contains(vma) || vma.File != file)
+                {
+                    violations.Add(Format($"{file}: rmap lists VMA {vma} of pid {vma.Mm.Id}, which is not mapped"));
+                }
+            }
+        }
     }
 
     private static void CheckVmas(AddressSpace.MmStruct mm, List<string> violations)

@@ -91,6 +91,29 @@ internal sealed class MmuGather(Machine machine)
         _mm = null;
     }
 
+    /// <summary>
+    /// <c>tlb_flush_mmu_tlbonly</c>: flushes the TLB for what was cleared so far without freeing anything. Enter with
+    /// the PTL of the entries just cleared held (the zap's forced flush) or no lock.
+    /// </summary>
+    public void FlushTlbOnly() => FlushTlb(_mm!);
+
+    /// <summary>
+    /// <c>tlb_flush_rmaps</c>: removes the rmap of every page queued with the delay bit, now that no TLB can still
+    /// hold a translation to it. Enter after <see cref="FlushTlbOnly"/>, with the PTL still held.
+    /// </summary>
+    public void FlushRmaps()
+    {
+        Debug.Assert(_end <= _start, "delayed rmap removal before the TLB flush");
+        for (var i = 0; i < _count; i++)
+        {
+            if ((_pages[i] & DelayRmapBit) != 0)
+            {
+                _pages[i] &= ~DelayRmapBit;
+                machine.Memmap.RemoveMapTestLast(_pages[i]);
+            }
+        }
+    }
+
     private void FlushTlb(MmStruct mm)
     {
         if (_end > _start)

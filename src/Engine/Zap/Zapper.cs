@@ -39,16 +39,24 @@ internal sealed class Zapper(Machine machine)
 
     /// <summary>
     /// <c>zap_pte_range</c>. Enter with no PTL; takes the table's PTL, clears entries atomically (capturing the
-    /// dirty bit the hardware may be setting), queues their pages, and drops the PTL to flush whenever the batch
-    /// fills; returns with no PTL.
+    /// dirty bit the hardware may be setting) and queues their pages; returns with no PTL.
+    /// <para>
+    /// Anonymous pages lose their rmap at once (no writeback reads it). A file page cleared from a dirty entry is
+    /// marked dirty, and forces a TLB flush before the PTL is released (<c>FlushDirtyUnderPtl</c>); with
+    /// <c>DelayRmap</c> its rmap stays until after that flush, so writeback's <c>folio_mkclean</c> still finds the
+    /// page mapped and must take this PTL, i.e. wait for the flush. A full batch also forces the flush. After the PTL
+    /// is released the batch's pages are freed (<c>tlb_flush_mmu</c>).
+    /// </para>
     /// </summary>
     private void ZapPteRange(MmuGather tlb, long table, ulong start, ulong end)
     {
         var ptl = machine.Tables.Ptl(table);
+        var options = machine.Options;
         var address = start;
         while (address < end)
         {
             var full = false;
+            var forceFlush = false;
             ptl.Enter();
             for (; address < end && !full; address += PhysicalMemory.PageSize)
             {
@@ -65,13 +73,33 @@ internal sealed class Zapper(Machine machine)
                     continue;
                 }
 
-                // Anonymous pages: the dirty bit needs no transfer; the rmap goes now (file pages may delay it).
-                machine.Memmap.RemoveMapTestLast(old.Pfn);
-                full = tlb.Add(old.Pfn, delayRmap: false);
+                var pfn = old.Pfn;
+                var delayRmap = false;
+                if (old.IsDirty && !machine.Memmap.TestFlags(pfn, PageFlags.Anon))
+                {
+                    // A shared file page written through this entry: the page carries the dirt from now on.
+                    machine.FileOf(pfn).Cache.MarkDirty(pfn);
+                    forceFlush = true;
+                    delayRmap = options.DelayRmap;
+                }
+
+                if (!delayRmap)
+                {
+                    machine.Memmap.RemoveMapTestLast(pfn);
+                }
+
+                full = tlb.Add(pfn, delayRmap);
+            }
+
+            if ((forceFlush || full) && options.FlushDirtyUnderPtl)
+            {
+                // Before the PTL goes: no stale translation may outlive the entry, and only then the rmap.
+                tlb.FlushTlbOnly();
+                tlb.FlushRmaps();
             }
 
             ptl.Exit();
-            if (full)
+            if (forceFlush || full)
             {
                 tlb.FlushMmu();
             }
