@@ -78,4 +78,16 @@ public static class EngineRaceScenarios
     /// <summary>The same without the handshake: the drain corrupts the owner's cache.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void NoDrainHandshake() => Memory.FrameAllocatorTests.DrainVersusOwner(handshake: false, onOwnerInside: null)();
+
+    /// <summary>The 2022 lost-dirty race with the 6.2 fix (delayed rmap removal): no store is lost.</summary>
+    [SystematicTest]
+    public static void LostDirtyDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: true, flushDirtyUnderPtl: true, onOverlap: null)();
+
+    /// <summary>Linux 3.15 to 6.1: flush under the PTL, rmap removed at clear time: a store is lost.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void LostDirtyNoDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: true, onOverlap: null)();
+
+    /// <summary>Before 3.15: neither fix.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void LostDirtyNeitherFix() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: false, onOverlap: null)();
 }

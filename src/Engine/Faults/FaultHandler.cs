@@ -193,10 +193,7 @@ internal sealed class FaultHandler(Machine machine)
 
         // A shared mapping of the same file may be storing into the page meanwhile: the copy takes each word as it is.
         SchedulingPoint.Interleave();
-        for (var word = 0; word < PhysicalMemory.WordsPerFrame; word++)
-        {
-            machine.Memory.Word(fresh, word) = Atomic.Read(ref machine.Memory.Word(pfn, word));
-        }
+        machine.Memory.Frame(pfn).CopyTo(machine.Memory.Frame(fresh));
 
         machine.Memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
         var ptl = machine.Tables.Ptl(table);

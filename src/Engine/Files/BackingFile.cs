@@ -63,6 +63,9 @@ public sealed class BackingFile
     /// <summary>The VMAs mapping the file (<c>address_space->i_mmap</c>).</summary>
     internal FileRmap Rmap { get; }
 
-    /// <summary>Word <paramref name="word"/> of page <paramref name="index"/> in the backing store.</summary>
-    internal ref ulong StoredWord(int index, int word) => ref _stored[((long)index * PhysicalMemory.WordsPerFrame) + word];
+    /// <summary>
+    /// Page <paramref name="index"/> of the backing store, for the bulk copies of I/O (one visible step each, as
+    /// <c>copy_page</c> is in the fault path); single words are read with <see cref="ReadStored"/>.
+    /// </summary>
+    internal Span<ulong> StoredPage(int index) => _stored.AsSpan(index * PhysicalMemory.WordsPerFrame, PhysicalMemory.WordsPerFrame);
 }

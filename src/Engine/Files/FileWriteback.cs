@@ -44,11 +44,10 @@ internal sealed class FileWriteback(Machine machine)
 
                 // The I/O: the page's contents as they are now. A store after this point must have re-dirtied the
                 // page (through a fault or a page walk), or it is lost.
+                // One visible step: CPUs store into the page meanwhile with single 64-bit stores, so each word is copied
+                // as it was either before or after any one of them.
                 SchedulingPoint.Interleave();
-                for (var word = 0; word < PhysicalMemory.WordsPerFrame; word++)
-                {
-                    Atomic.Write(ref file.StoredWord(index, word), Atomic.Read(ref machine.Memory.Word(pfn, word)));
-                }
+                machine.Memory.Frame(pfn).CopyTo(file.StoredPage(index));
 
                 machine.Memmap.ClearFlags(pfn, PageFlags.Writeback);
                 machine.Counters.Add(-1, Stat.PagesWrittenBack);

@@ -92,12 +92,9 @@ internal sealed class PageCache
                 return -1;
             }
 
-            // Nobody can reach the frame yet: fill it with plain copies, then publish it under the index lock.
-            var frame = machine.Memory.Frame(fresh);
-            for (var word = 0; word < frame.Length; word++)
-            {
-                frame[word] = Atomic.Read(ref _file.StoredWord(index, word));
-            }
+            // The read I/O. Nobody can reach the frame yet: fill it in bulk, then publish it under the index lock.
+            SchedulingPoint.Interleave();
+            _file.StoredPage(index).CopyTo(machine.Memory.Frame(fresh));
 
             ref var page = ref machine.Memmap.Page(fresh);
             Atomic.Write(ref page.Mapping, (long)_file.Id);
