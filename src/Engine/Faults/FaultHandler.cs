@@ -106,13 +106,10 @@ internal sealed class FaultHandler(Machine machine)
         }
 
         machine.Memmap.SetFlags(pfn, PageFlags.Anon | PageFlags.AnonExclusive);
-        ptl.Enter();
-        if (!machine.Ptes.PtepGet(table, index).IsNone)
+        if (!LockPteStillNone(cpu, ptl, table, index))
         {
-            // pte_same failed: another fault mapped the page first. Nobody saw ours.
-            ptl.Exit();
+            // Another fault mapped the page first. Nobody saw ours.
             machine.ReleasePage(cpu.Id, pfn);
-            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
             return;
         }
 
@@ -161,12 +158,9 @@ internal sealed class FaultHandler(Machine machine)
     private void DoReadFault(Cpu cpu, long table, int index, long pfn)
     {
         var ptl = machine.Tables.Ptl(table);
-        ptl.Enter();
-        if (!machine.Ptes.PtepGet(table, index).IsNone)
+        if (!LockPteStillNone(cpu, ptl, table, index))
         {
-            ptl.Exit();
             machine.ReleasePage(cpu.Id, pfn);
-            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
             return;
         }
 
@@ -197,13 +191,10 @@ internal sealed class FaultHandler(Machine machine)
 
         machine.Memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
         var ptl = machine.Tables.Ptl(table);
-        ptl.Enter();
-        if (!machine.Ptes.PtepGet(table, index).IsNone)
+        if (!LockPteStillNone(cpu, ptl, table, index))
         {
-            ptl.Exit();
             machine.ReleasePage(cpu.Id, fresh);
             machine.ReleasePage(cpu.Id, pfn);
-            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
             return;
         }
 
@@ -227,13 +218,10 @@ internal sealed class FaultHandler(Machine machine)
         machine.Memmap.LockPage(pfn);
         file.Cache.MarkDirty(pfn);
         var ptl = machine.Tables.Ptl(table);
-        ptl.Enter();
-        if (!machine.Ptes.PtepGet(table, index).IsNone)
+        if (!LockPteStillNone(cpu, ptl, table, index))
         {
-            ptl.Exit();
             machine.Memmap.UnlockPage(pfn);
             machine.ReleasePage(cpu.Id, pfn);
-            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
             return;
         }
 
@@ -398,5 +386,23 @@ internal sealed class FaultHandler(Machine machine)
 
         machine.Counters.Add(cpu.Id, Stat.CowCopies);
         machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
+    }
+
+    /// <summary>
+    /// Takes <paramref name="ptl"/> and re-checks that the entry is still empty (<c>pte_none</c> under the lock). True:
+    /// returns with the PTL held. False: another fault filled the entry first; returns with the PTL released and the
+    /// retry counted, and the caller undoes its preparation.
+    /// </summary>
+    private bool LockPteStillNone(Cpu cpu, Spinlock ptl, long table, int index)
+    {
+        ptl.Enter();
+        if (machine.Ptes.PtepGet(table, index).IsNone)
+        {
+            return true;
+        }
+
+        ptl.Exit();
+        machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+        return false;
     }
 }
