@@ -23,7 +23,7 @@ internal sealed class Vma(MmStruct mm, ulong start, ulong end, Prot prot, MapFla
     public BackingFile? File { get; } = file;
 
     /// <summary>The file page mapped at <see cref="Start"/> (<c>vm_pgoff</c>).</summary>
-    public long PgOff { get; set; } = pgOff;
+    public long PgOff { get; } = pgOff;
 
     public bool CanRead => Prot != Prot.None;
 

@@ -21,9 +21,6 @@ internal sealed class FileRmap
     /// <summary><c>vma_interval_tree_insert</c>. Enter with <see cref="Lock"/> held for write.</summary>
     public void Add(Vma vma) => _vmas.Add(vma);
 
-    /// <summary><c>vma_interval_tree_remove</c>. Enter with <see cref="Lock"/> held for write.</summary>
-    public void Remove(Vma vma) => _vmas.Remove(vma);
-
     /// <summary>Adds under the write side.</summary>
     public void Link(Vma vma)
     {
