@@ -79,6 +79,20 @@ public sealed class MachineOptions
     /// </summary>
     internal bool ForkFlushesParentTlb { get; init; } = true;
 
+    /// <summary>
+    /// <c>anon_vma_prepare</c> re-checks, under the mm's <c>page_table_lock</c>, that the VMA still has no anon_vma
+    /// before installing its new one. A test knob: off, two first faults in one VMA both install theirs and the pages
+    /// of the loser belong to an anon_vma that lists no VMA, so rmap walks cannot find them. Default on.
+    /// </summary>
+    internal bool AnonVmaPrepareRecheck { get; init; } = true;
+
+    /// <summary>
+    /// Fork links each child VMA into its anon_vmas before copying the parent's entries (<c>anon_vma_fork</c> before
+    /// <c>copy_page_range</c> in <c>dup_mmap</c>), so a walk that sees the child's entry also sees its VMA. A test
+    /// knob: off links after the copy and an rmap walk in between misses the child's mapping. Default on.
+    /// </summary>
+    internal bool ForkLinksAnonVmaBeforeCopy { get; init; } = true;
+
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 

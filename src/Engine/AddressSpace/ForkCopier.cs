@@ -1,5 +1,6 @@
 using Engine.Memory;
 using Engine.PageTables;
+using Engine.Rmap;
 
 namespace Engine.AddressSpace;
 
@@ -29,12 +30,22 @@ internal sealed class ForkCopier(Machine machine)
                 var copy = vma.Clone(vma.Start, vma.End, child);
                 child.Vmas.Add(copy);
                 vma.File?.Rmap.Link(copy);
+                var linkFirst = machine.Options.ForkLinksAnonVmaBeforeCopy;
+                if (linkFirst)
+                {
+                    AnonRmap.Fork(copy, vma);
+                }
 
                 // vma_needs_copy: a shared file mapping's entries are not copied; the child faults them in from the
                 // page cache. Private mappings are copied (their anon pages must be shared copy-on-write).
                 if (vma.File is null || !vma.IsShared)
                 {
                     protectedAny |= CopyPageRange(parent, child, vma);
+                }
+
+                if (!linkFirst)
+                {
+                    AnonRmap.Fork(copy, vma);
                 }
             }
         }

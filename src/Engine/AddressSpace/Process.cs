@@ -1,6 +1,7 @@
 using Engine.AddressSpace;
 using Engine.Memory;
 using Engine.PageTables;
+using Engine.Rmap;
 using Engine.Sync;
 
 namespace Engine;
@@ -104,8 +105,9 @@ public sealed class Process : IDisposable
             SplitAt(mm, start);
             SplitAt(mm, end);
             // Remove the VMAs inside the range and find the gap they leave: page tables wholly inside it can go,
-            // tables shared with a neighbour stay. (Plain loops: munmap allocates nothing.) File VMAs stay in their
-            // file's rmap through the zap, so writeback can still find (and wait for) the entries being zapped.
+            // tables shared with a neighbour stay. (Plain loops: munmap allocates nothing.) The VMAs stay in their
+            // file's rmap and their anon_vmas through the zap, so rmap walks (writeback's above all) can still find,
+            // and wait for, the entries being zapped.
             ulong floor = 0, ceiling = UserEnd;
             var unlinked = t_unlinked ??= [];
             unlinked.Clear();
@@ -115,10 +117,7 @@ public sealed class Process : IDisposable
                 if (vma.Start >= start && vma.End <= end)
                 {
                     mm.Vmas.RemoveAt(i);
-                    if (vma.File is not null)
-                    {
-                        unlinked.Add(vma);
-                    }
+                    unlinked.Add(vma);
                 }
                 else if (vma.End <= start)
                 {
@@ -139,7 +138,7 @@ public sealed class Process : IDisposable
             // free_pgtables: hide the VMAs from rmap walks before their tables go.
             foreach (var vma in unlinked)
             {
-                vma.File!.Rmap.Unlink(vma);
+                UnlinkFromRmaps(vma);
             }
 
             unlinked.Clear();
@@ -264,7 +263,7 @@ public sealed class Process : IDisposable
 
             foreach (var vma in _mm.Vmas)
             {
-                vma.File?.Rmap.Unlink(vma);
+                UnlinkFromRmaps(vma);
             }
 
             _mm.Vmas.Clear();
@@ -316,7 +315,8 @@ public sealed class Process : IDisposable
                 at++;
             }
 
-            var vma = new Vma(mm, start, start + size, prot, flags, file, pgOff);
+            // An anonymous VMA's vm_pgoff is its start in pages: anonymous pages' indexes stay valid across splits and forks.
+            var vma = new Vma(mm, start, start + size, prot, flags, file, file is null ? (long)(start >> PhysicalMemory.PageShift) : pgOff);
             mm.Vmas.Insert(at, vma);
             file?.Rmap.Link(vma);
             return start;
@@ -386,18 +386,26 @@ public sealed class Process : IDisposable
         var tail = vma.Clone(address, vma.End);
         if (vma.File is null)
         {
-            vma.End = address;
+            AnonRmap.Split(vma, tail, address);
         }
         else
         {
-            // __split_vma under i_mmap_lock_write: an rmap walk sees either the whole VMA or both halves.
+            // __split_vma under i_mmap_lock_write (then the anon_vma lock, for the private copies of a private file
+            // mapping): an rmap walk sees either the whole VMA or both halves.
             vma.File.Rmap.Lock.EnterWrite();
-            vma.End = address;
+            AnonRmap.Split(vma, tail, address);
             vma.File.Rmap.Add(tail);
             vma.File.Rmap.Lock.ExitWrite();
         }
 
         mm.Vmas.Insert(mm.Vmas.IndexOf(vma) + 1, tail);
+    }
+
+    /// <summary>Removes a VMA that is going away from its file's rmap and its anon_vmas (<c>unlink_file_vma</c>, <c>unlink_anon_vmas</c>).</summary>
+    private static void UnlinkFromRmaps(Vma vma)
+    {
+        vma.File?.Rmap.Unlink(vma);
+        AnonRmap.Unlink(vma);
     }
 
     private static bool IsFullyMapped(MmStruct mm, ulong start, ulong end)

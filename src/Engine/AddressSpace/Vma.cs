@@ -1,4 +1,6 @@
 using Engine.Memory;
+using Engine.Rmap;
+using Engine.Sync;
 
 namespace Engine.AddressSpace;
 
@@ -8,6 +10,9 @@ namespace Engine.AddressSpace;
 /// </summary>
 internal sealed class Vma(MmStruct mm, ulong start, ulong end, Prot prot, MapFlags flags, BackingFile? file = null, long pgOff = 0)
 {
+    private AnonVma? _anonVma;
+    private List<AnonVma>? _anonVmaChain;
+
     /// <summary>The address space this VMA belongs to (<c>vm_mm</c>).</summary>
     public MmStruct Mm { get; } = mm;
 
@@ -22,8 +27,25 @@ internal sealed class Vma(MmStruct mm, ulong start, ulong end, Prot prot, MapFla
     /// <summary>The mapped file (<c>vm_file</c>), or null for anonymous memory.</summary>
     public BackingFile? File { get; } = file;
 
-    /// <summary>The file page mapped at <see cref="Start"/> (<c>vm_pgoff</c>).</summary>
+    /// <summary>
+    /// <c>vm_pgoff</c>: the file page mapped at <see cref="Start"/>; for anonymous memory, <see cref="Start"/> in pages
+    /// at mmap time, kept through splits, so an anonymous page's index names the same address in every VMA forked or
+    /// split from the one it was created in.
+    /// </summary>
     public long PgOff { get; } = pgOff;
+
+    /// <summary>
+    /// <c>vma-&gt;anon_vma</c>: where this VMA's new anonymous pages belong; null until its first one. Set under the mm's
+    /// <c>page_table_lock</c> (and the anon_vma's lock) while faults read it under the mmap_lock's read side.
+    /// </summary>
+    public AnonVma? AnonVma
+    {
+        get => Atomic.Read(ref _anonVma);
+        set => Atomic.Write(ref _anonVma, value);
+    }
+
+    /// <summary><c>anon_vma_chain</c>: every anon_vma this VMA is linked into (its own and its ancestors').</summary>
+    public List<AnonVma> AnonVmaChain => _anonVmaChain ??= new(1);
 
     public bool CanRead => Prot != Prot.None;
 
@@ -34,10 +56,10 @@ internal sealed class Vma(MmStruct mm, ulong start, ulong end, Prot prot, MapFla
 
     public bool Contains(ulong address) => address >= Start && address < End;
 
-    /// <summary>The file page mapped at <paramref name="address"/> (<c>linear_page_index</c>).</summary>
-    public int FilePageIndex(ulong address) => (int)(PgOff + (long)((address - Start) >> PhysicalMemory.PageShift));
+    /// <summary>The page index of <paramref name="address"/> in the mapping (<c>linear_page_index</c>): the file page, or an anonymous page's index.</summary>
+    public long LinearPageIndex(ulong address) => PgOff + (long)((address - Start) >> PhysicalMemory.PageShift);
 
-    /// <summary>The address at which file page <paramref name="index"/> is mapped, or null when outside this VMA.</summary>
+    /// <summary>The address at which page <paramref name="index"/> of the mapping would be mapped, or null when outside this VMA (<c>vma_address</c>).</summary>
     public ulong? AddressOf(long index)
     {
         var start = PgOff;

@@ -1,4 +1,5 @@
 using Engine.Memory;
+using Engine.Rmap;
 
 namespace Engine.Faults;
 
@@ -10,10 +11,11 @@ internal static class CowReusePolicy
 {
     /// <summary>
     /// The modern rule (Linux ≥ 5.19, <c>wp_can_reuse_anon_folio</c>): reuse if the page is AnonExclusive; otherwise
-    /// only if the page lock can be taken and the mapping's reference is the only one, and then mark it exclusive.
+    /// only if the page lock can be taken and the mapping's reference is the only one, and then mark it exclusive and
+    /// move it to the faulting VMA's anon_vma (<c>folio_move_anon_rmap</c>: later walks need not visit the family).
     /// Enter with the PTE table's PTL held and no extra reference on the page; returns the same.
     /// </summary>
-    public static bool CanReuseAnonExclusive(Memmap memmap, long pfn)
+    public static bool CanReuseAnonExclusive(Memmap memmap, long pfn, AnonVma? anonVma)
     {
         if (memmap.TestFlags(pfn, PageFlags.AnonExclusive))
         {
@@ -35,6 +37,11 @@ internal static class CowReusePolicy
         var reuse = memmap.PageCount(pfn) == 1;
         if (reuse)
         {
+            if (anonVma is not null)
+            {
+                memmap.MoveAnonMapping(pfn, anonVma);
+            }
+
             memmap.SetFlags(pfn, PageFlags.AnonExclusive);
         }
 

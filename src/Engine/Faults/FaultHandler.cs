@@ -2,6 +2,7 @@ using Engine.AddressSpace;
 using Engine.Invariants;
 using Engine.Memory;
 using Engine.PageTables;
+using Engine.Rmap;
 using Engine.Sync;
 
 namespace Engine.Faults;
@@ -57,7 +58,7 @@ internal sealed class FaultHandler(Machine machine)
                 }
                 else
                 {
-                    DoWpPage(cpu, mm, table, index, address, orig);
+                    DoWpPage(cpu, vma, table, index, address, orig);
                 }
             }
             else
@@ -99,6 +100,8 @@ internal sealed class FaultHandler(Machine machine)
             return;
         }
 
+        // vmf_anon_prepare: the page's anon_vma exists before the page does.
+        AnonRmap.Prepare(machine, vma);
         var pfn = machine.Allocator.AllocatePage(cpu.Id);
         if (pfn < 0)
         {
@@ -114,7 +117,7 @@ internal sealed class FaultHandler(Machine machine)
         }
 
         // The new page's one reference (taken by the allocator) is the PTE's; the mapcount is set directly.
-        machine.Memmap.SetNewAnonMap(pfn);
+        AnonRmap.AddNewAnonRmap(machine.Memmap, pfn, vma, address);
         machine.Ptes.SetPte(table, index, Pte.Make(pfn, write: vma.CanWrite, dirty: true, young: true));
         ptl.Exit();
         machine.Counters.Add(cpu.Id, Stat.AnonymousFaults);
@@ -131,7 +134,7 @@ internal sealed class FaultHandler(Machine machine)
     private void DoFault(Cpu cpu, Vma vma, long table, int index, ulong address, bool write)
     {
         var file = vma.File!;
-        var pfn = file.Cache.GetOrFill(vma.FilePageIndex(address), cpu.Id);
+        var pfn = file.Cache.GetOrFill((int)vma.LinearPageIndex(address), cpu.Id);
         if (pfn < 0)
         {
             throw new OutOfFramesException($"Out of frames for a page of {file} at 0x{address:x}.");
@@ -178,6 +181,7 @@ internal sealed class FaultHandler(Machine machine)
     /// </summary>
     private void DoCowFault(Cpu cpu, Vma vma, long table, int index, ulong address, long pfn)
     {
+        AnonRmap.Prepare(machine, vma);
         var fresh = machine.Allocator.AllocatePage(cpu.Id);
         if (fresh < 0)
         {
@@ -198,7 +202,7 @@ internal sealed class FaultHandler(Machine machine)
             return;
         }
 
-        machine.Memmap.SetNewAnonMap(fresh);
+        AnonRmap.AddNewAnonRmap(machine.Memmap, fresh, vma, address);
         machine.Ptes.SetPte(table, index, Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
         ptl.Exit();
         machine.ReleasePage(cpu.Id, pfn);
@@ -284,7 +288,7 @@ internal sealed class FaultHandler(Machine machine)
     /// <c>do_wp_page</c>: a write to a present read-only entry in a writable VMA. Enter with the mmap_lock held for
     /// read and no PTL, <paramref name="orig"/> the lockless snapshot; returns with the mmap_lock held and no PTL.
     /// </summary>
-    private void DoWpPage(Cpu cpu, MmStruct mm, long table, int index, ulong address, Pte orig)
+    private void DoWpPage(Cpu cpu, Vma vma, long table, int index, ulong address, Pte orig)
     {
         var ptl = machine.Tables.Ptl(table);
         ptl.Enter();
@@ -300,12 +304,12 @@ internal sealed class FaultHandler(Machine machine)
         {
             // The zero page: nothing to reuse, nothing to reference.
             ptl.Exit();
-            WpPageCopy(cpu, mm, table, index, address, orig, oldIsZeroPage: true);
+            WpPageCopy(cpu, vma, table, index, address, orig, oldIsZeroPage: true);
             return;
         }
 
         var pfn = orig.Pfn;
-        if (CowReusePolicy.CanReuseAnonExclusive(machine.Memmap, pfn))
+        if (CowReusePolicy.CanReuseAnonExclusive(machine.Memmap, pfn, vma.AnonVma))
         {
             // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
             // finds the new one). Enter with the PTL held.
@@ -318,7 +322,7 @@ internal sealed class FaultHandler(Machine machine)
         // Hold the old page across the unlocked copy.
         machine.Memmap.GetPage(pfn);
         ptl.Exit();
-        WpPageCopy(cpu, mm, table, index, address, orig, oldIsZeroPage: false);
+        WpPageCopy(cpu, vma, table, index, address, orig, oldIsZeroPage: false);
     }
 
     /// <summary>
@@ -327,9 +331,11 @@ internal sealed class FaultHandler(Machine machine)
     /// order: copy without the PTL; relock; <c>pte_same</c>; clear the old entry and flush the TLB; add the new
     /// page's rmap; set the new entry; only then remove the old page's rmap; drop the old page after unlocking.
     /// </summary>
-    private void WpPageCopy(Cpu cpu, MmStruct mm, long table, int index, ulong address, Pte orig, bool oldIsZeroPage)
+    private void WpPageCopy(Cpu cpu, Vma vma, long table, int index, ulong address, Pte orig, bool oldIsZeroPage)
     {
+        var mm = vma.Mm;
         var old = orig.Pfn;
+        AnonRmap.Prepare(machine, vma);
         var fresh = machine.Allocator.AllocatePage(cpu.Id);
         if (fresh < 0)
         {
@@ -368,7 +374,7 @@ internal sealed class FaultHandler(Machine machine)
         // ptep_clear_flush: no CPU may keep using the old translation once the new page can be written.
         machine.Ptes.PtepGetAndClear(table, index);
         machine.FlushTlbRange(mm, address & ~(ulong)(PhysicalMemory.PageSize - 1), (address & ~(ulong)(PhysicalMemory.PageSize - 1)) + PhysicalMemory.PageSize);
-        machine.Memmap.SetNewAnonMap(fresh);
+        AnonRmap.AddNewAnonRmap(machine.Memmap, fresh, vma, address);
         machine.Ptes.SetPte(table, index, Pte.Make(fresh, write: true, dirty: true, young: true));
         if (!oldIsZeroPage)
         {

@@ -1,4 +1,5 @@
 using Engine.AddressSpace;
+using Engine.Rmap;
 using Engine.Memory;
 using Engine.Sync;
 

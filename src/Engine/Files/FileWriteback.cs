@@ -2,6 +2,7 @@ using Engine.AddressSpace;
 using Engine.Invariants;
 using Engine.Memory;
 using Engine.PageTables;
+using Engine.Rmap;
 using Engine.Sync;
 
 namespace Engine;
@@ -95,27 +96,9 @@ internal sealed class FileWriteback(Machine machine)
             return 0;
         }
 
-        var index = Atomic.Read(ref machine.Memmap.Page(pfn).Index);
-        var cleaned = 0;
-        file.Rmap.Lock.EnterRead();
-        try
-        {
-            foreach (var vma in file.Rmap.Vmas)
-            {
-                if (!vma.IsShared || vma.AddressOf(index) is not { } address)
-                {
-                    continue;
-                }
-
-                cleaned += PageVmaMkcleanOne(vma, address, pfn);
-            }
-        }
-        finally
-        {
-            file.Rmap.Lock.ExitRead();
-        }
-
-        return cleaned;
+        var visitor = new MkcleanVisitor(this, pfn);
+        RmapWalk.Walk(machine, pfn, ref visitor);
+        return visitor.Cleaned;
     }
 
     /// <summary>
@@ -150,6 +133,22 @@ internal sealed class FileWriteback(Machine machine)
         finally
         {
             ptl.Exit();
+        }
+    }
+
+    /// <summary>The rmap walk's step of <c>folio_mkclean</c>: only shared mappings can have written the page (<c>invalid_mkclean_vma</c>).</summary>
+    private struct MkcleanVisitor(FileWriteback owner, long pfn) : IRmapVisitor
+    {
+        public int Cleaned { get; private set; }
+
+        public bool Visit(Vma vma, ulong address)
+        {
+            if (vma.IsShared)
+            {
+                Cleaned += owner.PageVmaMkcleanOne(vma, address, pfn);
+            }
+
+            return true;
         }
     }
 

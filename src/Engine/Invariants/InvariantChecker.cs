@@ -1,6 +1,7 @@
 using System.Globalization;
 using Engine.Memory;
 using Engine.PageTables;
+using Engine.Rmap;
 using Engine.Sync;
 
 namespace Engine.Invariants;
@@ -14,7 +15,10 @@ namespace Engine.Invariants;
 /// <item>a writable anon entry maps an AnonExclusive page, and no writable entry maps a page mapped more than once;</item>
 /// <item>every other allocated data frame is a leak; every frame with refcount 0 is on a free list, unmapped and clean;</item>
 /// <item>every TLB entry belongs to a live mm and agrees with its entry (same pfn, not writable where the entry is not);</item>
-/// <item>VMAs are sorted, page aligned and disjoint.</item>
+/// <item>VMAs are sorted, page aligned and disjoint;</item>
+/// <item>anon rmap: every entry mapping an anonymous page is where the page's anon_vma and index place it, every
+/// VMA is linked into its anon_vma family consistently, and an rmap walk of each anonymous page finds exactly its
+/// mapcount entries.</item>
 /// </list>
 /// </summary>
 internal static class InvariantChecker
@@ -80,9 +84,14 @@ internal static class InvariantChecker
                     violations.Add(Format($"pid {mm.Id}: writable entry at 0x{address:x} maps anon page 0x{pte.Pfn:x} that is not AnonExclusive"));
                 }
 
+                if (vma is not null && (flags & PageFlags.Anon) != 0)
+                {
+                    CheckAnonMapping(machine, vma, address, pte.Pfn, violations);
+                }
+
                 if (vma?.File is { } file && (flags & PageFlags.Anon) == 0)
                 {
-                    var index = vma.FilePageIndex(address);
+                    var index = (int)vma.LinearPageIndex(address);
                     if (file.Cache.Peek(index) != pte.Pfn)
                     {
                         violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps pfn 0x{pte.Pfn:x}, not the page cached for page {index} of {file}"));
@@ -105,8 +114,19 @@ internal static class InvariantChecker
             }, tables, violations);
         }
 
+        CheckAnonVmaChains(processes, violations);
         foreach (var (pfn, count) in mappings)
         {
+            if (memmap.TestFlags(pfn, PageFlags.Anon))
+            {
+                var walk = new CountingVisitor(machine, pfn);
+                RmapWalk.Walk(machine, pfn, ref walk);
+                if (walk.Found != count)
+                {
+                    violations.Add(Format($"pfn 0x{pfn:x}: an rmap walk finds {walk.Found} of the {count} entries mapping it"));
+                }
+            }
+
             var mapcount = memmap.MapCount(pfn);
             var refcount = memmap.PageCount(pfn);
             if (mapcount != count)
@@ -309,6 +329,98 @@ internal static class InvariantChecker
                     violations.Add(Format($"{file}: rmap lists VMA {vma} of pid {vma.Mm.Id}, which is not mapped"));
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// An entry mapping an anonymous page lies where the page's anon_vma and index say: the anon_vma is in the VMA's
+    /// family and lists the VMA, and the page's index maps back to this address.
+    /// </summary>
+    private static void CheckAnonMapping(Machine machine, AddressSpace.Vma vma, ulong address, long pfn, List<string> violations)
+    {
+        var anonVma = machine.Memmap.AnonVmaOf(pfn);
+        var index = Atomic.Read(ref machine.Memmap.Page(pfn).Index);
+        if (anonVma is null || vma.AnonVma is null || anonVma.Root != vma.AnonVma.Root || !anonVma.Vmas.Contains(vma))
+        {
+            violations.Add(Format($"pid {vma.Mm.Id}: anon page 0x{pfn:x} at 0x{address:x} belongs to {anonVma?.ToString() ?? "no anon_vma"}, which does not list its VMA {vma} (whose anon_vma is {vma.AnonVma?.ToString() ?? "none"})"));
+        }
+
+        if (vma.AddressOf(index) != address)
+        {
+            violations.Add(Format($"pid {vma.Mm.Id}: anon page 0x{pfn:x} at 0x{address:x} has index {index}, which VMA {vma} places at 0x{vma.AddressOf(index) ?? 0:x}"));
+        }
+    }
+
+    /// <summary>
+    /// Every live VMA is linked into its own anon_vma and its chain's, all of one family, each listing it once; every
+    /// VMA an anon_vma lists is live and has it in its chain.
+    /// </summary>
+    private static void CheckAnonVmaChains(IReadOnlyList<Process> processes, List<string> violations)
+    {
+        var live = new HashSet<AddressSpace.Vma>();
+        var anonVmas = new HashSet<AnonVma>();
+        foreach (var process in processes)
+        {
+            if (process.HasExited)
+            {
+                continue;
+            }
+
+            foreach (var vma in process.Mm.Vmas)
+            {
+                live.Add(vma);
+                if (vma.AnonVma is not { } own)
+                {
+                    if (vma.AnonVmaChain.Count != 0)
+                    {
+                        violations.Add(Format($"pid {vma.Mm.Id}: VMA {vma} has no anon_vma but is linked into {vma.AnonVmaChain.Count}"));
+                    }
+
+                    continue;
+                }
+
+                if (!vma.AnonVmaChain.Contains(own))
+                {
+                    violations.Add(Format($"pid {vma.Mm.Id}: VMA {vma} is not linked into its own {own}"));
+                }
+
+                foreach (var anonVma in vma.AnonVmaChain)
+                {
+                    anonVmas.Add(anonVma);
+                    if (anonVma.Root != own.Root || anonVma.Vmas.Count(v => v == vma) != 1)
+                    {
+                        violations.Add(Format($"pid {vma.Mm.Id}: VMA {vma} is chained to {anonVma}, which is of another family or lists it other than once"));
+                    }
+                }
+            }
+        }
+
+        foreach (var anonVma in anonVmas)
+        {
+            foreach (var vma in anonVma.Vmas)
+            {
+                if (!live.Contains(vma) || !vma.AnonVmaChain.Contains(anonVma))
+                {
+                    violations.Add(Format($"{anonVma} lists VMA {vma} of pid {vma.Mm.Id}, which is gone or not chained to it"));
+                }
+            }
+        }
+    }
+
+    /// <summary>Counts the entries an rmap walk finds mapping the page.</summary>
+    private struct CountingVisitor(Machine machine, long pfn) : IRmapVisitor
+    {
+        public int Found { get; private set; }
+
+        public bool Visit(AddressSpace.Vma vma, ulong address)
+        {
+            var table = machine.Tables.WalkToPteTable(vma.Mm.Pgd, address);
+            if (table >= 0 && machine.Ptes.PtepGet(table, PageTableSet.Index(address, 1)) is { MapsPage: true, IsSpecial: false } pte && pte.Pfn == pfn)
+            {
+                Found++;
+            }
+
+            return true;
         }
     }
 

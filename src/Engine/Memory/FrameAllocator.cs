@@ -240,6 +240,7 @@ internal sealed class FrameAllocator
         Atomic.Write(ref page.Flags, 0);
         Atomic.Write(ref page.Mapping, 0L);
         Atomic.Write(ref page.Index, 0L);
+        _memmap.ClearAnonMapping(pfn);
         if (_poison)
         {
             _memory.Poison(pfn);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Engine.Rmap;
 using Engine.Sync;
 
 namespace Engine.Memory;
@@ -20,12 +21,16 @@ internal sealed class Memmap
 {
     private readonly PageDescriptor[] _pages;
 
+    // An anonymous page's mapping: the anon_vma object itself, beside the descriptor (a long cannot hold a reference).
+    private readonly AnonVma?[] _anonVmas;
+
     public Memmap(long basePfn, int frames)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frames);
         ArgumentOutOfRangeException.ThrowIfNegative(basePfn);
         BasePfn = basePfn;
         _pages = new PageDescriptor[frames];
+        _anonVmas = new AnonVma?[frames];
         for (var i = 0; i < frames; i++)
         {
             _pages[i].MapCount = -1;
@@ -108,6 +113,22 @@ internal sealed class Memmap
 
     /// <summary><c>folio_add_new_anon_rmap</c>: a new private page, mapped once, set directly.</summary>
     public void SetNewAnonMap(long pfn) => Atomic.Write(ref Page(pfn).MapCount, 0);
+
+    /// <summary>An anonymous page's <c>mapping</c> and <c>index</c> (<c>__folio_set_anon</c>). Enter before the page is mapped.</summary>
+    public void SetAnonMapping(long pfn, AnonVma anonVma, long index)
+    {
+        Atomic.Write(ref _anonVmas[pfn - BasePfn], anonVma);
+        Atomic.Write(ref Page(pfn).Index, index);
+    }
+
+    /// <summary><c>folio_move_anon_rmap</c>: an anonymous page now belongs to <paramref name="anonVma"/>. Enter with the page locked.</summary>
+    public void MoveAnonMapping(long pfn, AnonVma anonVma) => Atomic.Write(ref _anonVmas[pfn - BasePfn], anonVma);
+
+    /// <summary>An anonymous page's anon_vma, or null (read without a lock, as <c>folio_anon</c>; the object stays valid).</summary>
+    public AnonVma? AnonVmaOf(long pfn) => Atomic.Read(ref _anonVmas[pfn - BasePfn]);
+
+    /// <summary>Forgets the page's anon_vma (the page is being freed).</summary>
+    public void ClearAnonMapping(long pfn) => Atomic.Write(ref _anonVmas[pfn - BasePfn], null);
 
     /// <summary>The page's flags.</summary>
     public PageFlags GetFlags(long pfn) => (PageFlags)Atomic.Read(ref Page(pfn).Flags);
