@@ -90,4 +90,20 @@ public static class EngineRaceScenarios
     /// <summary>Before 3.15: neither fix.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void LostDirtyNeitherFix() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: false, onOverlap: null)();
+
+    /// <summary>Two first faults in one VMA: one anon_vma, re-checked under page_table_lock.</summary>
+    [SystematicTest]
+    public static void AnonVmaPrepare() => Rmap.AnonRmapRaceTests.PrepareRace(recheck: true, onRace: null)();
+
+    /// <summary>Without the re-check: the loser's pages belong to an anon_vma no walk reaches.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void AnonVmaPrepareNoRecheck() => Rmap.AnonRmapRaceTests.PrepareRace(recheck: false, onRace: null)();
+
+    /// <summary>An unmapping rmap walk vs fork, the child's VMA linked before the copy.</summary>
+    [SystematicTest]
+    public static void ForkLinksBeforeCopy() => Rmap.AnonRmapRaceTests.ForkVersusUnmapWalk(linkFirst: true, onWalk: null)();
+
+    /// <summary>Linked after the copy: the walk misses the child's entry.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void ForkLinksAfterCopy() => Rmap.AnonRmapRaceTests.ForkVersusUnmapWalk(linkFirst: false, onWalk: null)();
 }

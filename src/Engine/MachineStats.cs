@@ -31,6 +31,7 @@ public sealed class MachineStats
         PageCacheFills = counters.Get(Stat.PageCacheFills);
         PagesWrittenBack = counters.Get(Stat.PagesWrittenBack);
         PagesEvicted = counters.Get(Stat.PagesEvicted);
+        AnonVmaPrepareRaces = counters.Get(Stat.AnonVmaPrepareRaces);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -109,4 +110,7 @@ public sealed class MachineStats
 
     /// <summary>Clean, unmapped page-cache pages dropped.</summary>
     public long PagesEvicted { get; }
+
+    /// <summary>First anonymous faults in a VMA that found another fault had just given it its anon_vma (theirs was dropped).</summary>
+    public long AnonVmaPrepareRaces { get; }
 }

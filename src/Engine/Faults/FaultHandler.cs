@@ -101,7 +101,7 @@ internal sealed class FaultHandler(Machine machine)
         }
 
         // vmf_anon_prepare: the page's anon_vma exists before the page does.
-        AnonRmap.Prepare(machine, vma);
+        AnonRmap.Prepare(machine, vma, cpu.Id);
         var pfn = machine.Allocator.AllocatePage(cpu.Id);
         if (pfn < 0)
         {
@@ -181,7 +181,7 @@ internal sealed class FaultHandler(Machine machine)
     /// </summary>
     private void DoCowFault(Cpu cpu, Vma vma, long table, int index, ulong address, long pfn)
     {
-        AnonRmap.Prepare(machine, vma);
+        AnonRmap.Prepare(machine, vma, cpu.Id);
         var fresh = machine.Allocator.AllocatePage(cpu.Id);
         if (fresh < 0)
         {
@@ -335,7 +335,7 @@ internal sealed class FaultHandler(Machine machine)
     {
         var mm = vma.Mm;
         var old = orig.Pfn;
-        AnonRmap.Prepare(machine, vma);
+        AnonRmap.Prepare(machine, vma, cpu.Id);
         var fresh = machine.Allocator.AllocatePage(cpu.Id);
         if (fresh < 0)
         {

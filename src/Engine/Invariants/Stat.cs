@@ -26,4 +26,5 @@ internal enum Stat
     PageCacheFills,
     PagesWrittenBack,
     PagesEvicted,
+    AnonVmaPrepareRaces,
 }

@@ -1,4 +1,5 @@
 using Engine.AddressSpace;
+using Engine.Invariants;
 using Engine.Memory;
 
 namespace Engine.Rmap;
@@ -16,7 +17,7 @@ internal static class AnonRmap
     /// find none; the mm's <c>page_table_lock</c> decides which one is installed, and the loser's is dropped. Enter
     /// with the mmap_lock held for read (or write); returns the same.
     /// </summary>
-    public static AnonVma Prepare(Machine machine, Vma vma)
+    public static AnonVma Prepare(Machine machine, Vma vma, int cpu)
     {
         var existing = vma.AnonVma;
         if (existing is not null)
@@ -36,6 +37,11 @@ internal static class AnonRmap
 
         vma.Mm.PageTableLock.Exit();
         fresh.Lock.ExitWrite();
+        if (existing is not null)
+        {
+            machine.Counters.Add(cpu, Stat.AnonVmaPrepareRaces);
+        }
+
         return existing ?? fresh;
     }
 

@@ -12,7 +12,8 @@ namespace Engine.Rmap;
 /// every descendant that may still share it, and a page created after it only where it can be.
 /// <para>
 /// The kernel keeps the linked VMAs in an interval tree keyed by page offset; a list is enough for the families this
-/// engine builds, and it keeps insertion order: a walk visits a VMA before the VMAs forked from it. The kernel also
+/// engine builds, and it keeps insertion order: a walk visits a VMA before any VMA forked from it (a split's tail
+/// is appended, so it may come after VMAs forked earlier). The kernel also
 /// reuses an anon_vma with no VMA of its own left (<c>anon_vma_clone</c>'s degree rule) to keep long fork chains
 /// short; here each fork makes a new one and the collector frees what no page or VMA names any more (a stale
 /// <c>mapping</c> read locklessly stays a valid object, as <c>SLAB_TYPESAFE_BY_RCU</c> guarantees in the kernel).
