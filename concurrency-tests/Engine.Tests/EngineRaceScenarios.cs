@@ -106,4 +106,12 @@ public static class EngineRaceScenarios
     /// <summary>Linked after the copy: the walk misses the child's entry.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void ForkLinksAfterCopy() => Rmap.AnonRmapRaceTests.ForkVersusUnmapWalk(linkFirst: false, onWalk: null)();
+
+    /// <summary>Two writebacks of one page: the later one waits for the earlier one's copy.</summary>
+    [SystematicTest]
+    public static void SyncWritebackWaits() => Files.FileRaceTests.ConcurrentWritebacks(waits: true, onInFlight: null)();
+
+    /// <summary>Without the waits: an older copy lands after the later writeback returned.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void SyncWritebackDoesNotWait() => Files.FileRaceTests.ConcurrentWritebacks(waits: false, onInFlight: null)();
 }

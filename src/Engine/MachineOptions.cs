@@ -93,6 +93,14 @@ public sealed class MachineOptions
     /// </summary>
     internal bool ForkLinksAnonVmaBeforeCopy { get; init; } = true;
 
+    /// <summary>
+    /// A data-integrity writeback (<c>Machine.Writeback</c>, like fsync: <c>WB_SYNC_ALL</c>) waits for a page's
+    /// writeback already in flight before cleaning it again, and for every page still under writeback before it
+    /// returns (<c>folio_wait_writeback</c> in <c>write_cache_pages</c>, then <c>filemap_fdatawait</c>). A test knob:
+    /// off, a concurrent writeback's older copy can land after this one's, or after it returned. Default on.
+    /// </summary>
+    internal bool SyncWritebackWaits { get; init; } = true;
+
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 

@@ -121,4 +121,52 @@ public sealed class FileRaceTests
         Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound");
         Assert.True(copiedDuringWriteback > 0, "the private copy never happened while writeback ran: the test proved nothing");
     }
+
+    [Fact]
+    public void AWritebackReturnsOnlyOnceEveryEarlierStoreIsStoredEvenBesideAnotherWriteback()
+    {
+        var waited = 0;
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), ConcurrentWritebacks(waits: true, () => Interlocked.Increment(ref waited)));
+        Assert.True(report.BugsFound == 0, report.ToString());
+        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound");
+        Assert.True(waited > 0, "the second writeback never found the first one's copy in flight: the test proved nothing");
+    }
+
+    [Fact]
+    public void WithoutWaitingForWritebackInFlightAnOlderCopyWinsForEachOfTenSeeds()
+    {
+        for (var seed = 0; seed < 10; seed++)
+        {
+            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithSeed(seed).WithTraceFiles(false), ConcurrentWritebacks(waits: false, onInFlight: null));
+            Assert.True(report.BugsFound == 1, $"seed {seed}: not found in 1,000 schedules");
+            Assert.Equal(BugKind.Assertion, report.FirstBug!.Kind);
+            Assert.Contains("after Writeback returned", report.FirstBug.Message);
+        }
+    }
+
+    /// <summary>
+    /// fsync semantics with two callers: a writeback thread runs while the main thread stores 2 and then writes the
+    /// file back itself; when its call returns the backing store must hold 2, whichever writeback copied what.
+    /// </summary>
+    internal static Action ConcurrentWritebacks(bool waits, Action? onInFlight) => () =>
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, SyncWritebackWaits = waits });
+        var file = machine.CreateFile("data", (long)Page);
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        machine.Cpus[0].Write(process, address, 1);
+        var pfn = Rmap.RmapProbe.PfnAt(machine, process, address);
+        var other = ControlledThread.Start(() => machine.Writeback(file), "writeback");
+        machine.Cpus[0].Write(process, address, 2);
+        if (machine.Memmap.TestFlags(pfn, Engine.Memory.PageFlags.Writeback))
+        {
+            onInFlight?.Invoke();
+        }
+
+        machine.Writeback(file);
+        var stored = file.ReadStored(0);
+        other.Join();
+        Specification.Assert(stored == 2, $"the backing store held {stored} after Writeback returned, not the 2 stored before the call");
+        AssertInvariants(machine);
+    };
 }

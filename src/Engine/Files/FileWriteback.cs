@@ -15,8 +15,10 @@ internal sealed class FileWriteback(Machine machine)
 {
     /// <summary>
     /// <c>filemap_write_and_wait</c>: writes every page of <paramref name="file"/> that is dirty when reached to the
-    /// backing store. For each: lock the page (held until the writeback flag is set); <see cref="ClearPageDirtyForIo"/>;
-    /// set writeback; unlock; copy the page out; end writeback. Enter with no lock held; returns with none. Runs on
+    /// backing store. For each: lock the page (held until the writeback flag is set); wait for a writeback already
+    /// in flight; <see cref="ClearPageDirtyForIo"/>; set writeback; unlock; copy the page out; end writeback. Then
+    /// waits for every writeback still in flight (started by a concurrent caller), so that everything stored before
+    /// the call is in the backing store when it returns. Enter with no lock held; returns with none. Runs on
     /// the calling thread, which is not a CPU.
     /// </summary>
     public int Writeback(BackingFile file)
@@ -37,6 +39,10 @@ internal sealed class FileWriteback(Machine machine)
             }
 
             machine.Memmap.LockPage(pfn);
+
+            // WB_SYNC_ALL: a copy of an older state may still be in flight (another writeback took the page first);
+            // wait for it, or it could land after ours.
+            WaitOnWriteback(pfn);
             if (ClearPageDirtyForIo(file, pfn))
             {
                 machine.Memmap.SetFlags(pfn, PageFlags.Writeback);
@@ -63,7 +69,34 @@ internal sealed class FileWriteback(Machine machine)
             machine.ReleasePage(-1, pfn);
         }
 
+        // filemap_fdatawait: a page another writeback cleaned before this one reached it may still be being copied;
+        // what was stored before this call is only safe once that copy has landed.
+        for (var index = 0; index < cache.Pages; index++)
+        {
+            var pfn = cache.Peek(index);
+            if (pfn < 0 || !machine.Memmap.TestFlags(pfn, PageFlags.Writeback))
+            {
+                continue;
+            }
+
+            pfn = cache.FindGetPage(index);
+            if (pfn >= 0)
+            {
+                WaitOnWriteback(pfn);
+                machine.ReleasePage(-1, pfn);
+            }
+        }
+
         return written;
+    }
+
+    /// <summary><c>folio_wait_writeback</c> (a test knob can turn it off). Enter with a reference on the page.</summary>
+    private void WaitOnWriteback(long pfn)
+    {
+        if (machine.Options.SyncWritebackWaits)
+        {
+            Wait.Until((machine.Memmap, pfn), static s => !s.Memmap.TestFlags(s.pfn, PageFlags.Writeback));
+        }
     }
 
     /// <summary>
