@@ -267,4 +267,56 @@ public sealed class FileMappingTests
         Assert.Equal(9UL, file.ReadStored(2 * (long)Page + 96));
         machine.CheckInvariants();
     }
+
+    [Fact]
+    public void MsyncWritesBackOnlyTheSharedPagesOfItsRange()
+    {
+        using var machine = Small();
+        var file = machine.CreateFile("data", (long)(4 * Page));
+        var other = machine.CreateFile("other", (long)Page);
+        var process = machine.CreateProcess();
+        var shared = process.Mmap(4 * Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        var cpu = machine.Cpus[0];
+        for (ulong i = 0; i < 4; i++)
+        {
+            cpu.Write(process, shared + (i * Page), i + 1);
+        }
+
+        // Pages 1 and 2 only.
+        process.Msync(shared + Page, 2 * Page);
+        Assert.Equal([0UL, 2UL, 3UL, 0UL], Enumerable.Range(0, 4).Select(i => file.ReadStored(i * (long)Page)));
+        Assert.Equal(2, machine.Stats.PagesWrittenBack);
+
+        // A private mapping has nothing to write back: its copy stays out of the file.
+        var privateMap = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private, other, 0);
+        cpu.Write(process, privateMap, 5);
+        process.Msync(privateMap, Page);
+        Assert.Equal(0UL, other.ReadStored(0));
+
+        // The rest, then a store after the write-protect goes out with the next msync.
+        process.Msync(shared, 4 * Page);
+        cpu.Write(process, shared, 10);
+        process.Msync(shared, Page);
+        Assert.Equal([10UL, 2UL, 3UL, 4UL], Enumerable.Range(0, 4).Select(i => file.ReadStored(i * (long)Page)));
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void MsyncOfAnUnmappedRangeOrAfterExitThrowsAndChangesNothing()
+    {
+        using var machine = Small();
+        var file = machine.CreateFile("data", (long)(2 * Page));
+        var process = machine.CreateProcess();
+        var shared = process.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        machine.Cpus[0].Write(process, shared, 1);
+        Assert.Throws<ArgumentException>(() => process.Msync(shared, 2 * Page));
+        Assert.Throws<ArgumentException>(() => process.Msync(shared + 1, Page));
+        Assert.Throws<ArgumentException>(() => process.Msync(shared, 0));
+        Assert.Equal(0UL, file.ReadStored(0));
+        machine.CheckInvariants();
+
+        process.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => process.Msync(shared, Page));
+        machine.CheckInvariants();
+    }
 }

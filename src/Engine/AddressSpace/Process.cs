@@ -220,6 +220,47 @@ public sealed class Process : IDisposable
     }
 
     /// <summary>
+    /// <c>msync(MS_SYNC)</c>: writes the file pages that [<paramref name="address"/>, +<paramref name="length"/>) maps
+    /// shared back to their backing stores, and returns when they are there (private and anonymous parts have
+    /// nothing to write). The range must be fully mapped.
+    /// </summary>
+    public void Msync(ulong address, ulong length)
+    {
+        var mm = LiveMm();
+        var (start, end) = CheckRange(address, length);
+        var ranges = new List<(BackingFile File, int First, int End)>();
+        mm.MmapLock.EnterRead();
+        try
+        {
+            ThrowIfExited();
+            if (!IsFullyMapped(mm, start, end))
+            {
+                throw new ArgumentException($"[0x{start:x}, 0x{end:x}) is not fully mapped (the kernel returns ENOMEM).", nameof(address));
+            }
+
+            foreach (var vma in mm.Vmas)
+            {
+                var from = Math.Max(start, vma.Start);
+                var to = Math.Min(end, vma.End);
+                if (from < to && vma.File is { } file && vma.IsShared)
+                {
+                    ranges.Add((file, (int)vma.LinearPageIndex(from), (int)vma.LinearPageIndex(to - 1) + 1));
+                }
+            }
+        }
+        finally
+        {
+            mm.MmapLock.ExitRead();
+        }
+
+        // As the kernel does, the file is written back without the mmap_lock (vfs_fsync_range may sleep on I/O).
+        foreach (var (file, first, last) in ranges)
+        {
+            _machine.Files.Writeback(file, first, last);
+        }
+    }
+
+    /// <summary>
     /// fork: a new process with a copy-on-write copy of this address space. Throws <see cref="OutOfFramesException"/>
     /// (with nothing left of the child) when the child's page tables cannot be allocated.
     /// </summary>

@@ -21,11 +21,14 @@ internal sealed class FileWriteback(Machine machine)
     /// the call is in the backing store when it returns. Enter with no lock held; returns with none. Runs on
     /// the calling thread, which is not a CPU.
     /// </summary>
-    public int Writeback(BackingFile file)
+    public int Writeback(BackingFile file) => Writeback(file, 0, file.Cache.Pages);
+
+    /// <summary>The same for pages [<paramref name="first"/>, <paramref name="end"/>) of the file (<c>filemap_write_and_wait_range</c>).</summary>
+    public int Writeback(BackingFile file, int first, int end)
     {
         var written = 0;
         var cache = file.Cache;
-        for (var index = 0; index < cache.Pages; index++)
+        for (var index = first; index < end; index++)
         {
             if (!cache.IsTaggedDirty(index))
             {
@@ -71,7 +74,7 @@ internal sealed class FileWriteback(Machine machine)
 
         // filemap_fdatawait: a page another writeback cleaned before this one reached it may still be being copied;
         // what was stored before this call is only safe once that copy has landed.
-        for (var index = 0; index < cache.Pages; index++)
+        for (var index = first; index < end; index++)
         {
             var pfn = cache.Peek(index);
             if (pfn < 0 || !machine.Memmap.TestFlags(pfn, PageFlags.Writeback))
