@@ -14,7 +14,7 @@ internal static class StressCommand
         var frames = new Option<int>("--frames") { Description = "Physical frames (4 KiB each).", DefaultValueFactory = _ => 65_536 };
         var layout = new Option<PteLayout>("--pte-layout") { Description = "Native64 or SplitPae.", DefaultValueFactory = _ => PteLayout.Native64 };
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
-        var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise and fork; exit code 1 on any wrong value, invariant violation or leak.");
+        var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync and eviction; exit code 1 on any wrong value, invariant violation or leak.");
         command.Options.Add(duration);
         command.Options.Add(cpus);
         command.Options.Add(seed);

@@ -9,4 +9,10 @@ internal enum StressOperation
     Mprotect,
     Madvise,
     Fork,
+    FileRead,
+    FileWrite,
+    FilePrivate,
+    FileZap,
+    FileSync,
+    Evict,
 }

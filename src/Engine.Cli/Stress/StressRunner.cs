@@ -17,9 +17,11 @@ internal static class StressRunner
         var initialFree = machine.FreeFrames;
         var shared = machine.CreateProcess();
         var region = shared.Mmap(StressWorker.PagesPerWorker * 4096UL, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var file = machine.CreateFile("stress.dat", StressWorker.PagesPerWorker * 4096L);
+        var fileRegion = shared.Mmap(StressWorker.PagesPerWorker * 4096UL, Prot.ReadWrite, MapFlags.Shared, file, 0);
         var stop = 0;
         var workers = Enumerable.Range(0, options.Cpus)
-            .Select(id => new StressWorker(machine, shared, region, id, options.Seed * 1_000 + id, () => Volatile.Read(ref stop) != 0))
+            .Select(id => new StressWorker(machine, shared, region, file, fileRegion, id, options.Seed * 1_000 + id, () => Volatile.Read(ref stop) != 0))
             .ToArray();
         var threads = workers.Select((w, i) => new Thread(w.Run) { IsBackground = true, Name = $"stress-cpu{i}" }).ToArray();
 
@@ -54,8 +56,17 @@ internal static class StressRunner
         if (hung.Count == 0)
         {
             failures.AddRange(Check(machine));
+
+            // The backing-store oracle: after a final writeback, every worker's last store to each file page is on
+            // the "disk"; once the process has gone, every cached page is clean and unmapped, so eviction empties
+            // the cache and frees every frame.
+            machine.Writeback(file);
+            failures.AddRange(workers.SelectMany((w, id) => Enumerable.Range(0, StressWorker.PagesPerWorker)
+                .Where(page => file.ReadStored(w.FileOffset(page)) != w.FileExpected(page))
+                .Select(page => $"backing store: CPU {id}'s word of file page {page} holds 0x{file.ReadStored(w.FileOffset(page)):x}, not its last store 0x{w.FileExpected(page):x}")));
             shared.Dispose();
             failures.AddRange(Check(machine));
+            machine.EvictCleanPages(file);
             if (machine.FreeFrames != initialFree)
             {
                 failures.Add($"leak: {initialFree - machine.FreeFrames} frame(s) still allocated after every process exited");
@@ -79,7 +90,9 @@ internal static class StressRunner
             $"faults: {faults:N0} ({faults / seconds:N0}/s: {stats.AnonymousFaults:N0} anonymous, {stats.ZeroPageFaults:N0} zero-page, {stats.WriteProtectFaults:N0} write-protect, {stats.FaultRetries:N0} retried)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"COW: {stats.CowCopies:N0} copies, {stats.CowReuses:N0} reuses; TLB: {stats.TlbShootdowns:N0} shootdowns ({1000.0 * stats.TlbShootdowns / Math.Max(allOps, 1):0.00} per 1,000 ops, {(double)stats.ShootdownTargets / Math.Max(stats.TlbShootdowns, 1):0.00} CPUs each), {stats.TlbMisses:N0} misses; {stats.RemoteCacheDrains:N0} remote frame-cache drains"));
-        Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, invariants hold, no leak)" : $"verdict: FAIL ({failures.Count} problem(s))");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"files: {stats.FileReadFaults:N0} read faults, {stats.FileSharedWriteFaults:N0} shared write faults, {stats.FilePrivateWriteFaults:N0} private copies; {stats.PageCacheFills:N0} cache fills, {stats.PagesWrittenBack:N0} pages written back, {stats.PagesEvicted:N0} evicted"));
+        Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, backing store as last stored, invariants hold, no leak)" : $"verdict: FAIL ({failures.Count} problem(s))");
         foreach (var failure in failures.Take(20))
         {
             Console.WriteLine("  " + failure);
@@ -103,6 +116,12 @@ internal static class StressRunner
                 stats.TlbShootdowns,
                 stats.ShootdownTargets,
                 stats.RemoteCacheDrains,
+                stats.FileReadFaults,
+                stats.FileSharedWriteFaults,
+                stats.FilePrivateWriteFaults,
+                stats.PageCacheFills,
+                stats.PagesWrittenBack,
+                stats.PagesEvicted,
                 Passed = failures.Count == 0,
                 Failures = failures,
             };
