@@ -12,7 +12,7 @@ internal static class StressRunner
 {
     public static int Run(StressOptions options)
     {
-        var settings = new MachineOptions { Cpus = options.Cpus, Frames = options.Frames, PteLayout = options.Layout };
+        var settings = options.ToMachineOptions();
         using var machine = new Machine(settings);
         var initialFree = machine.FreeFrames;
         var shared = machine.CreateProcess();
@@ -25,7 +25,8 @@ internal static class StressRunner
             .ToArray();
         var threads = workers.Select((w, i) => new Thread(w.Run) { IsBackground = true, Name = $"stress-cpu{i}" }).ToArray();
 
-        Console.WriteLine($"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s");
+        var knobs = options.Disabled.Count == 0 ? "every protocol on" : "off: " + string.Join(", ", options.Disabled);
+        Console.WriteLine($"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s, {knobs}");
         var clock = Stopwatch.StartNew();
         foreach (var thread in threads)
         {
@@ -106,6 +107,7 @@ internal static class StressRunner
                 options.Frames,
                 Layout = options.Layout.ToString(),
                 options.Seed,
+                options.Disabled,
                 Seconds = seconds,
                 Operations = totals.ToDictionary(p => p.Key.ToString(), p => p.Value),
                 OperationsPerSecond = allOps / seconds,
