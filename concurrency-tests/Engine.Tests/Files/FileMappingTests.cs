@@ -319,4 +319,29 @@ public sealed class FileMappingTests
         Assert.Throws<ObjectDisposedException>(() => process.Msync(shared, Page));
         machine.CheckInvariants();
     }
+
+    [Fact]
+    public void TheCheckerCatchesAStoreThatReachedACleanPageWithoutDirtyingIt()
+    {
+        using var machine = Small();
+        var file = machine.CreateFile("data", (long)Page);
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        machine.Cpus[0].Write(process, address + 16, 3);
+        machine.Writeback(file);
+        machine.CheckInvariants();
+
+        // What a stale writable TLB entry does in the lost-dirty race: the word changes, the page stays clean.
+        var pfn = Rmap.RmapProbe.PfnAt(machine, process, address);
+        machine.Memory.Frame(pfn)[2] = 4;
+        var violation = Assert.Throws<InvariantViolationException>(machine.CheckInvariants);
+        Assert.Contains("is clean but differs from the backing store at word 2", violation.Message);
+
+        // Dirtied through the mapping, the same contents are legitimate until the next writeback.
+        machine.Cpus[0].Write(process, address + 16, 4);
+        machine.CheckInvariants();
+        machine.Writeback(file);
+        Assert.Equal(4UL, file.ReadStored(16));
+        machine.CheckInvariants();
+    }
 }

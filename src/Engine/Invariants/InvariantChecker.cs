@@ -234,7 +234,8 @@ internal static class InvariantChecker
 
     /// <summary>
     /// Every cached page: live, not anon, not a table, its descriptor naming its file and index, held by the cache (and,
-    /// when unmapped, by nothing else), unlocked and not under writeback at quiescence, and tagged dirty when dirty.
+    /// when unmapped, by nothing else), unlocked and not under writeback at quiescence, tagged dirty when dirty, and,
+    /// when clean, identical to its backing store.
     /// Returns the set of cached pfns.
     /// </summary>
     private static HashSet<long> CheckPageCache(Machine machine, List<string> violations)
@@ -287,6 +288,21 @@ internal static class InvariantChecker
                 if ((flags & PageFlags.Dirty) != 0 && !file.Cache.IsTaggedDirty(index))
                 {
                     violations.Add(where + " is dirty but not in its file's dirty set");
+                }
+
+                // The backing-store invariant in the form quiescence can check: a page is clean only once it has been
+                // copied out, and a store after that must have dirtied it again (write-notify), so a clean page holds
+                // exactly what the backing store holds. A store that reached a clean page unnoticed (the lost-dirty
+                // race) breaks this before any eviction can hide it.
+                if ((flags & (PageFlags.Dirty | PageFlags.Writeback)) == 0)
+                {
+                    var contents = machine.Memory.Frame(pfn);
+                    var stored = file.StoredPage(index);
+                    var word = contents.CommonPrefixLength(stored);
+                    if (word < contents.Length)
+                    {
+                        violations.Add(where + Format($" is clean but differs from the backing store at word {word} (0x{contents[word]:x} cached, 0x{stored[word]:x} stored): a store reached it without dirtying it"));
+                    }
                 }
             }
         }
