@@ -35,8 +35,7 @@ public sealed class FileRaceTests
             AssertInvariants(machine);
         });
 
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound");
+        AssertClean(report);
         Assert.True(copied[0] > 0 && copied[1] > 0, $"the racing writeback copied (old, new): {copied[0]}, {copied[1]}");
     }
 
@@ -76,8 +75,7 @@ public sealed class FileRaceTests
             Specification.Assert(machine.FreeFrames == initial, $"{initial - machine.FreeFrames} frame(s) leaked");
         });
 
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound");
+        AssertClean(report);
         Assert.True(outcomes[0] > 0 && outcomes[1] > 0, $"outcomes (landed, segfault): {outcomes[0]}, {outcomes[1]}");
     }
 
@@ -117,8 +115,7 @@ public sealed class FileRaceTests
             AssertInvariants(machine);
         });
 
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound");
+        AssertClean(report);
         Assert.True(copiedDuringWriteback > 0, "the private copy never happened while writeback ran: the test proved nothing");
     }
 
@@ -127,21 +124,18 @@ public sealed class FileRaceTests
     {
         var waited = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), ConcurrentWritebacks(waits: true, () => Interlocked.Increment(ref waited)));
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound");
+        AssertClean(report);
         Assert.True(waited > 0, "the second writeback never found the first one's copy in flight: the test proved nothing");
     }
 
     [Fact]
     public void WithoutWaitingForWritebackInFlightAnOlderCopyWinsForEachOfTenSeeds()
     {
-        for (var seed = 0; seed < 10; seed++)
+        AssertFoundForEachOfTenSeeds(ConcurrentWritebacks(waits: false, onInFlight: null), bug =>
         {
-            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithSeed(seed).WithTraceFiles(false), ConcurrentWritebacks(waits: false, onInFlight: null));
-            Assert.True(report.BugsFound == 1, $"seed {seed}: not found in 1,000 schedules");
-            Assert.Equal(BugKind.Assertion, report.FirstBug!.Kind);
-            Assert.Contains("after Writeback returned", report.FirstBug.Message);
-        }
+            Assert.Equal(BugKind.Assertion, bug.Kind);
+            Assert.Contains("after Writeback returned", bug.Message);
+        });
     }
 
     /// <summary>

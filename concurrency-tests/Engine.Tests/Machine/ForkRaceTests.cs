@@ -11,20 +11,16 @@ public sealed class ForkRaceTests
     {
         var duringFork = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(10_000), ForkVersusParentWrite(flush: true, () => Interlocked.Increment(ref duringFork)));
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
+        AssertClean(report);
         Assert.True(duringFork > 0, "the parent's writer never ran while fork was copying: the test proved nothing");
     }
 
     [Fact]
     public void WithoutTheParentFlushAParentStoreLeaksIntoTheChild()
     {
-        for (var seed = 0; seed < 10; seed++)
+        AssertFoundForEachOfTenSeeds(ForkVersusParentWrite(flush: false, onWriteDuringFork: null), bug =>
         {
-            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithSeed(seed).WithTraceFiles(false),
-                ForkVersusParentWrite(flush: false, onWriteDuringFork: null));
-            Assert.True(report.BugsFound == 1, $"seed {seed}: not found in 1,000 schedules");
-        }
+        });
     }
 
     [Fact]
@@ -54,8 +50,7 @@ public sealed class ForkRaceTests
             AssertInvariants(machine);
         });
 
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
+        AssertClean(report);
         Assert.True(retried > 0, "no write fault ever lost the race to the other: the test proved nothing");
     }
 

@@ -37,8 +37,7 @@ public sealed class MachineRaceTests
             AssertInvariants(machine);
         });
 
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
+        AssertClean(report);
         Assert.True(retried > 0, "no schedule made a fault lose the pte_same race: the test proved nothing");
     }
 
@@ -72,8 +71,7 @@ public sealed class MachineRaceTests
             Specification.Assert(machine.FreeFrames == initial, $"{initial - machine.FreeFrames} frame(s) leaked");
         });
 
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
+        AssertClean(report);
         Assert.True(outcomes[0] > 0 && outcomes[1] > 0, $"outcomes (landed, segfault): {outcomes[0]}, {outcomes[1]}");
     }
 
@@ -109,8 +107,7 @@ public sealed class MachineRaceTests
             AssertInvariants(machine);
         });
 
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
+        AssertClean(report);
         Assert.True(overlapped > 0, "the neighbour's fault never ran during the munmap: the test proved nothing");
     }
 
@@ -129,13 +126,10 @@ public sealed class MachineRaceTests
     [Fact]
     public void FreeingBeforeTheFlushIsFoundAsAUseAfterFree()
     {
-        for (var seed = 0; seed < 10; seed++)
+        AssertFoundForEachOfTenSeeds(StaleTlbVersusZap(flushBeforeFree: false), bug =>
         {
-            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithSeed(seed).WithTraceFiles(false),
-                StaleTlbVersusZap(flushBeforeFree: false));
-            Assert.True(report.BugsFound == 1, $"seed {seed}: not found in 1,000 schedules");
-            Assert.Contains("use-after-free", report.FirstBug!.Message);
-        }
+            Assert.Contains("use-after-free", bug.Message);
+        });
     }
 
     [Fact]
@@ -143,21 +137,17 @@ public sealed class MachineRaceTests
     {
         var walkedDuringZap = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), WalkVersusShootdown(guard: true, () => Interlocked.Increment(ref walkedDuringZap)));
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
+        AssertClean(report);
         Assert.True(walkedDuringZap > 0, "the read never got its value while the zap ran: the test proved nothing");
     }
 
     [Fact]
     public void WithoutTheWalkInFlightGuardAStaleTranslationSurvives()
     {
-        for (var seed = 0; seed < 10; seed++)
+        AssertFoundForEachOfTenSeeds(WalkVersusShootdown(guard: false, onReadDone: null), bug =>
         {
-            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithSeed(seed).WithTraceFiles(false),
-                WalkVersusShootdown(guard: false, onReadDone: null));
-            Assert.True(report.BugsFound == 1, $"seed {seed}: not found in 1,000 schedules");
-            Assert.Matches("stale|use-after-free|read 6b6b6b6b6b6b6b6b", report.FirstBug!.Message);
-        }
+            Assert.Matches("stale|use-after-free|read 6b6b6b6b6b6b6b6b", bug.Message);
+        });
     }
 
     [Fact]
@@ -165,21 +155,17 @@ public sealed class MachineRaceTests
     {
         var nested = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), ConcurrentMadvise(nestedFlush: true, () => Interlocked.Increment(ref nested)));
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
+        AssertClean(report);
         Assert.True(nested > 0, "the two zaps never overlapped: the test proved nothing");
     }
 
     [Fact]
     public void WithoutTheNestedFlushOldDataIsReadAfterMadviseReturned()
     {
-        for (var seed = 0; seed < 10; seed++)
+        AssertFoundForEachOfTenSeeds(ConcurrentMadvise(nestedFlush: false, onOverlap: null), bug =>
         {
-            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithSeed(seed).WithTraceFiles(false),
-                ConcurrentMadvise(nestedFlush: false, onOverlap: null));
-            Assert.True(report.BugsFound == 1, $"seed {seed}: not found in 1,000 schedules");
-            Assert.Contains("old data", report.FirstBug!.Message);
-        }
+            Assert.Contains("old data", bug.Message);
+        });
     }
 
     /// <summary>
@@ -212,21 +198,17 @@ public sealed class MachineRaceTests
     {
         var walkedDuringUnmap = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), LocklessWalkVersusTableFree(gracePeriod: true, () => Interlocked.Increment(ref walkedDuringUnmap)));
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound: they explored less than they claim");
+        AssertClean(report);
         Assert.True(walkedDuringUnmap > 0, "the walker never found the table while munmap ran: the test proved nothing");
     }
 
     [Fact]
     public void WithoutTheGracePeriodALocklessWalkerReadsAFreedTable()
     {
-        for (var seed = 0; seed < 10; seed++)
+        AssertFoundForEachOfTenSeeds(LocklessWalkVersusTableFree(gracePeriod: false, onWalkDuringUnmap: null), bug =>
         {
-            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithSeed(seed).WithTraceFiles(false),
-                LocklessWalkVersusTableFree(gracePeriod: false, onWalkDuringUnmap: null));
-            Assert.True(report.BugsFound == 1, $"seed {seed}: not found in 1,000 schedules");
-            Assert.Contains("freed page table", report.FirstBug!.Message);
-        }
+            Assert.Contains("freed page table", bug.Message);
+        });
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using Engine.Memory;
 using Engine.Sync;
 using Engine.Systematic;
+using static Engine.Tests.Machine.SystematicScenario;
 
 namespace Engine.Tests.Memory;
 
@@ -137,21 +138,17 @@ public sealed class FrameAllocatorTests
     {
         var ownerInside = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(10_000), DrainVersusOwner(handshake: true, () => Interlocked.Increment(ref ownerInside)));
-        Assert.True(report.BugsFound == 0, report.ToString());
-        Assert.True(report.StepBoundHits == 0, $"{report.StepBoundHits} iteration(s) were cut short by the step bound");
+        AssertClean(report);
         Assert.True(ownerInside > 0, "no drain ever found the owner inside its cache: the test proved nothing");
     }
 
     [Fact]
     public void WithoutTheHandshakeADrainCorruptsTheOwnersCache()
     {
-        for (var seed = 0; seed < 10; seed++)
+        AssertFoundForEachOfTenSeeds(DrainVersusOwner(handshake: false, onOwnerInside: null), bug =>
         {
-            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithSeed(seed).WithTraceFiles(false),
-                DrainVersusOwner(handshake: false, onOwnerInside: null));
-            Assert.True(report.BugsFound == 1, $"seed {seed}: not found in 1,000 schedules");
-            Assert.Matches("handed out twice|lost|duplicate|corrupt|IndexOutOfRange", report.FirstBug!.Message);
-        }
+            Assert.Matches("handed out twice|lost|duplicate|corrupt|IndexOutOfRange", bug.Message);
+        });
     }
 
     /// <summary>
