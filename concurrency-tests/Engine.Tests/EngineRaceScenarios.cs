@@ -87,6 +87,14 @@ public static class EngineRaceScenarios
     [SystematicTest(ExpectBug = true)]
     public static void LostDirtyNoDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: true, onOverlap: null)();
 
+    /// <summary>The lost-dirty scenario with munmap as the zap, DelayRmap on.</summary>
+    [SystematicTest]
+    public static void LostDirtyMunmapDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: true, flushDirtyUnderPtl: true, onOverlap: null, munmap: true)();
+
+    /// <summary>The same, DelayRmap off.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void LostDirtyMunmapNoDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: true, onOverlap: null, munmap: true)();
+
     /// <summary>Before 3.15: neither fix.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void LostDirtyNeitherFix() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: false, onOverlap: null)();
