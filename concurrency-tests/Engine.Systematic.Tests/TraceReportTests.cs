@@ -1,3 +1,4 @@
+using Engine.Sync;
 using ClassicBugs;
 
 namespace Engine.Systematic.Tests;
@@ -26,7 +27,7 @@ public sealed class TraceReportTests
         var header = lines.First(l => l.Contains("T1 incrementer0"));
         var column = header.IndexOf("T1 incrementer0", StringComparison.Ordinal);
         var firstT1Step = found.Trace.Steps.First(s => s.Thread == 1);
-        var row = lines.First(l => l.TrimStart().StartsWith($"{firstT1Step.Index} |", StringComparison.Ordinal));
+        var row = lines.First(l => l.TrimStart().StartsWith($"{firstT1Step.Index} |", StringComparison.Ordinal) || l.TrimStart().StartsWith($"{firstT1Step.Index}-", StringComparison.Ordinal));
         Assert.Equal(firstT1Step.Operation.ToString(), row[column..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]);
 
         var story = found.ToString();
@@ -40,8 +41,32 @@ public sealed class TraceReportTests
         var bug = ClassicBugCatalog.Get("aba-stack");
         var found = TestingEngine.Run(Configuration.Create().WithTestingIterations(1_000).WithTraceFiles(false), bug.Buggy).FirstBug!;
         var table = found.Trace.ToTable(maxRows: 5);
-        Assert.StartsWith($"... {found.Trace.Steps.Count - 5} earlier steps not shown", table);
-        Assert.Contains($"{found.Trace.Steps.Count - 1} |", table);
+        Assert.Matches(@"^\.\.\. \d+ earlier steps not shown", table);
+        Assert.Matches($@"(^|[ -]){found.Trace.Steps.Count - 1} \|", table);
+        Assert.Equal(5 + 2, table.Split('\n').Count(l => l.Contains(" | ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void RepeatedStepsOfOneThreadAreFoldedIntoOneRow()
+    {
+        static TraceStep Step(int index, int thread, int line, bool preemption = false)
+            => new(index, DecisionKind.Schedule, thread, 0, 0, OperationKind.Read, "Spin.cs", line, thread, index, preemption);
+        var trace = new ScheduleTrace
+        {
+            Threads = ["main", "spinner"],
+            Steps = [Step(0, 0, 1), Step(1, 1, 5), Step(2, 1, 5), Step(3, 1, 5), Step(4, 1, 5, preemption: true), Step(5, 0, 2), Step(6, 0, 2)],
+        };
+        var table = trace.ToTable();
+        Assert.Contains("1-3 |", table);
+        Assert.Contains("Read Spin.cs:5 x3", table);
+        Assert.Contains("* Read Spin.cs:5", table);
+        Assert.Contains("5-6 |", table);
+        Assert.Contains("Read Spin.cs:2 x2", table);
+        Assert.DoesNotContain("earlier steps", table);
+
+        // The row budget counts folded rows: 4 rows cover all 7 steps.
+        Assert.DoesNotContain("earlier steps", trace.ToTable(maxRows: 4));
+        Assert.StartsWith("... 1 earlier steps not shown", trace.ToTable(maxRows: 3));
     }
 
     [Fact]
