@@ -50,6 +50,7 @@ public sealed class Machine : IDisposable
         Zapper = new Zapper(this);
         Forker = new ForkCopier(this);
         Files = new FileWriteback(this);
+        Gup = new Gup.GupEngine(this);
         _cpus = new Cpu[Options.Cpus];
         for (var i = 0; i < _cpus.Length; i++)
         {
@@ -290,14 +291,42 @@ public sealed class Machine : IDisposable
         }
     }
 
+    /// <summary>get_user_pages and pin_user_pages.</summary>
+    internal Gup.GupEngine Gup { get; }
+
+    /// <summary>
+    /// <c>set_page_dirty_lock</c> on the page-cache pages of a write pin being released: what a device wrote through
+    /// the pin must reach the file at the next writeback.
+    /// </summary>
+    internal void MarkPinnedPagesDirty(ReadOnlySpan<long> pfns)
+    {
+        foreach (var pfn in pfns)
+        {
+            if (pfn == ZeroPfn || Memmap.TestFlags(pfn, PageFlags.Anon))
+            {
+                continue;
+            }
+
+            Memmap.LockPage(pfn);
+            FileOf(pfn).Cache.MarkDirty(pfn);
+            Memmap.UnlockPage(pfn);
+        }
+    }
+
     /// <summary><c>put_page</c>: drops a reference and frees the frame when it was the last.</summary>
     internal void ReleasePage(int cpu, long pfn)
     {
         if (Memmap.PutPageTestZero(pfn))
         {
-            Allocator.FreePage(cpu, pfn);
-            Counters.Add(cpu, Stat.PagesFreed);
+            FreeReleasedPage(cpu, pfn);
         }
+    }
+
+    /// <summary>Frees a frame whose last reference the caller just dropped.</summary>
+    internal void FreeReleasedPage(int cpu, long pfn)
+    {
+        Allocator.FreePage(cpu, pfn);
+        Counters.Add(cpu, Stat.PagesFreed);
     }
 
     /// <summary>Frees frames whose last reference the caller dropped, as one batch.</summary>

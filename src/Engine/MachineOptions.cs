@@ -101,6 +101,36 @@ public sealed class MachineOptions
     /// </summary>
     internal bool SyncWritebackWaits { get; init; } = true;
 
+    /// <summary>
+    /// GUP-fast re-reads the PMD and PTE after taking its reference and drops the page if either changed, so it never
+    /// keeps a page that was unmapped (and maybe freed and reused) after it read the entry (the re-check of the
+    /// lockless get_user_pages, "mm: introduce get_user_pages_fast", Linux 2.6.27, kept in <c>gup_fast_pte_range</c>).
+    /// Default on.
+    /// </summary>
+    public bool GupFastRecheck { get; init; } = true;
+
+    /// <summary>
+    /// GUP-fast pins read the mm's <c>write_protect_seq</c> around the walk and back off while fork write-protects,
+    /// so a pin taken during fork never ends up shared with the child ("mm/gup: prevent gup_fast from racing with
+    /// COW during fork", Linux 5.11, commit 57efa1fe5957). Default on.
+    /// </summary>
+    public bool GupFastForkSeq { get; init; } = true;
+
+    /// <summary>
+    /// A new GUP reference is refused when the page's count is zero or has wrapped negative ("mm: prevent
+    /// get_user_pages() from overflowing page refcount", Linux 5.1, commit 8fde12ca79af, after Jann Horn's report).
+    /// Default on.
+    /// </summary>
+    public bool RefcountOverflowGuard { get; init; } = true;
+
+    /// <summary>
+    /// A read-only pin of an anonymous page that is not AnonExclusive first unshares it (<c>FAULT_FLAG_UNSHARE</c>:
+    /// the page is made exclusive, copied if shared, and the entry stays read-only), so the pin stays coherent with
+    /// the process's later writes ("mm/gup: trigger FAULT_FLAG_UNSHARE when R/O-pinning a possibly shared anonymous
+    /// page", Linux 5.19, commit a7f226604170). Default on.
+    /// </summary>
+    public bool UnshareOnReadOnlyPin { get; init; } = true;
+
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 

@@ -32,6 +32,7 @@ public sealed class MachineStats
         PagesWrittenBack = counters.Get(Stat.PagesWrittenBack);
         PagesEvicted = counters.Get(Stat.PagesEvicted);
         AnonVmaPrepareRaces = counters.Get(Stat.AnonVmaPrepareRaces);
+        ForkPinnedCopies = counters.Get(Stat.ForkPinnedCopies);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -113,4 +114,7 @@ public sealed class MachineStats
 
     /// <summary>First anonymous faults in a VMA that found another fault had just given it its anon_vma (theirs was dropped).</summary>
     public long AnonVmaPrepareRaces { get; }
+
+    /// <summary>Pages fork copied for the child at once because they were exclusive and maybe pinned.</summary>
+    public long ForkPinnedCopies { get; }
 }

@@ -1,6 +1,8 @@
 using Engine.Memory;
 using Engine.PageTables;
 using Engine.Rmap;
+using Engine.Invariants;
+using Engine.Sync;
 
 namespace Engine.AddressSpace;
 
@@ -40,7 +42,7 @@ internal sealed class ForkCopier(Machine machine)
                 // page cache. Private mappings are copied (their anon pages must be shared copy-on-write).
                 if (vma.File is null || !vma.IsShared)
                 {
-                    protectedAny |= CopyPageRange(parent, child, vma);
+                    protectedAny |= CopyPageRange(parent, child, vma, copy);
                 }
 
                 if (!linkFirst)
@@ -63,7 +65,7 @@ internal sealed class ForkCopier(Machine machine)
     }
 
     /// <summary><c>copy_page_range</c> for one VMA; true when it write-protected some parent entry.</summary>
-    private bool CopyPageRange(MmStruct parent, MmStruct child, Vma vma)
+    private bool CopyPageRange(MmStruct parent, MmStruct child, Vma vma, Vma childVma)
     {
         var protectedAny = false;
         for (var address = vma.Start; address < vma.End;)
@@ -78,7 +80,7 @@ internal sealed class ForkCopier(Machine machine)
                     throw new OutOfFramesException("Out of frames for the child's page tables during fork.");
                 }
 
-                protectedAny |= CopyPteRange(source, destination, address, tableEnd);
+                protectedAny |= CopyPteRange(parent, childVma, source, destination, address, tableEnd);
             }
 
             address = tableEnd;
@@ -91,7 +93,7 @@ internal sealed class ForkCopier(Machine machine)
     /// <c>copy_pte_range</c>. Takes the destination PTL, then the source PTL (the kernel's order; the destination table
     /// is new and nobody else can hold its lock); returns with neither held.
     /// </summary>
-    private bool CopyPteRange(long source, long destination, ulong start, ulong end)
+    private bool CopyPteRange(MmStruct parent, Vma childVma, long source, long destination, ulong start, ulong end)
     {
         var destinationPtl = machine.Tables.Ptl(destination);
         var sourcePtl = machine.Tables.Ptl(source);
@@ -107,10 +109,20 @@ internal sealed class ForkCopier(Machine machine)
                 continue;
             }
 
+            if (!pte.IsSpecial && parent.HasPinned && machine.Memmap.TestFlags(pte.Pfn, PageFlags.AnonExclusive)
+                && machine.Memmap.MaybeDmaPinned(pte.Pfn))
+            {
+                // folio_try_dup_anon_rmap fails for an exclusive page that may be pinned: sharing it would let the
+                // next write fault copy it away from the pin. The child gets its own copy now (copy_present_page);
+                // the parent keeps its page and its entry, writable or not.
+                CopyPinnedPage(childVma, destination, index, address, pte);
+                continue;
+            }
+
             if (!pte.IsSpecial)
             {
                 // copy_present_pte: the reference before the mapcount (section 1's pairing rule), then the page is
-                // no longer exclusive to the parent (folio_try_dup_anon_rmap; the pinned-page exception comes with GUP).
+                // no longer exclusive to the parent (folio_try_dup_anon_rmap).
                 machine.Memmap.GetPage(pte.Pfn);
                 machine.Memmap.AddMapTestFirst(pte.Pfn);
                 machine.Memmap.ClearFlags(pte.Pfn, PageFlags.AnonExclusive);
@@ -128,5 +140,29 @@ internal sealed class ForkCopier(Machine machine)
         sourcePtl.Exit();
         destinationPtl.Exit();
         return protectedAny;
+    }
+
+    /// <summary>
+    /// <c>copy_present_page</c>: a new exclusive page for the child with the pinned page's contents, mapped dirty
+    /// (and writable if the VMA is). Enter with both PTLs held; returns the same. The parent's stores cannot race the
+    /// copy: the source PTL is held and a store needs a writable entry the parent had before (it keeps writing into
+    /// its own page, which the child never sees). Throws <see cref="OutOfFramesException"/> (the caller tears the
+    /// child down).
+    /// </summary>
+    private void CopyPinnedPage(Vma childVma, long destination, int index, ulong address, Pte pte)
+    {
+        var fresh = machine.Allocator.AllocatePage(-1);
+        if (fresh < 0)
+        {
+            throw new OutOfFramesException($"Out of frames for the child's copy of a pinned page at 0x{address:x} during fork.");
+        }
+
+        SchedulingPoint.Interleave();
+        machine.Memory.Frame(pte.Pfn).CopyTo(machine.Memory.Frame(fresh));
+        machine.Memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
+        AnonRmap.AddNewAnonRmap(machine.Memmap, fresh, childVma, address);
+        machine.Ptes.SetPte(destination, index, Pte.Make(fresh, write: childVma.CanWrite, dirty: true, young: true));
+        machine.Counters.Add(-1, Stat.PagesAllocated);
+        machine.Counters.Add(-1, Stat.ForkPinnedCopies);
     }
 }

@@ -15,6 +15,7 @@ internal sealed class MmStruct(int id, long pgd)
 {
     private ulong _cpuMask;
     private int _tlbFlushPending;
+    private int _hasPinned;
 
     /// <summary>The mm's id; TLB entries are tagged with it (an ASID that is never reused).</summary>
     public int Id { get; } = id;
@@ -37,6 +38,18 @@ internal sealed class MmStruct(int id, long pgd)
 
     /// <summary>Zaps in progress (<c>tlb_flush_pending</c>); above one, a zap must flush even what it did not clear itself.</summary>
     public int TlbFlushPending => Atomic.Read(ref _tlbFlushPending);
+
+    /// <summary><c>MMF_HAS_PINNED</c>: some page of this mm has been pinned (set by the first pin, never cleared).</summary>
+    public bool HasPinned => Atomic.Read(ref _hasPinned) != 0;
+
+    /// <summary>Sets <see cref="HasPinned"/> (once; later pins only read it).</summary>
+    public void SetHasPinned()
+    {
+        if (Atomic.Read(ref _hasPinned) == 0)
+        {
+            Atomic.Write(ref _hasPinned, 1);
+        }
+    }
 
     public void AddCpu(int cpu)
     {

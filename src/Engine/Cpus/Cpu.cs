@@ -99,6 +99,57 @@ public sealed class Cpu
     }
 
     /// <summary>
+    /// <c>pin_user_pages_fast</c> (FOLL_PIN): pins <paramref name="pages"/> pages of <paramref name="process"/> from
+    /// <paramref name="address"/> (page aligned), faulting them in as needed (a write fault with
+    /// <see cref="GupFlags.Write"/>; an unshare fault for a read-only pin of an anonymous page that may be shared).
+    /// Tries the lockless fast path first unless <see cref="GupFlags.NoFast"/>; with <see cref="GupFlags.FastOnly"/>
+    /// returns what the fast path could pin, maybe nothing. Throws <see cref="SegmentationFault"/> when a page is
+    /// unmapped or does not allow the access, holding nothing then.
+    /// </summary>
+    public PinnedPages PinUserPages(Process process, ulong address, int pages, GupFlags flags)
+    {
+        var (pfns, count) = TakeUserPages(process, address, pages, flags, pin: true);
+        return new PinnedPages(_machine, pfns, count, flags);
+    }
+
+    /// <summary>
+    /// <c>get_user_pages_fast</c> (FOLL_GET, as vmsplice uses it): a plain reference on each page, taken as
+    /// <see cref="PinUserPages"/> takes a pin (but never unsharing: a reference does not promise coherency).
+    /// </summary>
+    public PageReferences GetUserPages(Process process, ulong address, int pages, GupFlags flags)
+    {
+        var (pfns, count) = TakeUserPages(process, address, pages, flags, pin: false);
+        return new PageReferences(_machine, pfns, count, flags);
+    }
+
+    private (long[] Pfns, int Count) TakeUserPages(Process process, ulong address, int pages, GupFlags flags, bool pin)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        if ((flags & ~(GupFlags.Write | GupFlags.LongTerm | GupFlags.FastOnly | GupFlags.NoFast)) != 0
+            || (flags & (GupFlags.FastOnly | GupFlags.NoFast)) == (GupFlags.FastOnly | GupFlags.NoFast))
+        {
+            throw new ArgumentException($"GUP flags {flags}: unknown bits, or FastOnly with NoFast.", nameof(flags));
+        }
+
+        if ((address & (PhysicalMemory.PageSize - 1)) != 0)
+        {
+            throw new ArgumentException($"Address 0x{address:x} is not page aligned.", nameof(address));
+        }
+
+        if (pages <= 0 || address < Process.UserStart || address >= Process.UserEnd
+            || (ulong)pages > (Process.UserEnd - address) >> PhysicalMemory.PageShift)
+        {
+            throw new ArgumentException($"[0x{address:x}, +{pages} page(s)) is empty or leaves the user address space.", nameof(pages));
+        }
+
+        var mm = process.LiveMm();
+        _machine.SwitchMm(mm, this);
+        var pfns = new long[pages];
+        var count = _machine.Gup.Take(this, mm, address, pages, flags, pin, pfns);
+        return (pfns, count);
+    }
+
+    /// <summary>
     /// <c>local_irq_disable</c> for a lockless walker (GUP-fast): until <see cref="LocalIrqEnable"/> this CPU holds
     /// off shootdown acknowledgements and the grace period before page tables are freed, exactly as an access does.
     /// Must not be nested in an access, and nothing may wait inside it for anything a shootdown initiator holds.

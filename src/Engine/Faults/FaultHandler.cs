@@ -18,9 +18,11 @@ internal sealed class FaultHandler(Machine machine)
     /// <summary>
     /// <c>handle_mm_fault</c>. Enter with nothing held; takes the mmap_lock for read; returns with nothing held.
     /// Throws <see cref="SegmentationFault"/> for an access no VMA allows and <see cref="OutOfFramesException"/> when
-    /// no frame is left (nothing is changed then).
+    /// no frame is left (nothing is changed then). <paramref name="unshare"/> (<c>FAULT_FLAG_UNSHARE</c>, from GUP
+    /// for a read-only pin): a read access after which an anonymous page mapped here is exclusive to this mm, reused
+    /// or copied, its entry left read-only.
     /// </summary>
-    public void HandleMmFault(Cpu cpu, MmStruct mm, ulong address, bool write)
+    public void HandleMmFault(Cpu cpu, MmStruct mm, ulong address, bool write, bool unshare = false)
     {
         mm.MmapLock.EnterRead();
         try
@@ -50,6 +52,10 @@ internal sealed class FaultHandler(Machine machine)
                     DoFault(cpu, vma, table, index, address, write);
                 }
             }
+            else if (orig.IsPresent && unshare && !write && !orig.IsWrite && !orig.IsSpecial && (vma.File is null || !vma.IsShared))
+            {
+                DoWpPage(cpu, vma, table, index, address, orig, unshare: true);
+            }
             else if (orig.IsPresent && write && !orig.IsWrite)
             {
                 if (vma.File is not null && vma.IsShared)
@@ -58,7 +64,7 @@ internal sealed class FaultHandler(Machine machine)
                 }
                 else
                 {
-                    DoWpPage(cpu, vma, table, index, address, orig);
+                    DoWpPage(cpu, vma, table, index, address, orig, unshare: false);
                 }
             }
             else
@@ -288,7 +294,7 @@ internal sealed class FaultHandler(Machine machine)
     /// <c>do_wp_page</c>: a write to a present read-only entry in a writable VMA. Enter with the mmap_lock held for
     /// read and no PTL, <paramref name="orig"/> the lockless snapshot; returns with the mmap_lock held and no PTL.
     /// </summary>
-    private void DoWpPage(Cpu cpu, Vma vma, long table, int index, ulong address, Pte orig)
+    private void DoWpPage(Cpu cpu, Vma vma, long table, int index, ulong address, Pte orig, bool unshare)
     {
         var ptl = machine.Tables.Ptl(table);
         ptl.Enter();
@@ -304,7 +310,7 @@ internal sealed class FaultHandler(Machine machine)
         {
             // The zero page: nothing to reuse, nothing to reference.
             ptl.Exit();
-            WpPageCopy(cpu, vma, table, index, address, orig, oldIsZeroPage: true);
+            WpPageCopy(cpu, vma, table, index, address, orig, oldIsZeroPage: true, unshare);
             return;
         }
 
@@ -312,8 +318,12 @@ internal sealed class FaultHandler(Machine machine)
         if (CowReusePolicy.CanReuseAnonExclusive(machine.Memmap, pfn, vma.AnonVma))
         {
             // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
-            // finds the new one). Enter with the PTL held.
-            machine.Ptes.SetPte(table, index, orig.MkWrite().MkDirty().MkYoung());
+            // finds the new one). An unshare only needed the page exclusive: the entry stays as it is.
+            if (!unshare)
+            {
+                machine.Ptes.SetPte(table, index, orig.MkWrite().MkDirty().MkYoung());
+            }
+
             ptl.Exit();
             machine.Counters.Add(cpu.Id, Stat.CowReuses);
             return;
@@ -322,7 +332,7 @@ internal sealed class FaultHandler(Machine machine)
         // Hold the old page across the unlocked copy.
         machine.Memmap.GetPage(pfn);
         ptl.Exit();
-        WpPageCopy(cpu, vma, table, index, address, orig, oldIsZeroPage: false);
+        WpPageCopy(cpu, vma, table, index, address, orig, oldIsZeroPage: false, unshare);
     }
 
     /// <summary>
@@ -331,7 +341,7 @@ internal sealed class FaultHandler(Machine machine)
     /// order: copy without the PTL; relock; <c>pte_same</c>; clear the old entry and flush the TLB; add the new
     /// page's rmap; set the new entry; only then remove the old page's rmap; drop the old page after unlocking.
     /// </summary>
-    private void WpPageCopy(Cpu cpu, Vma vma, long table, int index, ulong address, Pte orig, bool oldIsZeroPage)
+    private void WpPageCopy(Cpu cpu, Vma vma, long table, int index, ulong address, Pte orig, bool oldIsZeroPage, bool unshare)
     {
         var mm = vma.Mm;
         var old = orig.Pfn;
@@ -375,7 +385,9 @@ internal sealed class FaultHandler(Machine machine)
         machine.Ptes.PtepGetAndClear(table, index);
         machine.FlushTlbRange(mm, address & ~(ulong)(PhysicalMemory.PageSize - 1), (address & ~(ulong)(PhysicalMemory.PageSize - 1)) + PhysicalMemory.PageSize);
         AnonRmap.AddNewAnonRmap(machine.Memmap, fresh, vma, address);
-        machine.Ptes.SetPte(table, index, Pte.Make(fresh, write: true, dirty: true, young: true));
+        machine.Ptes.SetPte(table, index, unshare
+            ? Pte.Make(fresh, write: false, dirty: false, young: true)
+            : Pte.Make(fresh, write: true, dirty: true, young: true));
         if (!oldIsZeroPage)
         {
             machine.Memmap.RemoveMapTestLast(old);

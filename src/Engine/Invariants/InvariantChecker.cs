@@ -134,10 +134,11 @@ internal static class InvariantChecker
                 violations.Add(Format($"pfn 0x{pfn:x}: mapcount {mapcount} but {count} entries map it"));
             }
 
-            var expected = count + (cached.Contains(pfn) ? 1 : 0);
+            var (gupRefs, _) = memmap.GupHeld(pfn);
+            var expected = count + (cached.Contains(pfn) ? 1 : 0) + gupRefs;
             if (refcount != expected)
             {
-                violations.Add(Format($"pfn 0x{pfn:x}: refcount {refcount} but {count} entries map it and {expected - count} other holder(s) exist"));
+                violations.Add(Format($"pfn 0x{pfn:x}: refcount {refcount} but {count} entries map it and {expected - count} other reference(s) are held (cache, GUP)"));
             }
 
             if (count > 1 && memmap.TestFlags(pfn, PageFlags.Anon))
@@ -193,9 +194,28 @@ internal static class InvariantChecker
                     violations.Add(Format($"page-table frame 0x{pfn:x} belongs to no live mm (leaked table)"));
                 }
             }
-            else if (!mappings.ContainsKey(pfn) && !cached.Contains(pfn))
+            else if (!mappings.ContainsKey(pfn) && !cached.Contains(pfn) && memmap.GupHeld(pfn).Refs == 0)
             {
                 violations.Add(Format($"pfn 0x{pfn:x} has refcount {refcount} but nothing maps or holds it (leak)"));
+            }
+            else if (!mappings.ContainsKey(pfn) && !cached.Contains(pfn) && refcount != memmap.GupHeld(pfn).Refs)
+            {
+                violations.Add(Format($"pfn 0x{pfn:x} is held only by GUP handles ({memmap.GupHeld(pfn).Refs} references) but has refcount {refcount}"));
+            }
+
+            // Pins: maybe_dma_pinned never misses a pin; under the modern rule a pinned anonymous page is exclusive.
+            var (_, pins) = memmap.GupHeld(pfn);
+            if (pins > 0 && refcount != 0)
+            {
+                if (!memmap.MaybeDmaPinned(pfn))
+                {
+                    violations.Add(Format($"pfn 0x{pfn:x} is pinned {pins} time(s) but folio_maybe_dma_pinned is false"));
+                }
+
+                if ((flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0 && machine.Options.UnshareOnReadOnlyPin)
+                {
+                    violations.Add(Format($"pinned anon pfn 0x{pfn:x} is not AnonExclusive"));
+                }
             }
         }
 

@@ -27,4 +27,5 @@ internal enum Stat
     PagesWrittenBack,
     PagesEvicted,
     AnonVmaPrepareRaces,
+    ForkPinnedCopies,
 }

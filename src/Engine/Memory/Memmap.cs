@@ -24,6 +24,10 @@ internal sealed class Memmap
     // An anonymous page's mapping: the anon_vma object itself, beside the descriptor (a long cannot hold a reference).
     private readonly AnonVma?[] _anonVmas;
 
+    // Checker bookkeeping, not protocol state (see AccountGup).
+    private readonly int[] _gupRefs;
+    private readonly int[] _gupPins;
+
     public Memmap(long basePfn, int frames)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frames);
@@ -31,6 +35,8 @@ internal sealed class Memmap
         BasePfn = basePfn;
         _pages = new PageDescriptor[frames];
         _anonVmas = new AnonVma?[frames];
+        _gupRefs = new int[frames];
+        _gupPins = new int[frames];
         for (var i = 0; i < frames; i++)
         {
             _pages[i].MapCount = -1;
@@ -88,6 +94,54 @@ internal sealed class Memmap
             }
         }
     }
+
+    /// <summary>
+    /// <c>GUP_PIN_COUNTING_BIAS</c>: what one pin adds to the refcount of a small page, so that
+    /// <see cref="MaybeDmaPinned"/> can tell pinned pages from merely referenced ones.
+    /// </summary>
+    public const int GupPinCountingBias = 1024;
+
+    /// <summary>
+    /// <c>try_grab_folio</c>: <paramref name="refs"/> references (1 for a get, <see cref="GupPinCountingBias"/> for a pin)
+    /// on a page found without holding one, refused on a free page and, when <paramref name="overflowGuard"/> is on,
+    /// on a count that has wrapped to zero or below (the 2019 hardening: the sign test is racy but enough).
+    /// </summary>
+    public bool TryGrabPage(long pfn, int refs, bool overflowGuard)
+    {
+        ref var count = ref Page(pfn).RefCount;
+        while (true)
+        {
+            var seen = Atomic.Read(ref count);
+            if (seen == 0 || (overflowGuard && seen < 0))
+            {
+                return false;
+            }
+
+            if (Atomic.CompareExchange(ref count, unchecked(seen + refs), seen) == seen)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Drops <paramref name="refs"/> references (<c>gup_put_folio</c>); true when they were the last.</summary>
+    public bool PutPageRefsTestZero(long pfn, int refs) => Atomic.Add(ref Page(pfn).RefCount, -refs) == 0;
+
+    /// <summary><c>folio_maybe_dma_pinned</c> for a small page: the count has reached the pin bias (false positives allowed, never false negatives).</summary>
+    public bool MaybeDmaPinned(long pfn) => (uint)PageCount(pfn) >= GupPinCountingBias;
+
+    /// <summary>
+    /// Bookkeeping for <c>CheckInvariants</c> only (no protocol reads it): references and pins held by live
+    /// <c>PageReferences</c> and <c>PinnedPages</c>, per page.
+    /// </summary>
+    public void AccountGup(long pfn, int refs, int pins)
+    {
+        Atomic.Add(ref _gupRefs[pfn - BasePfn], refs);
+        Atomic.Add(ref _gupPins[pfn - BasePfn], pins);
+    }
+
+    /// <summary>The references and pins live GUP handles hold on <paramref name="pfn"/> (see <see cref="AccountGup"/>).</summary>
+    public (int Refs, int Pins) GupHeld(long pfn) => (Atomic.Read(ref _gupRefs[pfn - BasePfn]), Atomic.Read(ref _gupPins[pfn - BasePfn]));
 
     /// <summary><c>put_page_testzero</c>: drops a reference; true when it was the last (the caller frees the frame).</summary>
     public bool PutPageTestZero(long pfn)

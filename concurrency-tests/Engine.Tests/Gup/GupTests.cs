@@ -1,0 +1,239 @@
+using Engine.Memory;
+using static Engine.Tests.Rmap.RmapProbe;
+
+namespace Engine.Tests.Gup;
+
+/// <summary>get_user_pages and pin_user_pages, single-threaded: counts, coherency, unshare, fork, bad input.</summary>
+public sealed class GupTests
+{
+    private const ulong Page = 4096;
+
+    private static Engine.Machine Small() => new(new MachineOptions { Cpus = 2, Frames = 256 });
+
+    [Fact]
+    public void AWritePinSeesTheProcessAndTheProcessSeesTheDevice()
+    {
+        using var machine = Small();
+        var process = machine.CreateProcess();
+        var address = process.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        cpu.Write(process, address, 5);
+
+        // The second page is faulted in by the pin itself (a write fault).
+        using (var pin = cpu.PinUserPages(process, address, 2, GupFlags.Write | GupFlags.LongTerm))
+        {
+            Assert.Equal(2, pin.Count);
+            Assert.Equal(5UL, pin.Read(0, 0));
+            pin.Write(0, 1, 7);
+            pin.Write(1, 0, 8);
+            Assert.Equal(7UL, cpu.Read(process, address + 8));
+            Assert.Equal(8UL, cpu.Read(process, address + Page));
+            cpu.Write(process, address + 16, 9);
+            Assert.Equal(9UL, pin.Read(0, 2));
+
+            var pfn = PfnAt(machine, process, address);
+            Assert.Equal(1 + Memmap.GupPinCountingBias, machine.Memmap.PageCount(pfn));
+            Assert.True(machine.Memmap.MaybeDmaPinned(pfn));
+            machine.CheckInvariants();
+        }
+
+        var after = PfnAt(machine, process, address);
+        Assert.Equal(1, machine.Memmap.PageCount(after));
+        Assert.False(machine.Memmap.MaybeDmaPinned(after));
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void ASecondUnpinThrowsAndChangesNothingAndAccessAfterUnpinThrows()
+    {
+        using var machine = Small();
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        cpu.Write(process, address, 1);
+        var pin = cpu.PinUserPages(process, address, 1, GupFlags.Write);
+        var references = cpu.GetUserPages(process, address, 1, GupFlags.None);
+        var pfn = PfnAt(machine, process, address);
+        Assert.Equal(2 + Memmap.GupPinCountingBias, machine.Memmap.PageCount(pfn));
+
+        pin.Dispose();
+        Assert.Throws<InvalidOperationException>(pin.Dispose);
+        Assert.Equal(2, machine.Memmap.PageCount(pfn));
+        Assert.Throws<ObjectDisposedException>(() => pin.Read(0, 0));
+        Assert.Equal(1UL, references.Read(0, 0));
+        references.Dispose();
+        Assert.Throws<InvalidOperationException>(references.Dispose);
+        Assert.Equal(1, machine.Memmap.PageCount(pfn));
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void BadRequestsThrowAndLeaveTheMachineConsistent()
+    {
+        using var machine = Small();
+        var process = machine.CreateProcess();
+        var address = process.Mmap(2 * Page, Prot.Read, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        Assert.Throws<ArgumentException>(() => cpu.PinUserPages(process, address + 8, 1, GupFlags.None));
+        Assert.Throws<ArgumentException>(() => cpu.PinUserPages(process, address, 0, GupFlags.None));
+        Assert.Throws<ArgumentException>(() => cpu.PinUserPages(process, Process.UserEnd - Page, 2, GupFlags.None));
+        Assert.Throws<ArgumentException>(() => cpu.PinUserPages(process, address, 1, GupFlags.FastOnly | GupFlags.NoFast));
+        Assert.Throws<ArgumentException>(() => cpu.PinUserPages(process, address, 1, (GupFlags)64));
+
+        // A write pin of a read-only mapping, and a range that runs into a hole: nothing stays held.
+        var fault = Assert.Throws<SegmentationFault>(() => cpu.PinUserPages(process, address, 1, GupFlags.Write));
+        Assert.Equal(SegmentationFaultReason.Protection, fault.Reason);
+        fault = Assert.Throws<SegmentationFault>(() => cpu.GetUserPages(process, address, 3, GupFlags.None));
+        Assert.Equal(SegmentationFaultReason.Unmapped, fault.Reason);
+        machine.CheckInvariants();
+
+        // A read-only pin of untouched memory holds the zero page; it reads 0 and cannot be written.
+        using var readOnly = cpu.PinUserPages(process, address, 2, GupFlags.None);
+        Assert.Equal(0UL, readOnly.Read(1, 5));
+        Assert.Throws<InvalidOperationException>(() => readOnly.Write(0, 0, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => readOnly.Read(2, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => readOnly.Read(0, 512));
+        machine.CheckInvariants();
+
+        process.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => cpu.PinUserPages(process, address, 1, GupFlags.None));
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void FastOnlyTakesWhatIsMappedWithoutFaulting()
+    {
+        using var machine = Small();
+        var process = machine.CreateProcess();
+        var address = process.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        using (var none = cpu.PinUserPages(process, address, 2, GupFlags.Write | GupFlags.FastOnly))
+        {
+            Assert.Equal(0, none.Count);
+        }
+
+        cpu.Write(process, address, 1);
+        using (var one = cpu.PinUserPages(process, address, 2, GupFlags.Write | GupFlags.FastOnly))
+        {
+            Assert.Equal(1, one.Count);
+            Assert.Equal(1UL, one.Read(0, 0));
+            machine.CheckInvariants();
+        }
+
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void ForkGivesTheChildACopyOfAPinnedPageAndLeavesTheParentsEntryWritable()
+    {
+        using var machine = Small();
+        var parent = machine.CreateProcess();
+        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        cpu.Write(parent, address, 1);
+        using var pin = cpu.PinUserPages(parent, address, 1, GupFlags.Write | GupFlags.LongTerm);
+        var pinned = PfnAt(machine, parent, address);
+
+        var child = parent.Fork();
+        Assert.Equal(1, machine.Stats.ForkPinnedCopies);
+        Assert.Equal(pinned, PfnAt(machine, parent, address));
+        Assert.NotEqual(pinned, PfnAt(machine, child, address));
+        Assert.Equal(1UL, cpu.Read(child, address));
+        machine.CheckInvariants();
+
+        // The parent's next store needs no fault, and the device and the parent keep seeing each other.
+        var faults = machine.Stats.WriteProtectFaults;
+        cpu.Write(parent, address, 2);
+        Assert.Equal(faults, machine.Stats.WriteProtectFaults);
+        Assert.Equal(2UL, pin.Read(0, 0));
+        pin.Write(0, 0, 3);
+        Assert.Equal(3UL, cpu.Read(parent, address));
+        Assert.Equal(1UL, cpu.Read(child, address));
+        cpu.Write(child, address, 4);
+        Assert.Equal(3UL, pin.Read(0, 0));
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void AReadOnlyPinOfASharedPageUnsharesItSoThePinSeesTheProcesssLaterStores()
+    {
+        using var machine = Small();
+        var parent = machine.CreateProcess();
+        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        cpu.Write(parent, address, 1);
+        var child = parent.Fork();
+        var shared = PfnAt(machine, parent, address);
+        Assert.False(machine.Memmap.TestFlags(shared, PageFlags.AnonExclusive));
+
+        using var pin = cpu.PinUserPages(parent, address, 1, GupFlags.LongTerm);
+        var pinned = PfnAt(machine, parent, address);
+        Assert.True(machine.Memmap.TestFlags(pinned, PageFlags.AnonExclusive));
+        Assert.Equal(1UL, pin.Read(0, 0));
+        machine.CheckInvariants();
+
+        // The unshare left the entry read-only; the parent's store reuses the pinned page, which the pin sees.
+        cpu.Write(parent, address, 2);
+        Assert.Equal(pinned, PfnAt(machine, parent, address));
+        Assert.Equal(2UL, pin.Read(0, 0));
+        Assert.Equal(1UL, cpu.Read(child, address));
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void AReferenceTakenByTheChildNeverSeesTheParentsLaterStores()
+    {
+        // CVE-2020-29374 with the modern rule: the child vmsplices the page and unmaps it; the parent's write copies.
+        using var machine = Small();
+        var parent = machine.CreateProcess();
+        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        cpu.Write(parent, address, 1);
+        var child = parent.Fork();
+        using var reference = cpu.GetUserPages(child, address, 1, GupFlags.None);
+        child.Munmap(address, Page);
+        cpu.Write(parent, address, 2);
+        Assert.Equal(1UL, reference.Read(0, 0));
+        Assert.Equal(1, machine.Stats.CowCopies);
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void WhatADeviceWroteThroughAPinnedFilePageIsWrittenBackAfterTheUnpin()
+    {
+        using var machine = Small();
+        var file = machine.CreateFile("data", (long)Page);
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        var cpu = machine.Cpus[0];
+        cpu.Write(process, address, 1);
+        machine.Writeback(file);
+        using (var pin = cpu.PinUserPages(process, address, 1, GupFlags.Write))
+        {
+            pin.Write(0, 3, 42);
+        }
+
+        machine.CheckInvariants();
+        machine.Writeback(file);
+        Assert.Equal(42UL, file.ReadStored(24));
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void APinOutlivesItsProcessAndTheFrameIsFreedAtTheUnpin()
+    {
+        using var machine = Small();
+        var initial = machine.FreeFrames;
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        cpu.Write(process, address, 6);
+        var pin = cpu.PinUserPages(process, address, 1, GupFlags.Write);
+        process.Dispose();
+        machine.CheckInvariants();
+        Assert.Equal(6UL, pin.Read(0, 0));
+        pin.Dispose();
+        machine.CheckInvariants();
+        Assert.Equal(initial, machine.FreeFrames);
+    }
+}

@@ -1,0 +1,255 @@
+using Engine.AddressSpace;
+using Engine.Memory;
+using Engine.PageTables;
+using Engine.Sync;
+
+namespace Engine.Gup;
+
+/// <summary>
+/// get_user_pages and pin_user_pages (mm/gup.c): the lockless fast path, then the slow path under the mmap_lock for
+/// what the fast path left, faulting pages in (and unsharing them for read-only pins) as needed.
+/// </summary>
+internal sealed class GupEngine(Machine machine)
+{
+    /// <summary>
+    /// Takes <paramref name="pages"/> pages from <paramref name="address"/> of <paramref name="mm"/> into
+    /// <paramref name="pfns"/>: a pin (<see cref="Memmap.GupPinCountingBias"/> references) or a plain reference each,
+    /// none for the shared zero page. Returns how many were taken: all of them, or with
+    /// <see cref="GupFlags.FastOnly"/> what the fast path could take. Throws <see cref="SegmentationFault"/> when a
+    /// page is unmapped or not accessible that way, and <see cref="OutOfFramesException"/>; nothing is held then.
+    /// </summary>
+    public int Take(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns)
+    {
+        if (pin)
+        {
+            mm.SetHasPinned();
+        }
+
+        var taken = 0;
+        if ((flags & GupFlags.NoFast) == 0)
+        {
+            taken = Fast(cpu, mm, address, pages, flags, pin, pfns);
+            if (taken == pages || (flags & GupFlags.FastOnly) != 0)
+            {
+                return taken;
+            }
+        }
+
+        try
+        {
+            Slow(cpu, mm, address, pages, flags, pin, pfns, taken);
+        }
+        catch
+        {
+            Release(pfns.AsSpan(0, taken), pin, cpu.Id);
+            throw;
+        }
+
+        return pages;
+    }
+
+    /// <summary>Drops what <see cref="Take"/> took (<c>unpin_user_pages</c> / <c>put_page</c>).</summary>
+    public void Release(ReadOnlySpan<long> pfns, bool pin, int cpu)
+    {
+        foreach (var pfn in pfns)
+        {
+            Put(pfn, pin, cpu);
+        }
+    }
+
+    /// <summary>
+    /// <c>gup_fast</c>. Pins first open a read of the mm's <c>write_protect_seq</c> and give up while fork is
+    /// write-protecting. With interrupts off (no shootdown completes, no page table is freed), each entry is read
+    /// locklessly, checked, grabbed, and after a full barrier re-read with its table: any change drops the page and
+    /// stops. A read-only pin of an anonymous page that is not AnonExclusive stops too (the slow path unshares it).
+    /// Finally, a pin that saw the sequence move (a fork ran) drops everything.
+    /// </summary>
+    private int Fast(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns)
+    {
+        var options = machine.Options;
+        var start = 0;
+        if (pin && options.GupFastForkSeq && !mm.WriteProtectSeq.TryReadBegin(out start))
+        {
+            return 0;
+        }
+
+        var write = (flags & GupFlags.Write) != 0;
+        var refs = pin ? Memmap.GupPinCountingBias : 1;
+        var taken = 0;
+        cpu.LocalIrqDisable();
+        for (; taken < pages; taken++)
+        {
+            var at = address + ((ulong)taken << PhysicalMemory.PageShift);
+            var table = machine.Tables.WalkToPteTable(mm.Pgd, at);
+            if (table < 0)
+            {
+                break;
+            }
+
+            var index = PageTableSet.Index(at, 1);
+            var pte = machine.Ptes.PtepGetLockless(table, index);
+            if (!pte.IsPresent || pte.IsSpecial || (write && !pte.IsWrite) || !machine.Memmap.Contains(pte.Pfn))
+            {
+                break;
+            }
+
+            var pfn = pte.Pfn;
+            if (!machine.Memmap.TryGrabPage(pfn, refs, options.RefcountOverflowGuard))
+            {
+                break;
+            }
+
+            // Pairs with the unmapper's clear + barrier: either it sees our reference, or we see its change.
+            Atomic.MemoryBarrier();
+            if ((options.GupFastRecheck
+                 && (machine.Tables.WalkToPteTable(mm.Pgd, at) != table || machine.Ptes.PtepGetLockless(table, index) != pte))
+                || (pin && !write && options.UnshareOnReadOnlyPin && MustUnshare(pfn)))
+            {
+                // The page may have been unmapped meanwhile: ours can be the last reference.
+                Drop(pfn, refs, cpu.Id);
+                break;
+            }
+
+            machine.Memmap.AccountGup(pfn, refs, pin ? 1 : 0);
+            pfns[taken] = pfn;
+        }
+
+        cpu.LocalIrqEnable();
+        if (pin && options.GupFastForkSeq && mm.WriteProtectSeq.ReadRetry(start))
+        {
+            Release(pfns.AsSpan(0, taken), pin, cpu.Id);
+            return 0;
+        }
+
+        return taken;
+    }
+
+    /// <summary>
+    /// <c>__get_user_pages</c> for pages [<paramref name="from"/>, <paramref name="pages"/>): under the mmap_lock for
+    /// read, follow each entry under its PTL and take the page; where the entry is missing, read-only for a write,
+    /// or (for a read-only pin) maps an anonymous page that is not exclusive, drop the lock, fault (a write fault, or
+    /// an unshare fault), and look again.
+    /// </summary>
+    private void Slow(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns, int from)
+    {
+        var write = (flags & GupFlags.Write) != 0;
+        var refs = pin ? Memmap.GupPinCountingBias : 1;
+        var taken = from;
+        try
+        {
+            while (taken < pages)
+            {
+                var at = address + ((ulong)taken << PhysicalMemory.PageShift);
+                var need = Follow(mm, at, write, pin, refs, out var pfn);
+                if (need == FollowResult.Taken)
+                {
+                    pfns[taken++] = pfn;
+                    continue;
+                }
+
+                // faultin_page, without the mmap_lock: HandleMmFault takes it.
+                machine.Faults.HandleMmFault(cpu, mm, at, write, unshare: need == FollowResult.Unshare);
+            }
+        }
+        catch
+        {
+            Release(pfns.AsSpan(from, taken - from), pin, cpu.Id);
+            throw;
+        }
+    }
+
+    private enum FollowResult
+    {
+        Taken,
+        Fault,
+        Unshare,
+    }
+
+    /// <summary><c>follow_page_pte</c> under the mmap_lock and the PTL: takes the page or says which fault to take.</summary>
+    private FollowResult Follow(MmStruct mm, ulong at, bool write, bool pin, int refs, out long pfn)
+    {
+        pfn = -1;
+        mm.MmapLock.EnterRead();
+        try
+        {
+            var vma = mm.FindVma(at) ?? throw new SegmentationFault(at, SegmentationFaultReason.Unmapped, write);
+            if (write ? !vma.CanWrite : !vma.CanRead)
+            {
+                throw new SegmentationFault(at, SegmentationFaultReason.Protection, write);
+            }
+
+            var table = machine.Tables.WalkToPteTable(mm.Pgd, at);
+            if (table < 0)
+            {
+                return FollowResult.Fault;
+            }
+
+            var index = PageTableSet.Index(at, 1);
+            var ptl = machine.Tables.Ptl(table);
+            ptl.Enter();
+            try
+            {
+                var pte = machine.Ptes.PtepGet(table, index);
+                if (!pte.IsPresent || (write && !pte.IsWrite))
+                {
+                    return FollowResult.Fault;
+                }
+
+                if (pte.IsSpecial)
+                {
+                    // The shared zero page: handed out without a reference, as the kernel does.
+                    pfn = pte.Pfn;
+                    return FollowResult.Taken;
+                }
+
+                if (pin && !write && machine.Options.UnshareOnReadOnlyPin && MustUnshare(pte.Pfn))
+                {
+                    return FollowResult.Unshare;
+                }
+
+                // Under the PTL the entry holds a reference, so the page cannot be free; the guard still refuses a
+                // count driven past 2^31 by references (Jann Horn's 2019 vmsplice attack).
+                if (!machine.Memmap.TryGrabPage(pte.Pfn, refs, machine.Options.RefcountOverflowGuard))
+                {
+                    throw new InvalidOperationException($"The reference count of the page at 0x{at:x} would overflow; the reference is refused.");
+                }
+
+                pfn = pte.Pfn;
+                machine.Memmap.AccountGup(pfn, refs, pin ? 1 : 0);
+                return FollowResult.Taken;
+            }
+            finally
+            {
+                ptl.Exit();
+            }
+        }
+        finally
+        {
+            mm.MmapLock.ExitRead();
+        }
+    }
+
+    /// <summary>A read-only pin may only hold an anonymous page exclusive to its mm (<c>gup_must_unshare</c>).</summary>
+    private bool MustUnshare(long pfn)
+        => machine.Memmap.TestFlags(pfn, PageFlags.Anon) && !machine.Memmap.TestFlags(pfn, PageFlags.AnonExclusive);
+
+    private void Put(long pfn, bool pin, int cpu)
+    {
+        if (pfn == machine.ZeroPfn)
+        {
+            return;
+        }
+
+        var refs = pin ? Memmap.GupPinCountingBias : 1;
+        machine.Memmap.AccountGup(pfn, -refs, pin ? -1 : 0);
+        Drop(pfn, refs, cpu);
+    }
+
+    private void Drop(long pfn, int refs, int cpu)
+    {
+        if (machine.Memmap.PutPageRefsTestZero(pfn, refs))
+        {
+            machine.FreeReleasedPage(cpu, pfn);
+        }
+    }
+}
