@@ -122,4 +122,12 @@ public static class EngineRaceScenarios
     /// <summary>Without the waits: an older copy lands after the later writeback returned.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void SyncWritebackDoesNotWait() => Files.FileRaceTests.ConcurrentWritebacks(waits: false, onInFlight: null)();
+
+    /// <summary>A GUP-fast write pin vs fork, write_protect_seq checked.</summary>
+    [SystematicTest]
+    public static void GupFastForkSeq() => Gup.GupRaceTests.PinVersusFork(forkSeq: true, outcomes: null)();
+
+    /// <summary>Without the sequence check: the pin taken during fork is shared with the child.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void GupFastNoForkSeq() => Gup.GupRaceTests.PinVersusFork(forkSeq: false, outcomes: null)();
 }

@@ -31,8 +31,30 @@ public static class SchedulingHook
 
     private static ISchedulingHook? s_hook;
 
-    /// <summary>The installed hook, or null.</summary>
-    public static ISchedulingHook? Current => Volatile.Read(ref s_hook);
+    [ThreadStatic]
+    private static int t_quiescent;
+
+    /// <summary>The installed hook, or null (also inside <see cref="EnterQuiescent"/> on this thread).</summary>
+    public static ISchedulingHook? Current => t_quiescent > 0 ? null : Volatile.Read(ref s_hook);
+
+    /// <summary>
+    /// Until the returned scope is disposed, this thread's primitives are not scheduling points: for oracles that
+    /// run at quiescence (the machine's invariant checker), whose thousands of reads would otherwise be thousands of
+    /// decisions, none of which can interleave with anything. Only for code that never waits for another thread:
+    /// inside the scope a wait spins for real.
+    /// </summary>
+    public static QuiescentScope EnterQuiescent()
+    {
+        t_quiescent++;
+        return default;
+    }
+
+    /// <summary>Ends an <see cref="EnterQuiescent"/> scope.</summary>
+    public readonly struct QuiescentScope : IDisposable
+    {
+        /// <summary>Leaves the scope.</summary>
+        public void Dispose() => t_quiescent--;
+    }
 
     /// <summary>
     /// Installs the scheduler's hook. Throws when the hook is disabled for this process, because then no primitive

@@ -80,12 +80,13 @@ internal sealed class GupEngine(Machine machine)
         for (; taken < pages; taken++)
         {
             var at = address + ((ulong)taken << PhysicalMemory.PageShift);
-            var table = machine.Tables.WalkToPteTable(mm.Pgd, at);
+            var table = machine.Tables.WalkToPteTable(mm.Pgd, at, out var pmdTable);
             if (table < 0)
             {
                 break;
             }
 
+            var pmd = machine.Tables.ReadPmd(pmdTable, at);
             var index = PageTableSet.Index(at, 1);
             var pte = machine.Ptes.PtepGetLockless(table, index);
             if (!pte.IsPresent || pte.IsSpecial || (write && !pte.IsWrite) || !machine.Memmap.Contains(pte.Pfn))
@@ -102,7 +103,7 @@ internal sealed class GupEngine(Machine machine)
             // Pairs with the unmapper's clear + barrier: either it sees our reference, or we see its change.
             Atomic.MemoryBarrier();
             if ((options.GupFastRecheck
-                 && (machine.Tables.WalkToPteTable(mm.Pgd, at) != table || machine.Ptes.PtepGetLockless(table, index) != pte))
+                 && (machine.Tables.ReadPmd(pmdTable, at) != pmd || machine.Ptes.PtepGetLockless(table, index) != pte))
                 || (pin && !write && options.UnshareOnReadOnlyPin && MustUnshare(pfn)))
             {
                 // The page may have been unmapped meanwhile: ours can be the last reference.

@@ -70,11 +70,20 @@ internal sealed class PageTableSet
     /// Lockless walk from the PGD to the PTE table covering <paramref name="address"/>; −1 if a level is missing.
     /// Safe without locks because tables are freed only after a grace period.
     /// </summary>
-    public long WalkToPteTable(long pgd, ulong address)
+    public long WalkToPteTable(long pgd, ulong address) => WalkToPteTable(pgd, address, out _);
+
+    /// <summary>The same, also giving the PMD table (whose entry for <paramref name="address"/> GUP-fast re-reads).</summary>
+    public long WalkToPteTable(long pgd, ulong address, out long pmdTable)
     {
         var table = pgd;
+        pmdTable = -1;
         for (var level = 4; level > 1; level--)
         {
+            if (level == 2)
+            {
+                pmdTable = table;
+            }
+
             var entry = new Pte(Atomic.Read(ref _machine.Memory.Word(table, Index(address, level))));
             if (!entry.IsPresent)
             {
@@ -86,6 +95,9 @@ internal sealed class PageTableSet
 
         return table;
     }
+
+    /// <summary>The PMD entry for <paramref name="address"/> in <paramref name="pmdTable"/>, read once (<c>pmdp_get_lockless</c>).</summary>
+    public Pte ReadPmd(long pmdTable, ulong address) => new(Atomic.Read(ref _machine.Memory.Word(pmdTable, Index(address, 2))));
 
     /// <summary>
     /// <c>__pte_alloc</c> and friends: the PTE table covering <paramref name="address"/>, allocating missing levels;
