@@ -130,4 +130,12 @@ public static class EngineRaceScenarios
     /// <summary>Without the sequence check: the pin taken during fork is shared with the child.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void GupFastNoForkSeq() => Gup.GupRaceTests.PinVersusFork(forkSeq: false, outcomes: null)();
+
+    /// <summary>A R/O pin of a shared page vs the parent's store, with unshare.</summary>
+    [SystematicTest]
+    public static void ReadOnlyPinUnshares() => Gup.GupRaceTests.ReadOnlyPinOfSharedPage(unshare: true, outcomes: null)();
+
+    /// <summary>Without unshare: the pin keeps a page the parent copies away from.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void ReadOnlyPinNoUnshare() => Gup.GupRaceTests.ReadOnlyPinOfSharedPage(unshare: false, outcomes: null)();
 }

@@ -207,7 +207,9 @@ public sealed class MachineRaceTests
     {
         AssertFoundForEachOfTenSeeds(LocklessWalkVersusTableFree(gracePeriod: false, onWalkDuringUnmap: null), bug =>
         {
-            Assert.Contains("freed page table", bug.Message);
+            // Either the walker's check catches the freed table, or the walker follows a poisoned entry of a freed
+            // upper-level table off the end of physical memory (0x6b6b... has the present bit set) and crashes.
+            Assert.Matches("freed page table|outside the bounds of the array", bug.Message);
         });
     }
 
