@@ -138,4 +138,12 @@ public static class EngineRaceScenarios
     /// <summary>Without unshare: the pin keeps a page the parent copies away from.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void ReadOnlyPinNoUnshare() => Gup.GupRaceTests.ReadOnlyPinOfSharedPage(unshare: false, outcomes: null)();
+
+    /// <summary>PokeData vs madvise on a private read-only file mapping, with the AnonExclusive check.</summary>
+    [SystematicTest]
+    public static void ForceWriteCowCheck() => Gup.GupRaceTests.DirtyCow(cowCheck: true, outcomes: null)();
+
+    /// <summary>Before the 2016 fix: Dirty COW writes the file.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void DirtyCow() => Gup.GupRaceTests.DirtyCow(cowCheck: false, outcomes: null)();
 }

@@ -18,4 +18,10 @@ public enum GupFlags
 
     /// <summary>Never the fast path: walk under the mmap_lock (<c>pin_user_pages</c> rather than <c>pin_user_pages_fast</c>).</summary>
     NoFast = 8,
+
+    /// <summary>
+    /// <c>FOLL_FORCE</c>, as ptrace and /proc/pid/mem use it: with <see cref="Write"/>, a read-only private mapping may
+    /// be written; the write breaks copy-on-write and lands in the process's private copy, never in the file.
+    /// </summary>
+    Force = 16,
 }

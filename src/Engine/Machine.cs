@@ -304,7 +304,7 @@ public sealed class Machine : IDisposable
     /// <c>set_page_dirty_lock</c> on the page-cache pages of a write pin being released: what a device wrote through
     /// the pin must reach the file at the next writeback.
     /// </summary>
-    internal void MarkPinnedPagesDirty(ReadOnlySpan<long> pfns)
+    internal void MarkPagesDirtyAfterGup(ReadOnlySpan<long> pfns)
     {
         foreach (var pfn in pfns)
         {

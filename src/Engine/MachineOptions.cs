@@ -131,6 +131,17 @@ public sealed class MachineOptions
     /// </summary>
     public bool UnshareOnReadOnlyPin { get; init; } = true;
 
+    /// <summary>
+    /// A forced write (<see cref="GupFlags.Force"/>) through a read-only entry is followed only to an anonymous page
+    /// exclusive to the process: the private copy its own COW fault made. Off, GUP behaves as before Linux 4.8.3 /
+    /// 4.9: after the forced write fault it looks the page up again as a mere read, and if madvise(DONTNEED) dropped
+    /// the copy meanwhile, the read finds the page-cache page and the write goes to the file (Dirty COW,
+    /// CVE-2016-5195, fixed by "mm: remove gup_flags FOLL_WRITE games from __get_user_pages()", 19be0eaffa3a, with
+    /// FOLL_COW; in 2022 FOLL_COW gave way to the AnonExclusive test modelled here, "mm/gup: fix FOLL_FORCE COW
+    /// security issue and remove FOLL_COW", 5535be309971, Linux 6.0). Default on.
+    /// </summary>
+    public bool ForceWriteCowCheck { get; init; } = true;
+
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 

@@ -236,4 +236,44 @@ public sealed class GupTests
         machine.CheckInvariants();
         Assert.Equal(initial, machine.FreeFrames);
     }
+
+    [Fact]
+    public void PokeDataWritesAReadOnlyPrivateMappingsOwnCopyAndNeverTheFile()
+    {
+        using var machine = Small();
+        var file = machine.CreateFile("text", (long)Page);
+        var writer = machine.CreateProcess();
+        var shared = writer.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        var cpu = machine.Cpus[0];
+        cpu.Write(writer, shared, 1);
+        machine.Writeback(file);
+
+        var traced = machine.CreateProcess();
+        var text = traced.Mmap(Page, Prot.Read, MapFlags.Private, file, 0);
+        Assert.Equal(1UL, cpu.Read(traced, text));
+        Assert.Throws<SegmentationFault>(() => cpu.Write(traced, text, 5));
+
+        cpu.PokeData(traced, text, 7);
+        Assert.Equal(7UL, cpu.Read(traced, text));
+        Assert.Equal(1UL, cpu.Read(writer, shared));
+        var copy = PfnAt(machine, traced, text);
+        Assert.True(machine.Memmap.TestFlags(copy, PageFlags.Anon | PageFlags.AnonExclusive));
+
+        // The copy stays read-only for the process; a second poke reuses it.
+        Assert.Throws<SegmentationFault>(() => cpu.Write(traced, text, 8));
+        cpu.PokeData(traced, text + 8, 9);
+        Assert.Equal(copy, PfnAt(machine, traced, text));
+        Assert.Equal(9UL, cpu.Read(traced, text + 8));
+        machine.Writeback(file);
+        Assert.Equal(1UL, file.ReadStored(0));
+        Assert.Equal(0UL, file.ReadStored(8));
+        machine.CheckInvariants();
+
+        // A shared read-only mapping cannot be poked (FOLL_FORCE never writes a file), nor an unaligned address.
+        var sharedText = traced.Mmap(Page, Prot.Read, MapFlags.Shared, file, 0);
+        Assert.Equal(SegmentationFaultReason.Protection, Assert.Throws<SegmentationFault>(() => cpu.PokeData(traced, sharedText, 3)).Reason);
+        Assert.Throws<ArgumentException>(() => cpu.PokeData(traced, text + 4, 3));
+        Assert.Equal(1UL, cpu.Read(writer, shared));
+        machine.CheckInvariants();
+    }
 }

@@ -122,10 +122,30 @@ public sealed class Cpu
         return new PageReferences(_machine, pfns, count, flags);
     }
 
+    /// <summary>
+    /// <c>ptrace(PTRACE_POKEDATA)</c>: stores <paramref name="value"/> at <paramref name="address"/> (8-byte aligned)
+    /// of <paramref name="process"/> the way the kernel's <c>access_remote_vm</c> does: a reference taken with
+    /// <see cref="GupFlags.Force"/> | <see cref="GupFlags.Write"/> (so a read-only private mapping, such as a program's
+    /// text, gets a private copy), a store through the reference, the page marked dirty, the reference dropped.
+    /// </summary>
+    public void PokeData(Process process, ulong address, ulong value)
+    {
+        if ((address & 7) != 0)
+        {
+            throw new ArgumentException($"Address 0x{address:x} is not 8-byte aligned.", nameof(address));
+        }
+
+        var page = address & ~(ulong)(PhysicalMemory.PageSize - 1);
+        var (pfns, _) = TakeUserPages(process, page, 1, GupFlags.Force | GupFlags.Write, pin: false);
+        Atomic.Write(ref _machine.Memory.Word(pfns[0], (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1))), value);
+        _machine.MarkPagesDirtyAfterGup(pfns);
+        _machine.Gup.Release(pfns, pin: false, Id);
+    }
+
     private (long[] Pfns, int Count) TakeUserPages(Process process, ulong address, int pages, GupFlags flags, bool pin)
     {
         ArgumentNullException.ThrowIfNull(process);
-        if ((flags & ~(GupFlags.Write | GupFlags.LongTerm | GupFlags.FastOnly | GupFlags.NoFast)) != 0
+        if ((flags & ~(GupFlags.Write | GupFlags.LongTerm | GupFlags.FastOnly | GupFlags.NoFast | GupFlags.Force)) != 0
             || (flags & (GupFlags.FastOnly | GupFlags.NoFast)) == (GupFlags.FastOnly | GupFlags.NoFast))
         {
             throw new ArgumentException($"GUP flags {flags}: unknown bits, or FastOnly with NoFast.", nameof(flags));

@@ -20,15 +20,17 @@ internal sealed class FaultHandler(Machine machine)
     /// Throws <see cref="SegmentationFault"/> for an access no VMA allows and <see cref="OutOfFramesException"/> when
     /// no frame is left (nothing is changed then). <paramref name="unshare"/> (<c>FAULT_FLAG_UNSHARE</c>, from GUP
     /// for a read-only pin): a read access after which an anonymous page mapped here is exclusive to this mm, reused
-    /// or copied, its entry left read-only.
+    /// or copied, its entry left read-only. <paramref name="force"/> (<c>FOLL_FORCE</c>, from ptrace's pokes): a
+    /// write to a read-only private mapping is allowed and breaks copy-on-write, but the new page is mapped read-only
+    /// (<c>maybe_mkwrite</c>: only a writable VMA gets writable entries).
     /// </summary>
-    public void HandleMmFault(Cpu cpu, MmStruct mm, ulong address, bool write, bool unshare = false)
+    public void HandleMmFault(Cpu cpu, MmStruct mm, ulong address, bool write, bool unshare = false, bool force = false)
     {
         mm.MmapLock.EnterRead();
         try
         {
             var vma = mm.FindVma(address) ?? throw new SegmentationFault(address, SegmentationFaultReason.Unmapped, write);
-            if (write ? !vma.CanWrite : !vma.CanRead)
+            if (write ? !vma.CanWrite && !MayForceWrite(vma, force) : !vma.CanRead)
             {
                 throw new SegmentationFault(address, SegmentationFaultReason.Protection, write);
             }
@@ -321,7 +323,7 @@ internal sealed class FaultHandler(Machine machine)
             // finds the new one). An unshare only needed the page exclusive: the entry stays as it is.
             if (!unshare)
             {
-                machine.Ptes.SetPte(table, index, orig.MkWrite().MkDirty().MkYoung());
+                machine.Ptes.SetPte(table, index, vma.CanWrite ? orig.MkWrite().MkDirty().MkYoung() : orig.MkDirty().MkYoung());
             }
 
             ptl.Exit();
@@ -387,7 +389,7 @@ internal sealed class FaultHandler(Machine machine)
         AnonRmap.AddNewAnonRmap(machine.Memmap, fresh, vma, address);
         machine.Ptes.SetPte(table, index, unshare
             ? Pte.Make(fresh, write: false, dirty: false, young: true)
-            : Pte.Make(fresh, write: true, dirty: true, young: true));
+            : Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
         if (!oldIsZeroPage)
         {
             machine.Memmap.RemoveMapTestLast(old);
@@ -405,6 +407,12 @@ internal sealed class FaultHandler(Machine machine)
         machine.Counters.Add(cpu.Id, Stat.CowCopies);
         machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
     }
+
+    /// <summary>
+    /// <c>check_vma_flags</c> for FOLL_FORCE: a forced write may break copy-on-write in a private mapping that can be
+    /// read, never write a shared one.
+    /// </summary>
+    internal static bool MayForceWrite(Vma vma, bool force) => force && !vma.IsShared && vma.CanRead;
 
     /// <summary>
     /// Takes <paramref name="ptl"/> and re-checks that the entry is still empty (<c>pte_none</c> under the lock). True:

@@ -1,4 +1,5 @@
 using Engine.AddressSpace;
+using Engine.Faults;
 using Engine.Memory;
 using Engine.PageTables;
 using Engine.Sync;
@@ -134,22 +135,32 @@ internal sealed class GupEngine(Machine machine)
     private void Slow(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns, int from)
     {
         var write = (flags & GupFlags.Write) != 0;
+        var force = (flags & GupFlags.Force) != 0;
         var refs = pin ? Memmap.GupPinCountingBias : 1;
         var taken = from;
+        var followWrite = write;
         try
         {
             while (taken < pages)
             {
                 var at = address + ((ulong)taken << PhysicalMemory.PageShift);
-                var need = Follow(mm, at, write, pin, refs, out var pfn);
+                var need = Follow(mm, at, followWrite, force, pin, refs, out var pfn);
                 if (need == FollowResult.Taken)
                 {
                     pfns[taken++] = pfn;
+                    followWrite = write;
                     continue;
                 }
 
                 // faultin_page, without the mmap_lock: HandleMmFault takes it.
-                machine.Faults.HandleMmFault(cpu, mm, at, write, unshare: need == FollowResult.Unshare);
+                machine.Faults.HandleMmFault(cpu, mm, at, followWrite, unshare: need == FollowResult.Unshare, force);
+
+                // Before Dirty COW's fix: a forced write fault on a read-only mapping was taken to have broken COW, and
+                // the page was looked up again as a mere read, whatever the entry had become meanwhile.
+                if (followWrite && force && !machine.Options.ForceWriteCowCheck && IsReadOnlyPrivate(mm, at))
+                {
+                    followWrite = false;
+                }
             }
         }
         catch
@@ -167,14 +178,14 @@ internal sealed class GupEngine(Machine machine)
     }
 
     /// <summary><c>follow_page_pte</c> under the mmap_lock and the PTL: takes the page or says which fault to take.</summary>
-    private FollowResult Follow(MmStruct mm, ulong at, bool write, bool pin, int refs, out long pfn)
+    private FollowResult Follow(MmStruct mm, ulong at, bool write, bool force, bool pin, int refs, out long pfn)
     {
         pfn = -1;
         mm.MmapLock.EnterRead();
         try
         {
             var vma = mm.FindVma(at) ?? throw new SegmentationFault(at, SegmentationFaultReason.Unmapped, write);
-            if (write ? !vma.CanWrite : !vma.CanRead)
+            if (write ? !vma.CanWrite && !FaultHandler.MayForceWrite(vma, force) : !vma.CanRead)
             {
                 throw new SegmentationFault(at, SegmentationFaultReason.Protection, write);
             }
@@ -191,7 +202,7 @@ internal sealed class GupEngine(Machine machine)
             try
             {
                 var pte = machine.Ptes.PtepGet(table, index);
-                if (!pte.IsPresent || (write && !pte.IsWrite))
+                if (!pte.IsPresent || (write && !pte.IsWrite && !CanFollowForcedWrite(vma, pte, force)))
                 {
                     return FollowResult.Fault;
                 }
@@ -223,6 +234,28 @@ internal sealed class GupEngine(Machine machine)
             {
                 ptl.Exit();
             }
+        }
+        finally
+        {
+            mm.MmapLock.ExitRead();
+        }
+    }
+
+    /// <summary>
+    /// <c>can_follow_write_pte</c> for a read-only entry: only a forced write, in a private mapping that is not
+    /// writable, to the anonymous page exclusive to this mm that its own COW fault made. Never a page-cache page.
+    /// </summary>
+    private bool CanFollowForcedWrite(Vma vma, Pte pte, bool force)
+        => force && machine.Options.ForceWriteCowCheck && !vma.CanWrite && !vma.IsShared && !pte.IsSpecial
+           && machine.Memmap.TestFlags(pte.Pfn, PageFlags.Anon | PageFlags.AnonExclusive);
+
+    /// <summary>Whether <paramref name="at"/> lies in a private mapping without write permission (for the pre-2016 lookup).</summary>
+    private static bool IsReadOnlyPrivate(MmStruct mm, ulong at)
+    {
+        mm.MmapLock.EnterRead();
+        try
+        {
+            return mm.FindVma(at) is { } vma && !vma.CanWrite && !vma.IsShared;
         }
         finally
         {
