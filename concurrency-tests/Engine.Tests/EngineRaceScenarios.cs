@@ -146,4 +146,20 @@ public static class EngineRaceScenarios
     /// <summary>Before the 2016 fix: Dirty COW writes the file.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void DirtyCow() => Gup.GupRaceTests.DirtyCow(cowCheck: false, outcomes: null)();
+
+    /// <summary>vmsplice in the child after fork vs the parent's store, the modern reuse rule.</summary>
+    [SystematicTest]
+    public static void CowReuseAnonExclusiveVmsplice() => Gup.CowReuseRaceTests.VmspliceAfterFork(CowReuse.AnonExclusive, orders: null)();
+
+    /// <summary>The mapcount rule: CVE-2020-29374.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void CowReuseMapCountVmsplice() => Gup.CowReuseRaceTests.VmspliceAfterFork(CowReuse.MapCount, orders: null)();
+
+    /// <summary>A long-term pin, mprotect R/O then R/W, a store: the modern rule.</summary>
+    [SystematicTest]
+    public static void CowReuseAnonExclusivePin() => Gup.CowReuseRaceTests.PinThenWriteProtect(CowReuse.AnonExclusive)();
+
+    /// <summary>The page-count rule: wrong COW.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void CowReusePageCountPin() => Gup.CowReuseRaceTests.PinThenWriteProtect(CowReuse.PageCount)();
 }

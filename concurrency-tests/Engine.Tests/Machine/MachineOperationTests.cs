@@ -126,9 +126,29 @@ public sealed class MachineOperationTests
         cpu.Write(process, address, 43);
         Assert.Equal(43UL, machine.Cpus[1].Read(process, address));
 
-        // The page stayed exclusive: the write after mprotect reused it instead of copying.
+        // The page stayed exclusive, so mprotect made its entry writable again (Linux 6.0): no fault, no copy.
+        Assert.Equal(0, machine.Stats.WriteProtectFaults);
+        Assert.Equal(0, machine.Stats.CowCopies);
+        machine.CheckInvariants();
+    }
+
+    [Theory]
+    [InlineData(CowReuse.MapCount)]
+    [InlineData(CowReuse.PageCount)]
+    public void BeforeAnonExclusiveTheWriteAfterMprotectFaultsAndReusesThePage(CowReuse rule)
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, CowReuse = rule });
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        cpu.Write(process, address, 42);
+        process.Mprotect(address, Page, Prot.Read);
+        process.Mprotect(address, Page, Prot.ReadWrite);
+        cpu.Write(process, address, 43);
+        Assert.Equal(1, machine.Stats.WriteProtectFaults);
         Assert.Equal(1, machine.Stats.CowReuses);
         Assert.Equal(0, machine.Stats.CowCopies);
+        Assert.Equal(43UL, machine.Cpus[1].Read(process, address));
         machine.CheckInvariants();
     }
 

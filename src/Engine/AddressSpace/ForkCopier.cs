@@ -109,8 +109,7 @@ internal sealed class ForkCopier(Machine machine)
                 continue;
             }
 
-            if (!pte.IsSpecial && parent.HasPinned && machine.Memmap.TestFlags(pte.Pfn, PageFlags.AnonExclusive)
-                && machine.Memmap.MaybeDmaPinned(pte.Pfn))
+            if (!pte.IsSpecial && NeedsCopyForPin(parent, pte.Pfn))
             {
                 // folio_try_dup_anon_rmap fails for an exclusive page that may be pinned: sharing it would let the
                 // next write fault copy it away from the pin. The child gets its own copy now (copy_present_page);
@@ -141,6 +140,18 @@ internal sealed class ForkCopier(Machine machine)
         destinationPtl.Exit();
         return protectedAny;
     }
+
+    /// <summary>
+    /// Whether fork must give the child its own copy of a page now: never in the mapcount generation; from 5.9 an
+    /// anonymous page that may be pinned in an mm that has pinned (<c>page_needs_cow_for_dma</c>); from 5.19 only if
+    /// it is also exclusive (<c>folio_try_dup_anon_rmap</c> failing).
+    /// </summary>
+    private bool NeedsCopyForPin(MmStruct parent, long pfn) => machine.Options.CowReuse switch
+    {
+        CowReuse.MapCount => false,
+        CowReuse.PageCount => parent.HasPinned && machine.Memmap.TestFlags(pfn, PageFlags.Anon) && machine.Memmap.MaybeDmaPinned(pfn),
+        _ => parent.HasPinned && machine.Memmap.TestFlags(pfn, PageFlags.AnonExclusive) && machine.Memmap.MaybeDmaPinned(pfn),
+    };
 
     /// <summary>
     /// <c>copy_present_page</c>: a new exclusive page for the child with the pinned page's contents, mapped dirty

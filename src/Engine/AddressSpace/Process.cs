@@ -477,8 +477,10 @@ public sealed class Process : IDisposable
     /// <summary>
     /// <c>change_protection</c>: rewrites the entries of the range for <paramref name="prot"/> (each through
     /// <c>ptep_modify_prot_start/commit</c>: get-and-clear, then set, so a dirty bit set meanwhile is kept), then
-    /// flushes the TLB if any entry lost a permission. Write permission is never granted here: a write faults and the
-    /// fault handler decides whether the page can be reused. Enter with the mmap_lock held for write.
+    /// flushes the TLB if any entry lost a permission. Write permission is granted here only to an anonymous page
+    /// exclusive to this mm, in the AnonExclusive generation (<c>can_change_pte_writable</c>, Linux 6.0); any other
+    /// entry stays read-only, and a write faults and lets the fault handler decide. Enter with the mmap_lock held for
+    /// write.
     /// </summary>
     private void ChangeProtection(MmStruct mm, ulong start, ulong end, Prot prot)
     {
@@ -503,6 +505,11 @@ public sealed class Process : IDisposable
                 var updated = prot == Prot.None
                     ? (old.IsPresent ? old.MkProtNone() : old)
                     : old.IsProtNone ? old.MkPresentReadOnly() : (prot & Prot.Write) == 0 ? old.WrProtect() : old;
+                if ((prot & Prot.Write) != 0 && updated.IsPresent && !updated.IsWrite && !updated.IsSpecial && CanChangePteWritable(updated.Pfn))
+                {
+                    updated = updated.MkWrite();
+                }
+
                 flush |= old.IsPresent && (!updated.IsPresent || (old.IsWrite && !updated.IsWrite));
                 _machine.Ptes.SetPte(table, index, updated);
             }
@@ -517,6 +524,10 @@ public sealed class Process : IDisposable
 
         mm.DecTlbFlushPending();
     }
+
+    /// <summary><c>can_change_pte_writable</c> for a private anonymous page (no soft-dirty or uffd-wp in this model).</summary>
+    private bool CanChangePteWritable(long pfn)
+        => _machine.Options.CowReuse == CowReuse.AnonExclusive && _machine.Memmap.TestFlags(pfn, PageFlags.Anon | PageFlags.AnonExclusive);
 
     private void ThrowIfExited() => ObjectDisposedException.ThrowIf(HasExited, this);
 }

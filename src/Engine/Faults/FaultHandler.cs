@@ -317,7 +317,7 @@ internal sealed class FaultHandler(Machine machine)
         }
 
         var pfn = orig.Pfn;
-        if (CowReusePolicy.CanReuseAnonExclusive(machine.Memmap, pfn, vma.AnonVma))
+        if (CowReusePolicy.CanReuse(machine.Options.CowReuse, machine.Memmap, pfn, vma.AnonVma))
         {
             // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
             // finds the new one). An unshare only needed the page exclusive: the entry stays as it is.

@@ -105,7 +105,7 @@ internal sealed class GupEngine(Machine machine)
             Atomic.MemoryBarrier();
             if ((options.GupFastRecheck
                  && (machine.Tables.ReadPmd(pmdTable, at) != pmd || machine.Ptes.PtepGetLockless(table, index) != pte))
-                || (pin && !write && options.UnshareOnReadOnlyPin && MustUnshare(pfn)))
+                || (pin && !write && options.UnsharesReadOnlyPins && MustUnshare(pfn)))
             {
                 // The page may have been unmapped meanwhile: ours can be the last reference.
                 Drop(pfn, refs, cpu.Id);
@@ -214,7 +214,7 @@ internal sealed class GupEngine(Machine machine)
                     return FollowResult.Taken;
                 }
 
-                if (pin && !write && machine.Options.UnshareOnReadOnlyPin && MustUnshare(pte.Pfn))
+                if (pin && !write && machine.Options.UnsharesReadOnlyPins && MustUnshare(pte.Pfn))
                 {
                     return FollowResult.Unshare;
                 }

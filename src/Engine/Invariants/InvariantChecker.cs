@@ -12,7 +12,8 @@ namespace Engine.Invariants;
 /// <item>every table reachable from a live mm is a page-table frame with one reference;</item>
 /// <item>every entry that maps a page maps a live, non-table frame inside a VMA; its mapcount equals the number of
 /// entries mapping it, and its refcount equals that number too (no other holder exists at quiescence yet);</item>
-/// <item>a writable anon entry maps an AnonExclusive page, and no writable entry maps a page mapped more than once;</item>
+/// <item>a writable anon entry maps an AnonExclusive page (AnonExclusive generation only), and no writable entry maps a
+/// page mapped more than once;</item>
 /// <item>every other allocated data frame is a leak; every frame with refcount 0 is on a free list, unmapped and clean;</item>
 /// <item>every TLB entry belongs to a live mm and agrees with its entry (same pfn, not writable where the entry is not);</item>
 /// <item>VMAs are sorted, page aligned and disjoint;</item>
@@ -79,7 +80,7 @@ internal static class InvariantChecker
                     violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps page-table frame 0x{pte.Pfn:x}"));
                 }
 
-                if (pte.IsWrite && (flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0)
+                if (pte.IsWrite && (flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0 && machine.Options.CowReuse == CowReuse.AnonExclusive)
                 {
                     violations.Add(Format($"pid {mm.Id}: writable entry at 0x{address:x} maps anon page 0x{pte.Pfn:x} that is not AnonExclusive"));
                 }
@@ -212,7 +213,7 @@ internal static class InvariantChecker
                     violations.Add(Format($"pfn 0x{pfn:x} is pinned {pins} time(s) but folio_maybe_dma_pinned is false"));
                 }
 
-                if ((flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0 && machine.Options.UnshareOnReadOnlyPin)
+                if ((flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0 && machine.Options.UnsharesReadOnlyPins)
                 {
                     violations.Add(Format($"pinned anon pfn 0x{pfn:x} is not AnonExclusive"));
                 }
