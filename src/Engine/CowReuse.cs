@@ -26,8 +26,8 @@ public enum CowReuse
     /// Linux ≥ 5.19 (PG_anon_exclusive, "mm/memory: remember exclusively mapped anonymous pages with
     /// PG_anon_exclusive", 6c287605fd56): reuse if the page is AnonExclusive, else iff page_count == 1 under the page
     /// lock, then mark it exclusive. Shipped with it: read-only pins unshare (<c>FAULT_FLAG_UNSHARE</c>), fork's early
-    /// copy tests exclusivity, and (6.0, "mm/mprotect: allow clean exclusive anon pages to be writable",
-    /// 76aefad628aa) mprotect makes exclusive anonymous entries writable without a fault. The invariants "writable
+    /// copy tests exclusivity, and (Linux 6.0, <c>can_change_pte_writable</c>) mprotect makes exclusive anonymous
+    /// entries writable without a fault. The invariants "writable
     /// anon entry ⇒ AnonExclusive" and "pinned anon page ⇒ AnonExclusive" hold only here.
     /// </summary>
     AnonExclusive,
