@@ -162,4 +162,12 @@ public static class EngineRaceScenarios
     /// <summary>The page-count rule: wrong COW.</summary>
     [SystematicTest(ExpectBug = true)]
     public static void CowReusePageCountPin() => Gup.CowReuseRaceTests.PinThenWriteProtect(CowReuse.PageCount)();
+
+    /// <summary>Many references to one page with the 2019 overflow guard.</summary>
+    [SystematicTest]
+    public static void RefcountOverflowGuard() => Gup.GupRaceTests.ReferenceOverflow(guard: true, onRefused: null)();
+
+    /// <summary>Without it: the wrapped count frees the page while references remain.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void RefcountOverflow() => Gup.GupRaceTests.ReferenceOverflow(guard: false, onRefused: null)();
 }

@@ -34,7 +34,7 @@ public sealed class Machine : IDisposable
         Options = options ?? new MachineOptions();
         Options.Validate();
         Memory = new PhysicalMemory(Options.BasePfn, Options.Frames);
-        Memmap = new Memmap(Options.BasePfn, Options.Frames);
+        Memmap = new Memmap(Options.BasePfn, Options.Frames) { RefcountLimit = Options.RefcountLimit };
 
         // The zero page: the first frame, reserved, never freed, mapped read-only by special entries.
         ZeroPfn = Options.BasePfn;

@@ -142,6 +142,13 @@ public sealed class MachineOptions
     /// </summary>
     public bool ForceWriteCowCheck { get; init; } = true;
 
+    /// <summary>
+    /// The largest value a GUP reference can take a page's count to before it wraps negative, as a 32-bit count wraps
+    /// past 2^31 − 1. A test setting: the overflow attack of 2019 needs 2^32 references, which a test cannot take, so
+    /// the overflow test shrinks the counter to a few dozen. Default <see cref="int.MaxValue"/> (the real width).
+    /// </summary>
+    internal int RefcountLimit { get; init; } = int.MaxValue;
+
     /// <summary>The copy-on-write reuse rule and the behaviours of its kernel generation. Default <see cref="CowReuse.AnonExclusive"/>.</summary>
     public CowReuse CowReuse { get; init; } = CowReuse.AnonExclusive;
 

@@ -162,4 +162,69 @@ public sealed class GupRaceTests
         Specification.Assert(machine.Cpus[1].Read(owner, shared) == 1, $"Dirty COW: the file's page holds {machine.Cpus[1].Read(owner, shared)}: a forced write to a private read-only mapping reached the page cache");
         AssertInvariants(machine);
     };
+
+    [Fact]
+    public void TheOverflowGuardRefusesTheReferenceThatWouldWrapTheCount()
+    {
+        var refused = 0;
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), ReferenceOverflow(guard: true, () => Interlocked.Increment(ref refused)));
+        AssertClean(report);
+        Assert.True(refused > 0, "no reference was ever refused: the attack never reached the wrap");
+    }
+
+    [Fact]
+    public void WithoutTheGuardTheWrappedCountFreesAPageStillReferencedForEachOfTenSeeds()
+    {
+        AssertFoundForEachOfTenSeeds(ReferenceOverflow(guard: false, onRefused: null), bug =>
+        {
+            Assert.Equal(BugKind.Assertion, bug.Kind);
+            Assert.Contains("overflow", bug.Message);
+        });
+    }
+
+    /// <summary>
+    /// Jann Horn's 2019 attack, on a counter shrunk to <see cref="OverflowLimit"/> (the real one needs 2^32
+    /// references): a thread takes read references to one page (vmsplice into pipes) until the count has gone all
+    /// the way round, while the process unmaps the page. The page must not be freed while references remain: with
+    /// the guard, a reference that would take a wrapped (negative) count further is refused.
+    /// </summary>
+    internal static Action ReferenceOverflow(bool guard, Action? onRefused) => () =>
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, RefcountOverflowGuard = guard, RefcountLimit = OverflowLimit });
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        machine.Cpus[0].Write(process, address, 1);
+        var pipes = new List<PageReferences>();
+        var attacker = ControlledThread.Start(() =>
+        {
+            try
+            {
+                // Once round the counter: back to where it started, with 2 * (limit + 1) more references than it says.
+                for (var i = 0; i < 2 * (OverflowLimit + 1); i++)
+                {
+                    pipes.Add(machine.Cpus[1].GetUserPages(process, address, 1, GupFlags.NoFast));
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                onRefused?.Invoke();
+            }
+        }, "vmsplice");
+        attacker.Join();
+        process.Munmap(address, Page);
+        foreach (var pipe in pipes)
+        {
+            var word = pipe.Read(0, 0);
+            Specification.Assert(word == 1, $"refcount overflow: a pipe reads 0x{word:x} from a page that was freed while {pipes.Count} references to it remained");
+        }
+
+        foreach (var pipe in pipes)
+        {
+            pipe.Dispose();
+        }
+
+        AssertInvariants(machine);
+    };
+
+    private const int OverflowLimit = 15;
 }

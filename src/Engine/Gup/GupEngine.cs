@@ -221,7 +221,12 @@ internal sealed class GupEngine(Machine machine)
 
                 // Under the PTL the entry holds a reference, so the page cannot be free; the guard still refuses a
                 // count driven past 2^31 by references (Jann Horn's 2019 vmsplice attack).
-                if (!machine.Memmap.TryGrabPage(pte.Pfn, refs, machine.Options.RefcountOverflowGuard))
+                if (!machine.Options.RefcountOverflowGuard)
+                {
+                    // Before 2019: a plain get_page, which nothing stops from wrapping.
+                    machine.Memmap.GetPageRefsUnchecked(pte.Pfn, refs);
+                }
+                else if (!machine.Memmap.TryGrabPage(pte.Pfn, refs, overflowGuard: true))
                 {
                     throw new InvalidOperationException($"The reference count of the page at 0x{at:x} would overflow; the reference is refused.");
                 }

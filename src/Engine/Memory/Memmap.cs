@@ -117,15 +117,65 @@ internal sealed class Memmap
                 return false;
             }
 
-            if (Atomic.CompareExchange(ref count, unchecked(seen + refs), seen) == seen)
+            if (Atomic.CompareExchange(ref count, Wrap((long)seen + refs), seen) == seen)
             {
                 return true;
             }
         }
     }
 
+    /// <summary>
+    /// A plain <c>get_page</c> of <paramref name="refs"/> references on a page the caller knows is mapped (under its
+    /// PTL): what GUP's slow path did before the 2019 overflow guard. Wraps like the real counter.
+    /// </summary>
+    public void GetPageRefsUnchecked(long pfn, int refs)
+    {
+        ref var count = ref Page(pfn).RefCount;
+        while (true)
+        {
+            var seen = Atomic.Read(ref count);
+            if (Atomic.CompareExchange(ref count, Wrap((long)seen + refs), seen) == seen)
+            {
+                return;
+            }
+        }
+    }
+
     /// <summary>Drops <paramref name="refs"/> references (<c>gup_put_folio</c>); true when they were the last.</summary>
-    public bool PutPageRefsTestZero(long pfn, int refs) => Atomic.Add(ref Page(pfn).RefCount, -refs) == 0;
+    public bool PutPageRefsTestZero(long pfn, int refs)
+    {
+        ref var count = ref Page(pfn).RefCount;
+        while (true)
+        {
+            var seen = Atomic.Read(ref count);
+            var now = Wrap((long)seen - refs);
+            if (Atomic.CompareExchange(ref count, now, seen) == seen)
+            {
+                return now == 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The counter's width (<c>MachineOptions.RefcountLimit</c>): a count past the limit wraps to the negative end, as a
+    /// 32-bit count wraps past 2^31 − 1.
+    /// </summary>
+    public int RefcountLimit { get; init; } = int.MaxValue;
+
+    private int Wrap(long value)
+    {
+        var span = ((long)RefcountLimit + 1) * 2;
+        if (value > RefcountLimit)
+        {
+            value -= span;
+        }
+        else if (value < -(long)RefcountLimit - 1)
+        {
+            value += span;
+        }
+
+        return (int)value;
+    }
 
     /// <summary><c>folio_maybe_dma_pinned</c> for a small page: the count has reached the pin bias (false positives allowed, never false negatives).</summary>
     public bool MaybeDmaPinned(long pfn) => (uint)PageCount(pfn) >= GupPinCountingBias;
