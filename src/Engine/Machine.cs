@@ -281,6 +281,15 @@ public sealed class Machine : IDisposable
             }
         }
 
+        if (!Options.BroadcastTlbInvalidate)
+        {
+            // An IPI is taken only with interrupts on: a target in an IRQ-disabled section acknowledges when it leaves.
+            for (var bits = mask; bits != 0; bits &= bits - 1)
+            {
+                WaitUntilIrqsOn(_cpus[System.Numerics.BitOperations.TrailingZeroCount(bits)]);
+            }
+        }
+
         Counters.Add(cpu, Stat.TlbShootdowns);
         Counters.Add(cpu, Stat.ShootdownTargets, targets);
     }
@@ -294,6 +303,7 @@ public sealed class Machine : IDisposable
         foreach (var cpu in _cpus)
         {
             WaitUntilOutsideAccess(cpu);
+            WaitUntilIrqsOn(cpu);
         }
     }
 
@@ -394,6 +404,15 @@ public sealed class Machine : IDisposable
         if (index >= 0)
         {
             Atomic.Write(ref _gatherInUse[index], 0);
+        }
+    }
+
+    private static void WaitUntilIrqsOn(Cpu cpu)
+    {
+        var sequence = cpu.IrqOffSequence;
+        if ((sequence & 1) != 0)
+        {
+            Wait.Until((cpu, sequence), static s => s.cpu.IrqOffSequence != s.sequence);
         }
     }
 

@@ -149,6 +149,16 @@ public sealed class MachineOptions
     /// </summary>
     internal int RefcountLimit { get; init; } = int.MaxValue;
 
+    /// <summary>
+    /// The architecture's TLB invalidation: false (default), x86-style shootdown IPIs, which a CPU with interrupts
+    /// off does not acknowledge until it turns them on, so GUP-fast's IRQ-disabled walk holds off every flush and the
+    /// frees behind it; true, arm64-style broadcast invalidation, which waits for no CPU's interrupts, so a page
+    /// GUP-fast has just read from an entry may be freed and reused before it takes its reference, and only its
+    /// re-check (<see cref="GupFastRecheck"/>) catches that. Page tables are freed after an RCU-like grace period in
+    /// both (IRQ-disabled sections still hold that off).
+    /// </summary>
+    public bool BroadcastTlbInvalidate { get; init; }
+
     /// <summary>The copy-on-write reuse rule and the behaviours of its kernel generation. Default <see cref="CowReuse.AnonExclusive"/>.</summary>
     public CowReuse CowReuse { get; init; } = CowReuse.AnonExclusive;
 

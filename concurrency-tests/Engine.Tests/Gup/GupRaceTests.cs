@@ -36,14 +36,21 @@ public sealed class GupRaceTests
     {
         using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, GupFastForkSeq = forkSeq });
         var parent = machine.CreateProcess();
-        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-        machine.Cpus[1].Write(parent, address, 1);
+
+        // Four pages, pinned together: fork's window between its pinned check and its write-protect is a few steps
+        // per page (as narrow as the kernel's), and four pages give GUP-fast four chances to fall in one.
+        var address = parent.Mmap(PinnedPages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        for (var i = 0; i < PinnedPages; i++)
+        {
+            machine.Cpus[1].Write(parent, address + ((ulong)i * Page), 1);
+        }
+
         Process? child = null;
         var forker = ControlledThread.Start(() => child = parent.Fork(), "fork");
 
         // The pinning thread has other work first: it is content to run later, so its pin falls anywhere in fork.
         Engine.Sync.SchedulingPoint.Yield();
-        using (var pin = machine.Cpus[0].PinUserPages(parent, address, 1, GupFlags.Write | GupFlags.LongTerm))
+        using (var pin = machine.Cpus[0].PinUserPages(parent, address, PinnedPages, GupFlags.Write | GupFlags.LongTerm))
         {
             forker.Join();
             if (outcomes is not null)
@@ -51,14 +58,21 @@ public sealed class GupRaceTests
                 Interlocked.Increment(ref outcomes[machine.Stats.ForkPinnedCopies > 0 ? 0 : 1]);
             }
 
-            machine.Cpus[1].Write(parent, address, 2);
-            Specification.Assert(pin.Read(0, 0) == 2, $"the pin holds {pin.Read(0, 0)}, not the parent's store 2: the pinned page was shared with the child and the parent's write copied it away from the pin");
-            Specification.Assert(machine.Cpus[1].Read(child!, address) == 1, "the child sees the parent's store after fork");
+            for (var i = 0; i < PinnedPages; i++)
+            {
+                var at = address + ((ulong)i * Page);
+                machine.Cpus[1].Write(parent, at, 2);
+                Specification.Assert(pin.Read(i, 0) == 2, $"the pin holds {pin.Read(i, 0)} in page {i}, not the parent's store 2: the pinned page was shared with the child and the parent's write copied it away from the pin");
+                Specification.Assert(machine.Cpus[1].Read(child!, at) == 1, "the child sees the parent's store after fork");
+            }
+
             AssertInvariants(machine);
         }
 
         child!.Dispose();
     };
+
+    private const int PinnedPages = 4;
 
     [Fact]
     public void AReadOnlyPinOfASharedPageIsCoherentWithTheProcesssLaterWrites()
@@ -227,4 +241,40 @@ public sealed class GupRaceTests
     };
 
     private const int OverflowLimit = 15;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AShootdownWaitsForAnIrqDisabledCpuOnlyWhenItIsAnIpi(bool broadcast)
+    {
+        var overlapped = 0;
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), () =>
+        {
+            using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, BroadcastTlbInvalidate = broadcast });
+            var process = machine.CreateProcess();
+            var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+            machine.Cpus[0].Write(process, address, 1);
+            var irqsOff = new int[1];
+            var walker = ControlledThread.Start(() =>
+            {
+                machine.Cpus[0].LocalIrqDisable();
+                Volatile.Write(ref irqsOff[0], 1);
+                Engine.Sync.SchedulingPoint.Yield();
+                Volatile.Write(ref irqsOff[0], 0);
+                machine.Cpus[0].LocalIrqEnable();
+            }, "irqs-off");
+            var before = Volatile.Read(ref irqsOff[0]);
+            machine.FlushTlbRange(process.Mm, address, address + Page);
+            if (before == 1 && Volatile.Read(ref irqsOff[0]) == 1)
+            {
+                // CPU 0 had interrupts off all through the flush: only a broadcast invalidation may complete then.
+                Interlocked.Increment(ref overlapped);
+                Specification.Assert(broadcast, "an IPI shootdown completed while its target had interrupts off");
+            }
+
+            walker.Join();
+        });
+        AssertClean(report);
+        Assert.Equal(broadcast, overlapped > 0);
+    }
 }

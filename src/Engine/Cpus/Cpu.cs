@@ -24,6 +24,7 @@ public sealed class Cpu
 {
     private readonly Machine _machine;
     private readonly PaddedCounter _accessSequence = new();
+    private readonly PaddedCounter _irqOffSequence = new();
 
     internal Cpu(Machine machine, int id)
     {
@@ -36,8 +37,11 @@ public sealed class Cpu
 
     internal Tlb Tlb { get; } = new();
 
-    /// <summary>Odd while an access or an IRQ-disabled section runs on this CPU.</summary>
+    /// <summary>Odd while an access (a TLB lookup, walk, fill and the load or store) runs on this CPU.</summary>
     internal int AccessSequence => Atomic.Read(ref _accessSequence.Value);
+
+    /// <summary>Odd while an IRQ-disabled section (<see cref="LocalIrqDisable"/>) runs on this CPU.</summary>
+    internal int IrqOffSequence => Atomic.Read(ref _irqOffSequence.Value);
 
     /// <summary>Loads the 64-bit word at <paramref name="address"/> (8-byte aligned) of <paramref name="process"/>.</summary>
     public ulong Read(Process process, ulong address)
@@ -171,13 +175,18 @@ public sealed class Cpu
 
     /// <summary>
     /// <c>local_irq_disable</c> for a lockless walker (GUP-fast): until <see cref="LocalIrqEnable"/> this CPU holds
-    /// off shootdown acknowledgements and the grace period before page tables are freed, exactly as an access does.
-    /// Must not be nested in an access, and nothing may wait inside it for anything a shootdown initiator holds.
+    /// off the grace period before page tables are freed and, when shootdowns are IPIs (not
+    /// <see cref="MachineOptions.BroadcastTlbInvalidate"/>), shootdown acknowledgements. Must not be nested in an
+    /// access, and nothing may wait inside it for anything a shootdown initiator holds.
     /// </summary>
-    internal void LocalIrqDisable() => BeginAccess();
+    internal void LocalIrqDisable()
+    {
+        var now = Atomic.Increment(ref _irqOffSequence.Value);
+        Debug.Assert((now & 1) == 1, "nested IRQ-disabled section");
+    }
 
     /// <summary><c>local_irq_enable</c>: ends the section opened by <see cref="LocalIrqDisable"/>.</summary>
-    internal void LocalIrqEnable() => EndAccess();
+    internal void LocalIrqEnable() => Atomic.Increment(ref _irqOffSequence.Value);
 
     /// <summary>Opens an access (or an IRQ-disabled section): the sequence turns odd, with a full barrier.</summary>
     internal void BeginAccess()
