@@ -248,6 +248,7 @@ public sealed class GupRaceTests
     public void AShootdownWaitsForAnIrqDisabledCpuOnlyWhenItIsAnIpi(bool broadcast)
     {
         var overlapped = 0;
+        var startedInside = 0;
         var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), () =>
         {
             using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, BroadcastTlbInvalidate = broadcast });
@@ -264,6 +265,11 @@ public sealed class GupRaceTests
                 machine.Cpus[0].LocalIrqEnable();
             }, "irqs-off");
             var before = Volatile.Read(ref irqsOff[0]);
+            if (before == 1)
+            {
+                Interlocked.Increment(ref startedInside);
+            }
+
             machine.FlushTlbRange(process.Mm, address, address + Page);
             if (before == 1 && Volatile.Read(ref irqsOff[0]) == 1)
             {
@@ -275,6 +281,7 @@ public sealed class GupRaceTests
             walker.Join();
         });
         AssertClean(report);
+        Assert.True(startedInside > 0, "the flush never started while CPU 0 had interrupts off: the test proved nothing");
         Assert.Equal(broadcast, overlapped > 0);
     }
 }
