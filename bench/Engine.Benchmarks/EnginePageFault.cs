@@ -4,22 +4,22 @@ using System.Runtime.ExceptionServices;
 namespace Engine.Benchmarks;
 
 /// <summary>
-/// The page_fault1 loop on the engine: each worker thread drives its own <see cref="Cpu"/> and repeatedly maps a
-/// 128 MiB private anonymous region, writes one word in each 4 KiB page (one anonymous fault each), and unmaps it.
-/// The main thread lets the workers warm up, then counts the pages they touch during the measured window, exactly as
-/// <c>bench/native/page_fault1.c</c> does for the kernel. Each worker also times its three phases (mmap, touch,
-/// munmap) and the managed bytes it allocates in each, for the regions that fall wholly inside the window.
+/// The page-fault loops of <see cref="PageFaultTest"/> on the engine: each worker thread drives its own
+/// <see cref="Cpu"/> and repeatedly maps a 128 MiB region (private anonymous memory, or a private or shared mapping of
+/// a 128 MiB file of its own), writes one word in each 4 KiB page (one fault each), and unmaps it. The main thread
+/// lets the workers warm up, then counts the pages they touch during the measured window, exactly as
+/// <c>bench/native/harness.c</c> does for the kernel. Each worker also times its three phases (mmap, touch, munmap)
+/// and the managed bytes it allocates in each, for the regions that fall wholly inside the window. The word written
+/// to a page is its offset in the region plus one, so a file page written is never left zero and the file tests can
+/// check at the end what reached the file.
 /// </summary>
-public static class EnginePageFault1
+public static class EnginePageFault
 {
     /// <summary>Bytes per region: 128 MiB, as in will-it-scale's page_fault1.</summary>
     public const ulong RegionBytes = 128UL << 20;
 
     /// <summary>Bytes per page.</summary>
     public const ulong PageBytes = 4096;
-
-    /// <summary>Frames of the machine: two regions in flight (2 x 32,768 pages) plus page tables and per-CPU caches.</summary>
-    public const int Frames = 80_000;
 
     private const int PagesPerRegion = (int)(RegionBytes / PageBytes);
 
@@ -39,13 +39,17 @@ public static class EnginePageFault1
     private const int Stopping = 2;
 
     /// <summary>
-    /// Runs one configuration: <paramref name="workers"/> threads sharing address spaces as <paramref name="sharing"/>
-    /// says, on a 2-CPU machine (or more if there are more workers), with or without poisoning of freed frames.
+    /// Runs one configuration of <paramref name="test"/>: <paramref name="workers"/> threads sharing address spaces
+    /// as <paramref name="sharing"/> says, on a 2-CPU machine (or more if there are more workers) with
+    /// <see cref="PageFaultTest.Frames"/> frames, with or without poisoning of freed frames. In the file tests each
+    /// worker maps a file of its own (will-it-scale's "separate file" tests), created before the workers start.
     /// Worker <c>i</c> drives CPU <c>i * cpuStride</c>: a stride of 2 leaves an idle CPU between two busy ones (a
-    /// diagnostic for false sharing between neighbouring per-CPU objects). Checks the machine's invariants at the end.
+    /// diagnostic for false sharing between neighbouring per-CPU objects). At the end, checks what reached each file
+    /// (<see cref="CheckFiles"/>) and the machine's invariants.
     /// </summary>
-    public static PageFaultRunResult Measure(EngineSharing sharing, int workers, bool poisonFreedFrames, TimeSpan warmup, TimeSpan duration, int cpuStride = 1)
+    public static PageFaultRunResult Measure(PageFaultTest test, EngineSharing sharing, int workers, bool poisonFreedFrames, TimeSpan warmup, TimeSpan duration, int cpuStride = 1)
     {
+        ArgumentNullException.ThrowIfNull(test);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cpuStride);
         if (sharing == EngineSharing.SingleThread && workers != 1)
         {
@@ -56,7 +60,7 @@ public static class EnginePageFault1
         var options = new MachineOptions
         {
             Cpus = Math.Max(2, ((workers - 1) * cpuStride) + 1),
-            Frames = Frames,
+            Frames = test.Frames(sharing == EngineSharing.SeparateMachines ? 1 : workers),
             PteLayout = PteLayout.Native64,
             PoisonFreedFrames = poisonFreedFrames,
         };
@@ -72,6 +76,15 @@ public static class EnginePageFault1
             processes[i] = machines[Math.Min(i, machines.Length - 1)].CreateProcess();
         }
 
+        var files = new BackingFile?[workers];
+        if (test.MapsFile)
+        {
+            for (var i = 0; i < workers; i++)
+            {
+                files[i] = machines[Math.Min(i, machines.Length - 1)].CreateFile($"{test.Name}.{i}", (long)RegionBytes);
+            }
+        }
+
         var slots = new long[workers * Stride];
         int[] phase = [Warming];
         var failures = new Exception?[workers];
@@ -81,11 +94,12 @@ public static class EnginePageFault1
             var worker = i;
             var cpu = machines[Math.Min(worker, machines.Length - 1)].Cpus[worker * cpuStride];
             var process = processes[Math.Min(worker, processes.Length - 1)];
+            var file = files[worker];
             threads[i] = new Thread(() =>
             {
                 try
                 {
-                    Work(cpu, process, slots, worker * Stride, phase);
+                    Work(cpu, process, test.Flags, file, slots, worker * Stride, phase);
                 }
                 catch (Exception e)
                 {
@@ -95,7 +109,7 @@ public static class EnginePageFault1
             })
             {
                 IsBackground = true,
-                Name = $"page_fault1 worker {worker}",
+                Name = $"{test.Name} worker {worker}",
             };
         }
 
@@ -127,6 +141,13 @@ public static class EnginePageFault1
             }
         }
 
+        var touched = new long[workers];
+        for (var i = 0; i < workers; i++)
+        {
+            touched[i] = slots[(i * Stride) + PagesSlot];
+        }
+
+        CheckFiles(test, machines, files, touched);
         foreach (var machine in machines)
         {
             machine.CheckInvariants();
@@ -160,10 +181,52 @@ public static class EnginePageFault1
             TouchBytesAllocatedPerPage: touchBytes / regionPages,
             MunmapBytesAllocatedPerRegion: munmapBytes / (double)Math.Max(1, regions),
             MmapBytesAllocatedPerRegion: mmapBytes / (double)Math.Max(1, regions),
-            AnonymousFaultsPerPage: Delta(statsBefore, statsAfter, s => s.AnonymousFaults) / (double)Math.Max(1, pages),
+            FaultsPerPage: Delta(statsBefore, statsAfter, test.Faults) / (double)Math.Max(1, pages),
+            PageCacheFillsPerPage: Delta(statsBefore, statsAfter, s => s.PageCacheFills) / (double)Math.Max(1, pages),
             ShootdownsPerRegion: shootdowns * (double)PagesPerRegion / Math.Max(1, pages),
             ShootdownTargetsPerShootdown: targets / (double)Math.Max(1, shootdowns),
             FaultRetries: Delta(statsBefore, statsAfter, s => s.FaultRetries));
+    }
+
+    /// <summary>
+    /// After a file test, at quiescence: writes every file back (worker <c>i</c>'s file is on machine <c>i</c>, or on
+    /// the only machine) and checks its backing store. page_fault2's private stores must never reach the file (nothing
+    /// to write back, every word still zero); page_fault3's must all have reached the page cache, so after the
+    /// writeback the first word of every page the worker ever wrote (all of them once it completed a pass,
+    /// <paramref name="touched"/> being its page count) is the value the loop stores there; every pass stores the
+    /// same values. Throws <see cref="InvalidOperationException"/> on a mismatch.
+    /// </summary>
+    private static void CheckFiles(PageFaultTest test, Machine[] machines, BackingFile?[] files, long[] touched)
+    {
+        for (var i = 0; i < files.Length; i++)
+        {
+            if (files[i] is not { } file)
+            {
+                continue;
+            }
+
+            var machine = machines[Math.Min(i, machines.Length - 1)];
+            var writtenBefore = machine.Stats.PagesWrittenBack;
+            machine.Writeback(file);
+            var writtenBack = machine.Stats.PagesWrittenBack - writtenBefore;
+            var shared = (test.Flags & MapFlags.Shared) != 0;
+            var written = (ulong)Math.Min(touched[i], PagesPerRegion) * PageBytes;
+            for (ulong offset = 0; offset < RegionBytes; offset += PageBytes)
+            {
+                var expected = shared && offset < written ? offset + 1 : 0;
+                var stored = file.ReadStored((long)offset);
+                if (stored != expected)
+                {
+                    throw new InvalidOperationException(
+                        $"{test.Name}: {file} holds {stored} at offset {offset} after writeback, expected {expected}.");
+                }
+            }
+
+            if (!shared && writtenBack != 0)
+            {
+                throw new InvalidOperationException($"{test.Name}: {writtenBack} page(s) of {file} were written back; private stores must never dirty the file.");
+            }
+        }
     }
 
     private static long Delta(MachineStats[] before, MachineStats[] after, Func<MachineStats, long> counter)
@@ -188,8 +251,11 @@ public static class EnginePageFault1
         return total;
     }
 
-    /// <summary>One worker's loop; a region's phases are recorded only when the whole region ran inside the window.</summary>
-    private static void Work(Cpu cpu, Process process, long[] slots, int b, int[] phase)
+    /// <summary>
+    /// One worker's loop over anonymous regions (<paramref name="file"/> null) or mappings of
+    /// <paramref name="file"/>; a region's phases are recorded only when the whole region ran inside the window.
+    /// </summary>
+    private static void Work(Cpu cpu, Process process, MapFlags flags, BackingFile? file, long[] slots, int b, int[] phase)
     {
         long pages = 0;
         while (true)
@@ -202,13 +268,15 @@ public static class EnginePageFault1
 
             var bytes0 = GC.GetAllocatedBytesForCurrentThread();
             var t0 = Stopwatch.GetTimestamp();
-            var region = process.Mmap(RegionBytes, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+            var region = file is null
+                ? process.Mmap(RegionBytes, Prot.ReadWrite, flags)
+                : process.Mmap(RegionBytes, Prot.ReadWrite, flags, file, 0);
             var t1 = Stopwatch.GetTimestamp();
             var bytes1 = GC.GetAllocatedBytesForCurrentThread();
             var completed = true;
             for (ulong offset = 0; offset < RegionBytes; offset += PageBytes)
             {
-                cpu.Write(process, region + offset, offset);
+                cpu.Write(process, region + offset, offset + 1);
                 Volatile.Write(ref slots[b + PagesSlot], ++pages);
                 if (Volatile.Read(ref phase[0]) == Stopping)
                 {

@@ -13,7 +13,7 @@ namespace Engine.Benchmarks;
 public static class FrameClearingBaseline
 {
     private const int WordsPerFrame = 512;
-    private const int FramesPerBuffer = (int)(EnginePageFault1.RegionBytes / EnginePageFault1.PageBytes);
+    private const int FramesPerBuffer = (int)(EnginePageFault.RegionBytes / EnginePageFault.PageBytes);
     private const int Stride = 16;
 
     /// <summary>Frames cleared per second over <paramref name="duration"/> by <paramref name="threads"/> threads, after <paramref name="warmup"/>.</summary>

@@ -4,18 +4,18 @@ using System.Globalization;
 namespace Engine.Benchmarks;
 
 /// <summary>
-/// Builds and runs the kernel reference, <c>bench/native/page_fault1.c</c>, through <c>bench/native/build.sh</c>
-/// (gcc -O2 -pthread). Every failure is reported as a message rather than thrown, so the caller can carry on with the
-/// engine alone.
+/// Builds and runs the kernel references, <c>bench/native/page_fault1</c>, <c>page_fault2</c> and
+/// <c>page_fault3</c>, through <c>bench/native/build.sh</c> (gcc -O2 -pthread). Every failure is reported as a
+/// message rather than thrown, so the caller can carry on with the engine alone.
 /// </summary>
-public static class NativePageFault1
+public static class NativePageFault
 {
     /// <summary>Exit status of build.sh when gcc is not installed.</summary>
     private const int CompilerMissing = 3;
 
     /// <summary>
-    /// Builds the program. Returns the binary's path, or null with <paramref name="problem"/> saying why (no gcc, no
-    /// bash, repository not found, compile error).
+    /// Builds the programs. Returns the directory that holds the binaries, or null with <paramref name="problem"/>
+    /// saying why (no gcc, no bash, repository not found, compile error).
     /// </summary>
     public static string? Build(out string problem)
     {
@@ -40,23 +40,28 @@ public static class NativePageFault1
             return null;
         }
 
-        var binary = output.Trim().Split('\n')[^1].Trim();
-        if (!File.Exists(binary))
+        var binaries = output.Trim().Split('\n').Select(line => line.Trim()).ToArray();
+        var missing = binaries.FirstOrDefault(b => !File.Exists(b));
+        if (missing is not null)
         {
-            problem = $"build.sh reported '{binary}', which does not exist";
+            problem = $"build.sh reported '{missing}', which does not exist";
             return null;
         }
 
-        return binary;
+        return Path.GetDirectoryName(binaries[^1]);
     }
 
     /// <summary>
-    /// Runs the program with <paramref name="workers"/> threads, or processes when <paramref name="processes"/>, and
-    /// returns its faults_per_sec, or null with <paramref name="problem"/> set.
+    /// Runs <paramref name="test"/>'s program from <paramref name="directory"/> with <paramref name="workers"/>
+    /// threads, or processes when <paramref name="processes"/>, its file (for the file tests) in
+    /// <paramref name="fileDirectory"/> (null: the program's default, /tmp), and returns what it printed, or null
+    /// with <paramref name="problem"/> set.
     /// </summary>
-    public static double? Run(string binary, int workers, bool processes, TimeSpan warmup, TimeSpan duration, out string problem)
+    public static NativeRunResult? Run(string directory, PageFaultTest test, int workers, bool processes, TimeSpan warmup, TimeSpan duration, string? fileDirectory, out string problem)
     {
+        ArgumentNullException.ThrowIfNull(test);
         problem = "";
+        var binary = Path.Combine(directory, test.Name);
         var args = new List<string>
         {
             "-t", workers.ToString(CultureInfo.InvariantCulture),
@@ -68,24 +73,41 @@ public static class NativePageFault1
             args.Add("--processes");
         }
 
+        if (fileDirectory is not null)
+        {
+            args.Add("--dir");
+            args.Add(fileDirectory);
+        }
+
         var (exitCode, output, error) = RunProcess(binary, args, warmup + duration + TimeSpan.FromMinutes(1));
         if (exitCode != 0)
         {
-            problem = $"page_fault1 exited with {exitCode}: {error.Trim()}";
+            problem = $"{test.Name} exited with {exitCode}: {error.Trim()}";
             return null;
         }
 
+        var rate = Field(output, "faults_per_sec=");
+        if (rate is null)
+        {
+            problem = $"no faults_per_sec in {test.Name}'s output: '{output.Trim()}'";
+            return null;
+        }
+
+        return new NativeRunResult(rate.Value, Field(output, "minflt_per_page="));
+    }
+
+    /// <summary>The number after <paramref name="key"/> in the result line, or null (absent, or "n/a").</summary>
+    private static double? Field(string output, string key)
+    {
         foreach (var field in output.Trim().Split(' '))
         {
-            const string key = "faults_per_sec=";
             if (field.StartsWith(key, StringComparison.Ordinal)
-                && double.TryParse(field.AsSpan(key.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var rate))
+                && double.TryParse(field.AsSpan(key.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
             {
-                return rate;
+                return value;
             }
         }
 
-        problem = $"no faults_per_sec in page_fault1's output: '{output.Trim()}'";
         return null;
     }
 

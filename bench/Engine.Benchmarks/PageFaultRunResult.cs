@@ -1,19 +1,20 @@
 namespace Engine.Benchmarks;
 
 /// <summary>
-/// What one engine page_fault1 run measured. Rates are over the measured window; the per-phase figures are summed
-/// over every worker and every region completed in that window (a region's three phases: mmap, touch every page,
-/// munmap).
+/// What one engine run of a <see cref="PageFaultTest"/> measured. Rates are over the measured window; the per-phase
+/// figures are summed over every worker and every region completed in that window (a region's three phases: mmap,
+/// touch every page, munmap).
 /// </summary>
 /// <param name="FaultsPerSecond">Pages touched per second, all workers together.</param>
 /// <param name="Regions">Regions completed (mmap, touch, munmap) in the window, all workers.</param>
-/// <param name="TouchNsPerPage">Wall time of the touch phase per page (the anonymous faults), averaged over workers.</param>
+/// <param name="TouchNsPerPage">Wall time of the touch phase per page (the faults), averaged over workers.</param>
 /// <param name="MunmapNsPerPage">Wall time of munmap per page unmapped (zap, shootdown, free, table teardown).</param>
 /// <param name="MmapNsPerRegion">Wall time of one mmap.</param>
 /// <param name="TouchBytesAllocatedPerPage">Managed bytes the workers allocated in the touch phase, per page.</param>
 /// <param name="MunmapBytesAllocatedPerRegion">Managed bytes allocated by one munmap.</param>
 /// <param name="MmapBytesAllocatedPerRegion">Managed bytes allocated by one mmap.</param>
-/// <param name="AnonymousFaultsPerPage">The machine's AnonymousFaults counter over pages touched (1.0 expected).</param>
+/// <param name="FaultsPerPage">The machine's counter of the test's fault (<see cref="PageFaultTest.Faults"/>) over pages touched (1.0 expected).</param>
+/// <param name="PageCacheFillsPerPage">Page-cache fills over pages touched: 0 once every file is cached (the warm-up's first pass fills it).</param>
 /// <param name="ShootdownsPerRegion">The machine's TlbShootdowns per region.</param>
 /// <param name="ShootdownTargetsPerShootdown">CPUs targeted per shootdown.</param>
 /// <param name="FaultRetries">Faults that found the entry changed under the PTL.</param>
@@ -26,7 +27,8 @@ public sealed record PageFaultRunResult(
     double TouchBytesAllocatedPerPage,
     double MunmapBytesAllocatedPerRegion,
     double MmapBytesAllocatedPerRegion,
-    double AnonymousFaultsPerPage,
+    double FaultsPerPage,
+    double PageCacheFillsPerPage,
     double ShootdownsPerRegion,
     double ShootdownTargetsPerShootdown,
     long FaultRetries);

@@ -5,9 +5,10 @@ namespace Engine.Benchmarks;
 
 /// <summary>
 /// Entry point. <c>scheduler [--iterations N] [--repeats N]</c> runs the plain throughput harness
-/// (<see cref="SchedulerHarness"/>); <c>pagefault [--duration S] [--warmup S] [--skip-native]</c> runs the
-/// page_fault1 comparison of the engine with the kernel (<see cref="PageFaultHarness"/>, hook off);
-/// <c>pagefault-alloc</c> measures what each call of that loop allocates (<see cref="AllocationProbe"/>);
+/// (<see cref="SchedulerHarness"/>); <c>pagefault [--test pf1|pf2|pf3|all] [--duration S] [--warmup S]
+/// [--skip-native]</c> runs the page_fault1/2/3 comparison of the engine with the kernel
+/// (<see cref="PageFaultHarness"/>, hook off); <c>pagefault-alloc</c> measures what each call of those loops
+/// allocates (<see cref="AllocationProbe"/>);
 /// <c>fork-alloc</c> what fork and exit allocate for regions of several sizes (<see cref="ForkAllocationProbe"/>);
 /// anything else goes to BenchmarkDotNet's switcher, e.g.
 /// <c>--filter '*Facade*'</c> or <c>--filter '*Scheduler*' --job short</c>.

@@ -1,37 +1,36 @@
 /*
- * page_fault1: anonymous page-fault throughput of the host kernel, the reference for the engine's
- * `pagefault` mode (bench/Engine.Benchmarks/PageFaultHarness.cs).
+ * The harness of the native page-fault references, the kernel's side of the engine's `pagefault` mode
+ * (bench/Engine.Benchmarks/PageFaultHarness.cs). Linked with one test (page_fault1.c, page_fault2.c or
+ * page_fault3.c), which supplies test_worker() and test_name.
  *
- * Each worker (a thread, or a forked process with --processes) loops:
- *   mmap 128 MiB private anonymous; store one word in each 4 KiB page; munmap.
- * Every store to a fresh page is one anonymous page fault (the kernel allocates and zeroes a frame). Workers count
- * pages touched in a per-worker counter on its own cache line (in shared memory for processes). The main thread lets
- * them warm up, reads all counters, sleeps for the measured duration, reads them again, and prints the difference
- * divided by the elapsed time as one line:
+ * N workers (threads, or forked processes with --processes) each run the test's loop and count the pages they
+ * touch in a per-worker counter on its own cache line (in shared memory, so forked workers' counts are visible).
+ * The main thread lets them warm up, reads all counters, sleeps for the measured duration, reads them again, and
+ * prints the difference divided by the elapsed time as one line:
  *
- *   page_fault1 mode=threads workers=2 duration_s=5.000 faults=... faults_per_sec=...
+ *   page_fault2 mode=threads workers=2 duration_s=5.000 faults=... faults_per_sec=... minflt_per_page=...
  *
- * Transparent huge pages would turn 512 faults into one; each region is madvise(MADV_NOHUGEPAGE)d so that every
- * 4 KiB page faults, whatever /sys/kernel/mm/transparent_hugepage/enabled says.
+ * minflt_per_page is the process's minor faults (getrusage) over the same window divided by the pages touched: 1.000
+ * when every page touched took exactly one fault. In processes mode the faults happen in the children, which
+ * getrusage(RUSAGE_SELF) cannot see, so it prints "n/a".
  *
- * Usage: page_fault1 [-t N] [--processes] [-d SECONDS] [-w WARMUP_SECONDS]
+ * Usage: page_faultN [-t N] [--processes] [-d SECONDS] [-w WARMUP_SECONDS] [--dir DIRECTORY]
  */
 #define _GNU_SOURCE
+#include "harness.h"
+
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define REGION_BYTES (128UL << 20)
-#define PAGE_BYTES 4096UL
 #define MAX_WORKERS 64
 
 /* One counter per worker, padded to its own cache line so workers do not share a line. */
@@ -40,8 +39,16 @@ struct slot {
     char pad[64 - sizeof(uint64_t)];
 };
 
+const char *file_dir = "/tmp";
+
 static struct slot *slots;
 static volatile int *stop_flag;
+
+void die(const char *what)
+{
+    perror(what);
+    exit(2);
+}
 
 static double now_seconds(void)
 {
@@ -59,37 +66,19 @@ static void sleep_seconds(double seconds)
     }
 }
 
-static void die(const char *what)
+static long minor_faults(void)
 {
-    perror(what);
-    exit(2);
-}
-
-static void worker_loop(int index)
-{
-    struct slot *mine = &slots[index];
-    while (!*stop_flag) {
-        char *region = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (region == MAP_FAILED) {
-            die("mmap");
-        }
-#ifdef MADV_NOHUGEPAGE
-        madvise(region, REGION_BYTES, MADV_NOHUGEPAGE);
-#endif
-        for (unsigned long offset = 0; offset < REGION_BYTES; offset += PAGE_BYTES) {
-            *(volatile uint64_t *)(region + offset) = offset;
-            /* Publish progress every page: a plain store to a private line, cheap next to a fault. */
-            mine->pages++;
-        }
-        if (munmap(region, REGION_BYTES) != 0) {
-            die("munmap");
-        }
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) != 0) {
+        die("getrusage");
     }
+    return usage.ru_minflt;
 }
 
 static void *thread_main(void *arg)
 {
-    worker_loop((int)(intptr_t)arg);
+    int index = (int)(intptr_t)arg;
+    test_worker(index, &slots[index].pages, stop_flag);
     return NULL;
 }
 
@@ -104,7 +93,7 @@ static uint64_t total_pages(int workers)
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [-t WORKERS] [--processes] [-d SECONDS] [-w WARMUP_SECONDS]\n", argv0);
+    fprintf(stderr, "usage: %s [-t WORKERS] [--processes] [-d SECONDS] [-w WARMUP_SECONDS] [--dir DIRECTORY]\n", argv0);
     exit(2);
 }
 
@@ -122,6 +111,8 @@ int main(int argc, char **argv)
             duration = atof(argv[++i]);
         } else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc) {
             warmup = atof(argv[++i]);
+        } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            file_dir = argv[++i];
         } else if (strcmp(argv[i], "--processes") == 0) {
             processes = 1;
         } else {
@@ -152,7 +143,7 @@ int main(int argc, char **argv)
                 die("fork");
             }
             if (pid == 0) {
-                worker_loop(i);
+                test_worker(i, &slots[i].pages, stop_flag);
                 _exit(0);
             }
             children[i] = pid;
@@ -162,11 +153,13 @@ int main(int argc, char **argv)
     }
 
     sleep_seconds(warmup);
+    long faults_before = minor_faults();
     uint64_t before = total_pages(workers);
     double start = now_seconds();
     sleep_seconds(duration);
     uint64_t after = total_pages(workers);
     double elapsed = now_seconds() - start;
+    long faults_after = minor_faults();
 
     __atomic_store_n(stop_flag, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < workers; i++) {
@@ -181,8 +174,13 @@ int main(int argc, char **argv)
         }
     }
 
-    uint64_t faults = after - before;
-    printf("page_fault1 mode=%s workers=%d duration_s=%.3f faults=%llu faults_per_sec=%.0f\n",
-           processes ? "processes" : "threads", workers, elapsed, (unsigned long long)faults, (double)faults / elapsed);
+    uint64_t pages = after - before;
+    char per_page[32] = "n/a";
+    if (!processes && pages > 0) {
+        snprintf(per_page, sizeof per_page, "%.3f", (double)(faults_after - faults_before) / (double)pages);
+    }
+    printf("%s mode=%s workers=%d duration_s=%.3f faults=%llu faults_per_sec=%.0f minflt_per_page=%s\n", test_name,
+           processes ? "processes" : "threads", workers, elapsed, (unsigned long long)pages, (double)pages / elapsed,
+           per_page);
     return 0;
 }
