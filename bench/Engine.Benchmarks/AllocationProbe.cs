@@ -58,6 +58,8 @@ public static class AllocationProbe
             Measure(() => { FreshRegion(); Touch(region, RegionBytes, readFirst: false); }, () => process.MadviseDontNeed(region, RegionBytes), DropRegion)));
         rows.Add(("MadviseDontNeed of 2 MiB, 512 pages written",
             Measure(() => { FreshRegion(); Touch(region, ChunkBytes, readFirst: false); }, () => process.MadviseDontNeed(region, ChunkBytes), DropRegion)));
+        rows.Add(("the first write fault in a fresh 128 MiB anonymous mapping (page tables created; anon_vma_prepare where modelled)",
+            Measure(() => region = process.Mmap(RegionBytes, Prot.ReadWrite, PrivateAnonymous), () => Touch(region, PageBytes, readFirst: false), DropRegion)));
         rows.Add(("mmap 128 MiB (empty address space)",
             Measure(() => { }, () => region = process.Mmap(RegionBytes, Prot.ReadWrite, PrivateAnonymous), DropRegion)));
         rows.Add(("munmap 128 MiB, never touched (no page table to free)",
@@ -151,6 +153,10 @@ public static class AllocationProbe
                 Measure(() => { FreshMapping(MapFlags.Shared); Touch(ChunkBytes); }, () => process.MadviseDontNeed(region, ChunkBytes), DropMapping)),
             ("MadviseDontNeed of a 128 MiB private file mapping, 32,768 private copies",
                 Measure(() => { FreshMapping(MapFlags.Private); Touch(RegionBytes); }, () => process.MadviseDontNeed(region, RegionBytes), DropMapping)),
+            ("the first write fault in a fresh private file mapping (page tables created; anon_vma_prepare where modelled)",
+                Measure(() => region = process.Mmap(RegionBytes, Prot.ReadWrite, MapFlags.Private, file, 0), () => Touch(PageBytes), DropMapping)),
+            ("the first write fault in a fresh shared file mapping (page tables created)",
+                Measure(() => region = process.Mmap(RegionBytes, Prot.ReadWrite, MapFlags.Shared, file, 0), () => Touch(PageBytes), DropMapping)),
             ("mmap 128 MiB of a file, shared",
                 Measure(() => { }, () => region = process.Mmap(RegionBytes, Prot.ReadWrite, MapFlags.Shared, file, 0), DropMapping)),
             ("munmap 128 MiB shared file mapping, 32,768 pages written (64 PTE tables, PMD, PUD freed)",
