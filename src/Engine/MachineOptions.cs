@@ -132,6 +132,15 @@ public sealed class MachineOptions
     public bool UnshareOnReadOnlyPin { get; init; } = true;
 
     /// <summary>
+    /// A read-only long-term pin in a private mapping also unshares a page-cache page or the shared zero page (an
+    /// anonymous copy, mapped read-only, which the process's later writes reuse), so the pin sees those writes
+    /// ("mm/gup: reliable R/O long-term pinning in COW mappings", Linux 6.2, commit 84209e87c696). Before, such a
+    /// pin held the page the process would copy away from at its next write. Default on; it takes effect only
+    /// where <see cref="UnshareOnReadOnlyPin"/> does (the AnonExclusive generation).
+    /// </summary>
+    public bool ReliableLongTermReadOnlyPins { get; init; } = true;
+
+    /// <summary>
     /// A forced write (<see cref="GupFlags.Force"/>) through a read-only entry is followed only to an anonymous page
     /// exclusive to the process: the private copy its own COW fault made. Off, GUP behaves as before Linux 4.8.3 /
     /// 4.9: after the forced write fault it looks the page up again as a mere read, and if madvise(DONTNEED) dropped

@@ -276,4 +276,76 @@ public sealed class GupTests
         Assert.Equal(1UL, cpu.Read(writer, shared));
         machine.CheckInvariants();
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ALongTermReadOnlyPinOfAPrivateFilePageSeesTheProcesssLaterStoresOnlySinceLinux62(bool reliable)
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 256, ReliableLongTermReadOnlyPins = reliable });
+        var file = machine.CreateFile("memfd", (long)Page);
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private, file, 0);
+        var cpu = machine.Cpus[0];
+        Assert.Equal(0UL, cpu.Read(process, address));
+        var cached = PfnAt(machine, process, address);
+        Assert.False(machine.Memmap.TestFlags(cached, PageFlags.Anon));
+
+        using var pin = cpu.PinUserPages(process, address, 1, GupFlags.LongTerm);
+        var pinned = PfnAt(machine, process, address);
+        Assert.Equal(reliable, pinned != cached);
+        machine.CheckInvariants();
+
+        // Since 6.2 the pin holds an exclusive anonymous copy, mapped read-only, which the store reuses; before, the
+        // pin held the page-cache page and the store copied away from it.
+        cpu.Write(process, address, 5);
+        Assert.Equal(reliable ? 5UL : 0UL, pin.Read(0, 0));
+        Assert.Equal(reliable, PfnAt(machine, process, address) == pinned);
+        machine.Writeback(file);
+        Assert.Equal(0UL, file.ReadStored(0));
+        machine.CheckInvariants();
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ALongTermReadOnlyPinOfTheZeroPageSeesTheProcesssLaterStoresOnlySinceLinux62(bool reliable)
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 256, ReliableLongTermReadOnlyPins = reliable });
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        Assert.Equal(0UL, cpu.Read(process, address));
+        Assert.Equal(-1, PfnAt(machine, process, address)); // the zero page's special entry
+
+        // A short-term pin may hold the zero page; a long-term one, since 6.2, unshares it.
+        using (var shortTerm = cpu.PinUserPages(process, address, 1, GupFlags.None))
+        {
+            Assert.Equal(-1, PfnAt(machine, process, address));
+        }
+
+        using var pin = cpu.PinUserPages(process, address, 1, GupFlags.LongTerm);
+        Assert.Equal(reliable, PfnAt(machine, process, address) != -1);
+        machine.CheckInvariants();
+        cpu.Write(process, address, 9);
+        Assert.Equal(reliable ? 9UL : 0UL, pin.Read(0, 0));
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void ALongTermReadOnlyPinOfASharedFileMappingTakesThePageCachePage()
+    {
+        using var machine = Small();
+        var file = machine.CreateFile("shared", (long)Page);
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        var cpu = machine.Cpus[0];
+        cpu.Write(process, address, 4);
+        var cached = PfnAt(machine, process, address);
+        using var pin = cpu.PinUserPages(process, address, 1, GupFlags.LongTerm);
+        Assert.Equal(cached, PfnAt(machine, process, address));
+        cpu.Write(process, address, 8);
+        Assert.Equal(8UL, pin.Read(0, 0));
+        machine.CheckInvariants();
+    }
 }

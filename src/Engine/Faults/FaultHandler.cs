@@ -54,7 +54,7 @@ internal sealed class FaultHandler(Machine machine)
                     DoFault(cpu, vma, table, index, address, write);
                 }
             }
-            else if (orig.IsPresent && unshare && !write && !orig.IsWrite && !orig.IsSpecial && (vma.File is null || !vma.IsShared))
+            else if (orig.IsPresent && unshare && !write && !orig.IsWrite && !vma.IsShared)
             {
                 DoWpPage(cpu, vma, table, index, address, orig, unshare: true);
             }

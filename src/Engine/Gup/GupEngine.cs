@@ -105,7 +105,7 @@ internal sealed class GupEngine(Machine machine)
             Atomic.MemoryBarrier();
             if ((options.GupFastRecheck
                  && (machine.Tables.ReadPmd(pmdTable, at) != pmd || machine.Ptes.PtepGetLockless(table, index) != pte))
-                || (pin && !write && options.UnsharesReadOnlyPins && MustUnshare(pfn)))
+                || (pin && !write && MustUnshare(pfn, vma: null, flags)))
             {
                 // The page may have been unmapped meanwhile: ours can be the last reference.
                 Drop(pfn, refs, cpu.Id);
@@ -136,7 +136,6 @@ internal sealed class GupEngine(Machine machine)
     {
         var write = (flags & GupFlags.Write) != 0;
         var force = (flags & GupFlags.Force) != 0;
-        var refs = pin ? Memmap.GupPinCountingBias : 1;
         var taken = from;
         var followWrite = write;
         try
@@ -144,7 +143,7 @@ internal sealed class GupEngine(Machine machine)
             while (taken < pages)
             {
                 var at = address + ((ulong)taken << PhysicalMemory.PageShift);
-                var need = Follow(mm, at, followWrite, force, pin, refs, out var pfn);
+                var need = Follow(mm, at, followWrite, force, pin, flags, out var pfn);
                 if (need == FollowResult.Taken)
                 {
                     pfns[taken++] = pfn;
@@ -178,8 +177,9 @@ internal sealed class GupEngine(Machine machine)
     }
 
     /// <summary><c>follow_page_pte</c> under the mmap_lock and the PTL: takes the page or says which fault to take.</summary>
-    private FollowResult Follow(MmStruct mm, ulong at, bool write, bool force, bool pin, int refs, out long pfn)
+    private FollowResult Follow(MmStruct mm, ulong at, bool write, bool force, bool pin, GupFlags flags, out long pfn)
     {
+        var refs = pin ? Memmap.GupPinCountingBias : 1;
         pfn = -1;
         mm.MmapLock.EnterRead();
         try
@@ -207,16 +207,16 @@ internal sealed class GupEngine(Machine machine)
                     return FollowResult.Fault;
                 }
 
+                if (pin && !write && MustUnshare(pte.Pfn, vma, flags))
+                {
+                    return FollowResult.Unshare;
+                }
+
                 if (pte.IsSpecial)
                 {
                     // The shared zero page: handed out without a reference, as the kernel does.
                     pfn = pte.Pfn;
                     return FollowResult.Taken;
-                }
-
-                if (pin && !write && machine.Options.UnsharesReadOnlyPins && MustUnshare(pte.Pfn))
-                {
-                    return FollowResult.Unshare;
                 }
 
                 // Under the PTL the entry holds a reference, so the page cannot be free; the guard still refuses a
@@ -268,9 +268,27 @@ internal sealed class GupEngine(Machine machine)
         }
     }
 
-    /// <summary>A read-only pin may only hold an anonymous page exclusive to its mm (<c>gup_must_unshare</c>).</summary>
-    private bool MustUnshare(long pfn)
-        => machine.Memmap.TestFlags(pfn, PageFlags.Anon) && !machine.Memmap.TestFlags(pfn, PageFlags.AnonExclusive);
+    /// <summary>
+    /// <c>gup_must_unshare</c> for a read-only pin: an anonymous page must be exclusive to its mm (Linux 5.19); a
+    /// long-term pin in a private mapping must not hold a page-cache page or the shared zero page either, since the
+    /// process's next write would copy away from it (Linux 6.2). <paramref name="vma"/> is null on the fast path,
+    /// which cannot look at the mapping and leaves such pages to the slow path.
+    /// </summary>
+    private bool MustUnshare(long pfn, Vma? vma, GupFlags flags)
+    {
+        var options = machine.Options;
+        if (!options.UnsharesReadOnlyPins)
+        {
+            return false;
+        }
+
+        if (pfn != machine.ZeroPfn && machine.Memmap.TestFlags(pfn, PageFlags.Anon))
+        {
+            return !machine.Memmap.TestFlags(pfn, PageFlags.AnonExclusive);
+        }
+
+        return options.ReliableLongTermReadOnlyPins && (flags & GupFlags.LongTerm) != 0 && (vma is null || !vma.IsShared);
+    }
 
     private void Put(long pfn, bool pin, int cpu)
     {

@@ -291,9 +291,9 @@ internal static class InvariantChecker
                 {
                     violations.Add(where + " is free while in the page cache");
                 }
-                else if (memmap.MapCount(pfn) == 0 && memmap.PageCount(pfn) != 1)
+                else if (memmap.MapCount(pfn) == 0 && memmap.PageCount(pfn) != 1 + memmap.GupHeld(pfn).Refs)
                 {
-                    violations.Add(where + Format($" is unmapped but has refcount {memmap.PageCount(pfn)}; only the cache holds it"));
+                    violations.Add(where + Format($" is unmapped but has refcount {memmap.PageCount(pfn)}; only the cache and {memmap.GupHeld(pfn).Refs} GUP references hold it"));
                 }
 
                 if ((flags & (PageFlags.Anon | PageFlags.PageTable)) != 0 || Atomic.Read(ref page.Mapping) != file.Id || Atomic.Read(ref page.Index) != index)
