@@ -33,6 +33,9 @@ public sealed class MachineStats
         PagesEvicted = counters.Get(Stat.PagesEvicted);
         AnonVmaPrepareRaces = counters.Get(Stat.AnonVmaPrepareRaces);
         ForkPinnedCopies = counters.Get(Stat.ForkPinnedCopies);
+        GupFastPages = counters.Get(Stat.GupFastPages);
+        GupSlowPages = counters.Get(Stat.GupSlowPages);
+        GupFastRecheckDrops = counters.Get(Stat.GupFastRecheckDrops);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -117,4 +120,13 @@ public sealed class MachineStats
 
     /// <summary>Pages fork copied for the child at once because they were exclusive and maybe pinned.</summary>
     public long ForkPinnedCopies { get; }
+
+    /// <summary>Pages get_user_pages / pin_user_pages took on the lockless fast path.</summary>
+    public long GupFastPages { get; }
+
+    /// <summary>Pages they took on the slow path (under the mmap_lock and the PTL).</summary>
+    public long GupSlowPages { get; }
+
+    /// <summary>Pages the fast path grabbed and dropped again because the re-read of the PMD or PTE found it changed.</summary>
+    public long GupFastRecheckDrops { get; }
 }

@@ -1,5 +1,6 @@
 using Engine.AddressSpace;
 using Engine.Faults;
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.PageTables;
 using Engine.Sync;
@@ -103,11 +104,17 @@ internal sealed class GupEngine(Machine machine)
 
             // Pairs with the unmapper's clear + barrier: either it sees our reference, or we see its change.
             Atomic.MemoryBarrier();
-            if ((options.GupFastRecheck
-                 && (machine.Tables.ReadPmd(pmdTable, at) != pmd || machine.Ptes.PtepGetLockless(table, index) != pte))
-                || (pin && !write && MustUnshare(pfn, vma: null, flags)))
+            if (options.GupFastRecheck
+                && (machine.Tables.ReadPmd(pmdTable, at) != pmd || machine.Ptes.PtepGetLockless(table, index) != pte))
             {
-                // The page may have been unmapped meanwhile: ours can be the last reference.
+                // The page may have been unmapped meanwhile (and freed, and reused): ours can be the last reference.
+                machine.Counters.Add(cpu.Id, Stat.GupFastRecheckDrops);
+                Drop(pfn, refs, cpu.Id);
+                break;
+            }
+
+            if (pin && !write && MustUnshare(pfn, vma: null, flags))
+            {
                 Drop(pfn, refs, cpu.Id);
                 break;
             }
@@ -123,6 +130,7 @@ internal sealed class GupEngine(Machine machine)
             return 0;
         }
 
+        machine.Counters.Add(cpu.Id, Stat.GupFastPages, taken);
         return taken;
     }
 
@@ -146,6 +154,7 @@ internal sealed class GupEngine(Machine machine)
                 var need = Follow(mm, at, followWrite, force, pin, flags, out var pfn);
                 if (need == FollowResult.Taken)
                 {
+                    machine.Counters.Add(cpu.Id, Stat.GupSlowPages);
                     pfns[taken++] = pfn;
                     followWrite = write;
                     continue;

@@ -28,4 +28,7 @@ internal enum Stat
     PagesEvicted,
     AnonVmaPrepareRaces,
     ForkPinnedCopies,
+    GupFastPages,
+    GupSlowPages,
+    GupFastRecheckDrops,
 }

@@ -1,0 +1,28 @@
+namespace BugZoo;
+
+/// <summary>
+/// One historical race of the bug zoo: the knob whose "off" brings it back, the kernel change that fixed it, and the
+/// scenario in both settings.
+/// </summary>
+/// <param name="Number">Its number in docs/bug-zoo.md.</param>
+/// <param name="Name">Short name, used on the command line.</param>
+/// <param name="Bug">What goes wrong, in a few words.</param>
+/// <param name="Knob">The setting that reproduces it (a <c>MachineOptions</c> property off, or a <c>CowReuse</c> rule).</param>
+/// <param name="KernelFix">The kernel change that fixed it: title, commit, release.</param>
+/// <param name="Signature">Text every report of this bug contains (so a run that fails for another reason is not taken for it).</param>
+/// <param name="Events">
+/// The interleavings a run with the fix must meet for its pass to mean something; the scenario reports them to the
+/// <see cref="ZooProbe"/> it is given, by index. Empty for bugs of a rule, which every schedule shows.
+/// </param>
+/// <param name="Fixed">The scenario with the protection on, reporting to a probe (or to none).</param>
+/// <param name="Buggy">The scenario with the knob off.</param>
+public sealed record ZooEntry(
+    int Number,
+    string Name,
+    string Bug,
+    string Knob,
+    string KernelFix,
+    string Signature,
+    IReadOnlyList<string> Events,
+    Func<ZooProbe?, Action> Fixed,
+    Action Buggy);

@@ -1,0 +1,37 @@
+using Engine;
+using Engine.PageTables;
+using Engine.Systematic;
+
+namespace BugZoo;
+
+/// <summary>What the zoo's scenarios share: the page size and the invariant check as a tester assertion.</summary>
+internal static class ZooScenario
+{
+    public const ulong Page = 4096;
+
+    /// <summary>Fails the schedule with the invariant checker's report if any invariant is broken.</summary>
+    public static void AssertInvariants(Machine machine)
+    {
+        try
+        {
+            machine.CheckInvariants();
+        }
+        catch (InvariantViolationException e)
+        {
+            Specification.Assert(false, e.Message);
+        }
+    }
+
+    /// <summary>The frame <paramref name="address"/> of <paramref name="process"/> maps (not the zero page's), or −1.</summary>
+    public static long PfnAt(Machine machine, Process process, ulong address)
+    {
+        var table = machine.Tables.WalkToPteTable(process.Mm.Pgd, address);
+        if (table < 0)
+        {
+            return -1;
+        }
+
+        var pte = machine.Ptes.PtepGet(table, PageTableSet.Index(address, 1));
+        return pte.MapsPage && !pte.IsSpecial ? pte.Pfn : -1;
+    }
+}
