@@ -1,0 +1,147 @@
+using static Engine.Tests.Gup.CowSelftestCheck;
+
+namespace Engine.Tests.Gup;
+
+/// <summary>
+/// The kernel's COW selftest (tools/testing/selftests/mm/cow.c) on base pages, against each COW generation: every
+/// cell of the table below is a test case, and a cell that says a scenario fails must fail with that check broken
+/// (and no other), as a cell that says pass must pass. The table, and how it compares with the kernel's history, is
+/// in docs/bug-zoo.md ("cow.c scenarios").
+/// </summary>
+public sealed class CowSelftestTests
+{
+    private static readonly CowSelftestCheck? Passes = null;
+
+    /// <summary>
+    /// Scenario × generation → pass (<see cref="Passes"/>) or the check that fails. Columns: MapCount (≤ 5.8),
+    /// PageCount (5.9–5.18), AnonExclusive before 6.2 (5.19–6.1), AnonExclusive (≥ 6.2).
+    /// </summary>
+    private static readonly (string Scenario, CowSelftestCheck? MapCount, CowSelftestCheck? PageCount, CowSelftestCheck? Before62, CowSelftestCheck? AnonExclusive)[] Table =
+    [
+        ("basic COW after fork", Passes, Passes, Passes, Passes),
+        ("basic COW after fork, the child stores", Passes, Passes, Passes, Passes),
+        ("basic COW after fork with mprotect", Passes, Passes, Passes, Passes),
+        ("vmsplice + unmap in child", NoLeakFromParentIntoChild, Passes, Passes, Passes),
+        ("vmsplice + unmap in child with mprotect", NoLeakFromParentIntoChild, Passes, Passes, Passes),
+        ("vmsplice before fork, unmap in parent after fork", NoLeakFromChildIntoParent, Passes, Passes, Passes),
+        ("vmsplice + unmap in parent after fork", NoLeakFromChildIntoParent, Passes, Passes, Passes),
+        ("R/O-mapping an io_uring fixed buffer", Passes, LongTermWritePinIsReliable, Passes, Passes),
+        ("fork with an io_uring fixed buffer", LongTermWritePinIsReliable, Passes, Passes, Passes),
+        ("R/O pin on R/O-mapped shared page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped shared page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O pin on R/O-mapped previously-shared page", Passes, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped previously-shared page", Passes, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O pin on R/O-mapped exclusive page", Passes, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped exclusive page", Passes, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("basic COW, zero page", Passes, Passes, Passes, Passes),
+        ("basic COW, file page", Passes, Passes, Passes, Passes),
+        ("R/O long-term pin, zero page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
+        ("R/O long-term GUP-fast pin, zero page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
+        ("R/O long-term pin, file page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
+        ("R/O long-term GUP-fast pin, file page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
+    ];
+
+    /// <summary>The table, one row per cell.</summary>
+    public static TheoryData<string, CowGeneration, CowSelftestCheck?> Cells
+    {
+        get
+        {
+            var cells = new TheoryData<string, CowGeneration, CowSelftestCheck?>();
+            foreach (var row in Table)
+            {
+                cells.Add(row.Scenario, CowGeneration.MapCount, row.MapCount);
+                cells.Add(row.Scenario, CowGeneration.PageCount, row.PageCount);
+                cells.Add(row.Scenario, CowGeneration.AnonExclusiveBefore62, row.Before62);
+                cells.Add(row.Scenario, CowGeneration.AnonExclusive, row.AnonExclusive);
+            }
+
+            return cells;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cells))]
+    public void EachScenarioPassesOrFailsAsItsGenerationsRuleSays(string scenario, CowGeneration generation, CowSelftestCheck? fails)
+    {
+        using var machine = CowSelftestScenarios.CreateMachine(generation);
+        var free = machine.FreeFrames;
+
+        var outcome = CowSelftestScenarios.Run(scenario, machine);
+
+        machine.CheckInvariants();
+        if (fails is { } check)
+        {
+            Assert.False(outcome.Passed, $"{scenario} on {generation}: expected to break {check}, but it passed");
+            Assert.True(outcome.FailedChecks.SequenceEqual([check]), $"{scenario} on {generation}: expected to break only {check}, got {outcome}");
+        }
+        else
+        {
+            Assert.True(outcome.Passed, $"{scenario} on {generation}: expected to pass, got {outcome}");
+        }
+
+        // The scenario gave back every process, pin and reference: only clean, unmapped page-cache pages remain.
+        machine.EvictCleanPages();
+        Assert.Equal(free, machine.FreeFrames);
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void TheTableHasOneRowPerScenario()
+    {
+        Assert.Equal(CowSelftestScenarios.All.Select(s => s.Name), Table.Select(r => r.Scenario));
+        Assert.Equal(Table.Length, Table.Select(r => r.Scenario).Distinct().Count());
+    }
+
+    /// <summary>
+    /// The GUP-fast variants do reach the lockless walk, and it declines exactly the pages that must be unshared first
+    /// (which the fallback to the slow path then unshares): a shared anonymous page where R/O pins unshare (5.19+), a
+    /// page-cache page in a private mapping where R/O long-term pins are reliable (6.2+), and the zero page (a special
+    /// entry) always. An exclusive anonymous page it takes in every generation.
+    /// </summary>
+    [Theory]
+    [InlineData(CowGeneration.MapCount)]
+    [InlineData(CowGeneration.PageCount)]
+    [InlineData(CowGeneration.AnonExclusiveBefore62)]
+    [InlineData(CowGeneration.AnonExclusive)]
+    public void TheLocklessWalkLeavesOnlyPagesToBeUnsharedToTheSlowPath(CowGeneration generation)
+    {
+        const ulong page = CowSelftestScenarios.Page;
+        const GupFlags fastOnly = GupFlags.LongTerm | GupFlags.FastOnly;
+        var unsharesAnon = generation is CowGeneration.AnonExclusiveBefore62 or CowGeneration.AnonExclusive;
+        using var machine = CowSelftestScenarios.CreateMachine(generation);
+        var cpu = machine.Cpus[0];
+        using var process = machine.CreateProcess();
+
+        var exclusive = process.Mmap(page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        cpu.Write(process, exclusive, 1);
+        using (var pin = cpu.PinUserPages(process, exclusive, 1, fastOnly))
+        {
+            Assert.Equal(1, pin.Count);
+        }
+
+        var shared = process.Mmap(page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        cpu.Write(process, shared, 1);
+        using (var child = process.Fork())
+        using (var pin = cpu.PinUserPages(process, shared, 1, fastOnly))
+        {
+            Assert.Equal(unsharesAnon ? 0 : 1, pin.Count);
+        }
+
+        var zero = process.Mmap(page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        Assert.Equal(0UL, cpu.Read(process, zero));
+        using (var pin = cpu.PinUserPages(process, zero, 1, fastOnly))
+        {
+            Assert.Equal(0, pin.Count);
+        }
+
+        var file = machine.CreateFile("memfd", (long)page);
+        var cached = process.Mmap(page, Prot.ReadWrite, MapFlags.Private, file, 0);
+        Assert.Equal(0UL, cpu.Read(process, cached));
+        using (var pin = cpu.PinUserPages(process, cached, 1, fastOnly))
+        {
+            Assert.Equal(generation == CowGeneration.AnonExclusive ? 0 : 1, pin.Count);
+        }
+
+        machine.CheckInvariants();
+    }
+}
