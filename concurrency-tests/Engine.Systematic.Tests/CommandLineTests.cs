@@ -86,7 +86,22 @@ public sealed class CommandLineTests : IDisposable
         Assert.Equal(0, code);
         Assert.Contains("verdict: PASS", output);
         Assert.Contains("| Fork |", output);
+        Assert.Contains("| PinLongTerm |", output);
+        Assert.Contains("GUP: ", output);
         Assert.Contains("\"Passed\": true", File.ReadAllText(json));
+        Assert.Contains("\"ProcessStoreSeenByPin\"", File.ReadAllText(json));
+    }
+
+    [Fact]
+    public void StressWithoutUnsharingForReadOnlyPinsFindsAPinThatMissedAStore()
+    {
+        // Without FAULT_FLAG_UNSHARE a read-only pin keeps a page a fork shared, and the process's next store copies
+        // the page away from the pin. The run stops at the first wrong read, usually within a second.
+        var (code, output) = Engine("stress", "--duration", "20", "--cpus", "2", "--frames", "8192", "--disable", "UnshareOnReadOnlyPin");
+
+        Assert.Equal(1, code);
+        Assert.Contains("verdict: FAIL", output);
+        Assert.Matches(@"pin [^\n]*: read 0x[0-9a-f]+, expected 0x", output[output.IndexOf("verdict: FAIL", StringComparison.Ordinal)..]);
     }
 
     [Fact]

@@ -19,7 +19,7 @@ internal static class StressCommand
             Description = "Switch off protocol knobs (repeatable): " + string.Join(", ", StressOptions.Knobs) + ".",
             AllowMultipleArgumentsPerToken = true,
         };
-        var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync and eviction; exit code 1 on any wrong value, invariant violation or leak.");
+        var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync, eviction, GUP pins (short and long-term), references and pokes; exit code 1 on any wrong value, invariant violation or leak.");
         command.Options.Add(duration);
         command.Options.Add(cpus);
         command.Options.Add(seed);

@@ -15,4 +15,16 @@ internal enum StressOperation
     FileZap,
     FileSync,
     Evict,
+
+    /// <summary>Pin a few pages (read-only or for write), check the words through the pin, and unpin.</summary>
+    PinShort,
+
+    /// <summary>Take a long-term pin that stays held across operations, or exercise and in time release the one held.</summary>
+    PinLongTerm,
+
+    /// <summary>Take FOLL_GET references, check the words through them, and drop them.</summary>
+    GupReference,
+
+    /// <summary>ptrace's POKEDATA into the worker's own word.</summary>
+    Poke,
 }

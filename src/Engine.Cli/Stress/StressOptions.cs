@@ -5,7 +5,8 @@ internal sealed record StressOptions(TimeSpan Duration, int Cpus, int Seed, int 
 {
     /// <summary>The protocol knobs <c>--disable</c> accepts (each a <see cref="MachineOptions"/> property, default on).</summary>
     public static readonly IReadOnlyList<string> Knobs =
-        [nameof(MachineOptions.FlushBeforeFree), nameof(MachineOptions.LocklessPteRetry), nameof(MachineOptions.NestedTlbFlush), nameof(MachineOptions.FlushDirtyUnderPtl), nameof(MachineOptions.DelayRmap)];
+        [nameof(MachineOptions.FlushBeforeFree), nameof(MachineOptions.LocklessPteRetry), nameof(MachineOptions.NestedTlbFlush), nameof(MachineOptions.FlushDirtyUnderPtl), nameof(MachineOptions.DelayRmap),
+         nameof(MachineOptions.UnshareOnReadOnlyPin), nameof(MachineOptions.GupFastForkSeq)];
 
     /// <summary>The machine these settings describe.</summary>
     public MachineOptions ToMachineOptions() => new()
@@ -18,5 +19,7 @@ internal sealed record StressOptions(TimeSpan Duration, int Cpus, int Seed, int 
         NestedTlbFlush = !Disabled.Contains(nameof(MachineOptions.NestedTlbFlush)),
         FlushDirtyUnderPtl = !Disabled.Contains(nameof(MachineOptions.FlushDirtyUnderPtl)),
         DelayRmap = !Disabled.Contains(nameof(MachineOptions.DelayRmap)),
+        UnshareOnReadOnlyPin = !Disabled.Contains(nameof(MachineOptions.UnshareOnReadOnlyPin)),
+        GupFastForkSeq = !Disabled.Contains(nameof(MachineOptions.GupFastForkSeq)),
     };
 }

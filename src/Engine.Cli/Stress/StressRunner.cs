@@ -6,7 +6,8 @@ namespace Engine.Cli.Stress;
 
 /// <summary>
 /// <c>engine stress</c>: one real worker thread per CPU on one machine for a fixed time, then the verdict: any wrong
-/// read, exception, invariant violation or leaked frame fails the run.
+/// read (through the process, a pin or a reference), exception, invariant violation or leaked frame fails the run, and
+/// so does a run that never exercised the pin oracle.
 /// </summary>
 internal static class StressRunner
 {
@@ -74,6 +75,16 @@ internal static class StressRunner
             }
         }
 
+        // The vacuity guard: a run that took no long-term pin, read no process store through a pin or no device store
+        // through the process has not exercised the pin oracle, whatever else it checked.
+        var pins = Enum.GetValues<StressPinEvent>().ToDictionary(e => e, e => workers.Sum(w => w.Count(e)));
+        if (hung.Count == 0 && workers.All(w => w.Failure is null)
+            && (pins[StressPinEvent.LongTermWritePin] + pins[StressPinEvent.LongTermReadOnlyPin] == 0
+                || pins[StressPinEvent.ProcessStoreSeenByPin] == 0 || pins[StressPinEvent.DeviceStoreSeenByProcess] == 0))
+        {
+            failures.Add("vacuous: no long-term pin was taken, or no store crossed between a pin and the process (run longer)");
+        }
+
         var totals = Enum.GetValues<StressOperation>().ToDictionary(o => o, o => workers.Sum(w => w.Count(o)));
         var allOps = totals.Values.Sum();
         Console.WriteLine();
@@ -93,7 +104,9 @@ internal static class StressRunner
             $"COW: {stats.CowCopies:N0} copies, {stats.CowReuses:N0} reuses; TLB: {stats.TlbShootdowns:N0} shootdowns ({1000.0 * stats.TlbShootdowns / Math.Max(allOps, 1):0.00} per 1,000 ops, {(double)stats.ShootdownTargets / Math.Max(stats.TlbShootdowns, 1):0.00} CPUs each), {stats.TlbMisses:N0} misses; {stats.RemoteCacheDrains:N0} remote frame-cache drains"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"files: {stats.FileReadFaults:N0} read faults, {stats.FileSharedWriteFaults:N0} shared write faults, {stats.FilePrivateWriteFaults:N0} private copies; {stats.PageCacheFills:N0} cache fills, {stats.PagesWrittenBack:N0} pages written back, {stats.PagesEvicted:N0} evicted"));
-        Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, backing store as last stored, invariants hold, no leak)" : $"verdict: FAIL ({failures.Count} problem(s))");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"GUP: {pins[StressPinEvent.ShortPin]:N0} short pins and {pins[StressPinEvent.FilePin]:N0} of file pages, {pins[StressPinEvent.LongTermWritePin]:N0} long-term write pins and {pins[StressPinEvent.LongTermReadOnlyPin]:N0} read-only held across operations, {pins[StressPinEvent.ScratchPin]:N0} pinned scratch pages zapped or mprotected, {pins[StressPinEvent.Reference]:N0} references; {pins[StressPinEvent.HandleRead]:N0} words read through them as expected, {pins[StressPinEvent.ProcessStoreSeenByPin]:N0} process stores seen through a pin, {pins[StressPinEvent.DeviceStoreSeenByProcess]:N0} device stores seen by the process; fork copied {stats.ForkPinnedCopies:N0} pinned pages"));
+        Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, through the process and through pins and references, backing store as last stored, invariants hold, no leak)" : $"verdict: FAIL ({failures.Count} problem(s))");
         foreach (var failure in failures.Take(20))
         {
             Console.WriteLine("  " + failure);
@@ -124,6 +137,8 @@ internal static class StressRunner
                 stats.PageCacheFills,
                 stats.PagesWrittenBack,
                 stats.PagesEvicted,
+                Gup = pins.ToDictionary(p => p.Key.ToString(), p => p.Value),
+                stats.ForkPinnedCopies,
                 Passed = failures.Count == 0,
                 Failures = failures,
             };

@@ -8,6 +8,22 @@ namespace Engine.Cli.Stress;
 /// pages of the shared file mapping (their contents survive: a zap of a dirty entry dirties the page), writes the
 /// file back (checking that the backing store then holds its last stores, as fsync promises), evicts clean pages
 /// (a later read refills them from the backing store), and forks the shared process, checking both views.
+/// <para>
+/// GUP. It pins its pages for a moment (read-only or for write, through GUP-fast or not) and checks its words through
+/// the pin; takes FOLL_GET references and checks through them; pokes its words as ptrace does; and holds at most one
+/// long-term pin (of one to four of its anonymous pages) across operations. The oracle for that pin: while it is
+/// held, every process store to those words (a write, a poke, the parent's store after a fork) must be read back
+/// through the pin, and every device store through it (a write pin) must be read back by the process. Forks by any
+/// worker must keep this true (fork copies a maybe-pinned exclusive page for the child), and so must mprotect R/O and
+/// back, which the Mprotect operation checks on a pinned scratch page.
+/// </para>
+/// <para>
+/// Zaps break the promise legitimately: after madvise(DONTNEED) or munmap the process faults in a fresh page while
+/// the pin keeps the old frame. So nothing in the mix zaps the shared anonymous region: Madvise zaps a scratch page of
+/// its own (and, with a pin on it, checks that the pin and the process have parted), FreshRegion and Mprotect unmap
+/// their own mappings, FileZap and Evict zap the file mapping, and a forked child's exit zaps only the child's
+/// entries. A long-term pin of the region stays coherent with the process for as long as it is held.
+/// </para>
 /// </summary>
 internal sealed class StressWorker(Machine machine, Process shared, ulong region, BackingFile file, ulong fileRegion, int id, int seed, Func<bool> stopping)
 {
@@ -17,9 +33,17 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     private readonly ulong[] _expected = new ulong[PagesPerWorker];
     private readonly ulong[] _fileExpected = new ulong[PagesPerWorker];
     private readonly long[] _counts = new long[Enum.GetValues<StressOperation>().Length];
+    private readonly long[] _pinEvents = new long[Enum.GetValues<StressPinEvent>().Length];
+
+    // Pages in which this worker has stored at least once. Such a page is a real anonymous page for the rest of the
+    // run (nothing zaps the region), never the shared zero page; see Populate.
+    private readonly bool[] _populated = new bool[PagesPerWorker];
+    private LongTermPin? _held;
     private ulong _serial;
 
     public long Count(StressOperation operation) => Interlocked.Read(ref _counts[(int)operation]);
+
+    public long Count(StressPinEvent pinEvent) => Interlocked.Read(ref _pinEvents[(int)pinEvent]);
 
     public string? Failure { get; private set; }
 
@@ -38,13 +62,20 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
             while (!stopping())
             {
                 var roll = random.Next(1000);
-                var page = random.Next(PagesPerWorker);
+
+                // While a long-term pin is held, one pick in four falls in its pages, so that the process's reads,
+                // stores and pokes meet the pin often.
+                var page = _held is { } held && random.Next(4) == 0 ? held.First + random.Next(held.Pages) : random.Next(PagesPerWorker);
                 var operation = roll switch
                 {
-                    < 380 => StressOperation.Read,
-                    < 760 => StressOperation.Write,
-                    < 840 => StressOperation.FileRead,
-                    < 920 => StressOperation.FileWrite,
+                    < 360 => StressOperation.Read,
+                    < 720 => StressOperation.Write,
+                    < 800 => StressOperation.FileRead,
+                    < 880 => StressOperation.FileWrite,
+                    < 892 => StressOperation.PinShort,
+                    < 904 => StressOperation.PinLongTerm,
+                    < 914 => StressOperation.GupReference,
+                    < 920 => StressOperation.Poke,
                     < 935 => StressOperation.FreshRegion,
                     < 943 => StressOperation.Madvise,
                     < 950 => StressOperation.Mprotect,
@@ -57,10 +88,17 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                 Do(cpu, operation, page, random);
                 Interlocked.Increment(ref _counts[(int)operation]);
             }
+
+            // Unpin before stopping: the runner's final checks follow, and a pin still held would keep its frames
+            // after the process has exited, which the leak check reports.
+            ReleaseLongTermPin("at the end of the run");
         }
         catch (Exception e)
         {
             Failure = $"CPU {id}: {e.GetType().Name}: {e.Message}";
+            var held = _held;
+            _held = null;
+            held?.Pin.Dispose();
         }
     }
 
@@ -76,11 +114,12 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
         {
             case StressOperation.Read:
                 Check(cpu.Read(shared, Address(page)), _expected[page], "read");
+                CheckHeldPin(page, "a read");
                 break;
             case StressOperation.Write:
                 var value = NextValue();
                 cpu.Write(shared, Address(page), value);
-                _expected[page] = value;
+                Stored(page, value, "a store");
                 break;
             case StressOperation.FreshRegion:
                 var pages = 1 + random.Next(16);
@@ -99,31 +138,10 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                 shared.Munmap(fresh, (ulong)pages * Page);
                 break;
             case StressOperation.Madvise:
-                // Each worker's word shares its page with the other workers' words: zap only a private scratch page.
-                var scratch = shared.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-                cpu.Write(shared, scratch, 7);
-                shared.MadviseDontNeed(scratch, Page);
-                Check(cpu.Read(shared, scratch), 0, "page after MADV_DONTNEED");
-                shared.Munmap(scratch, Page);
+                DoMadvise(cpu, random);
                 break;
             case StressOperation.Mprotect:
-                var guarded = shared.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-                cpu.Write(shared, guarded, 11);
-                shared.Mprotect(guarded, 2 * Page, Prot.Read);
-                Check(cpu.Read(shared, guarded), 11, "read-only page");
-                try
-                {
-                    cpu.Write(shared, guarded, 12);
-                    throw new InvalidOperationException("a store to a read-only mapping succeeded");
-                }
-                catch (SegmentationFault fault) when (fault.Reason == SegmentationFaultReason.Protection)
-                {
-                }
-
-                shared.Mprotect(guarded, 2 * Page, Prot.ReadWrite);
-                cpu.Write(shared, guarded, 13);
-                Check(cpu.Read(shared, guarded), 13, "page made writable again");
-                shared.Munmap(guarded, 2 * Page);
+                DoMprotect(cpu, random);
                 break;
             case StressOperation.Fork:
                 using (var child = shared.Fork())
@@ -134,11 +152,23 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                         Check(cpu.Read(child, Address(i)), _expected[i], "child view after fork");
                     }
 
+                    // Pages this worker holds pinned were copied for the child (they are exclusive and may be pinned):
+                    // the child has the values, the parent kept its pages, and the pin still sees what the parent does.
+                    if (_held is { } held)
+                    {
+                        for (var i = held.First; i < held.First + held.Pages; i++)
+                        {
+                            Check(cpu.Read(child, Address(i)), _expected[i], $"child view of long-term pinned page {i} after fork");
+                            CheckHeldPin(i, "fork");
+                        }
+                    }
+
                     var marker = NextValue();
                     cpu.Write(child, Address(page), marker);
                     Check(cpu.Read(shared, Address(page)), _expected[page], "parent view after the child's store");
+                    CheckHeldPin(page, "the child's store");
                     cpu.Write(shared, Address(page), marker + 1);
-                    _expected[page] = marker + 1;
+                    Stored(page, marker + 1, "the parent's store after fork");
                     Check(cpu.Read(child, Address(page)), marker, "child view after the parent's store");
 
                     // The shared file mapping is inherited, not copied: the child sees the file, and its stores reach it.
@@ -190,8 +220,314 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                 machine.EvictCleanPages(file);
                 Check(cpu.Read(shared, FileAddress(page)), _fileExpected[page], "shared file page after eviction");
                 break;
+            case StressOperation.PinShort:
+                if (random.Next(5) == 0)
+                {
+                    DoPinFile(cpu, page, random);
+                }
+                else
+                {
+                    DoPinShort(cpu, page, random);
+                }
+
+                break;
+            case StressOperation.PinLongTerm:
+                DoPinLongTerm(cpu, page, random);
+                break;
+            case StressOperation.GupReference:
+                DoGupReference(cpu, page, random);
+                break;
+            case StressOperation.Poke:
+                var poked = NextValue();
+                cpu.PokeData(shared, Address(page), poked);
+                Stored(page, poked, "PokeData");
+                Check(cpu.Read(shared, Address(page)), poked, "read after PokeData");
+                break;
         }
     }
+
+    /// <summary>
+    /// Madvise(DONTNEED) of a scratch page of its own (each word of the shared region shares its page with the other
+    /// workers' words). Half the time the page is pinned first, and then the zap parts the pin from the process: the
+    /// process reads a fresh zero page, the pin keeps the old frame and its value, and a device store through the pin
+    /// no longer reaches the process. This is the split that keeps zaps away from the pinned region.
+    /// </summary>
+    private void DoMadvise(Cpu cpu, Random random)
+    {
+        var scratch = shared.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        cpu.Write(shared, scratch, 7);
+        using var pin = random.Next(2) == 0 ? cpu.PinUserPages(shared, scratch, 1, GupFlags.Write | GupFlags.LongTerm) : null;
+        shared.MadviseDontNeed(scratch, Page);
+        Check(cpu.Read(shared, scratch), 0, "page after MADV_DONTNEED");
+        if (pin is not null)
+        {
+            Note(StressPinEvent.ScratchPin);
+            CheckThrough(pin.Read(0, 0), 7, "pin of a page MADV_DONTNEED took from the process");
+            pin.Write(0, 0, 8);
+            Check(cpu.Read(shared, scratch), 0, "process after a device store to a pinned page it no longer maps");
+        }
+
+        // The pin outlives the mapping: its frame is freed at the unpin.
+        shared.Munmap(scratch, Page);
+    }
+
+    /// <summary>
+    /// Mprotect R/O and back on a private mapping of its own. Half the time the first page is pinned for write
+    /// (long-term) across both changes, as an io_uring fixed buffer is: a device store while the mapping is read-only
+    /// reaches the process, and the process's store after it is writable again reaches the pin (the store must reuse
+    /// the pinned page, not copy it away).
+    /// </summary>
+    private void DoMprotect(Cpu cpu, Random random)
+    {
+        var guarded = shared.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        cpu.Write(shared, guarded, 11);
+        using var pin = random.Next(2) == 0 ? cpu.PinUserPages(shared, guarded, 1, GupFlags.Write | GupFlags.LongTerm) : null;
+        shared.Mprotect(guarded, 2 * Page, Prot.Read);
+        Check(cpu.Read(shared, guarded), 11, "read-only page");
+        if (pin is not null)
+        {
+            Note(StressPinEvent.ScratchPin);
+            pin.Write(0, 0, 21);
+            Check(cpu.Read(shared, guarded), 21, "read-only page after a device store through a pin");
+            Note(StressPinEvent.DeviceStoreSeenByProcess);
+        }
+
+        try
+        {
+            cpu.Write(shared, guarded, 12);
+            throw new InvalidOperationException("a store to a read-only mapping succeeded");
+        }
+        catch (SegmentationFault fault) when (fault.Reason == SegmentationFaultReason.Protection)
+        {
+        }
+
+        shared.Mprotect(guarded, 2 * Page, Prot.ReadWrite);
+        cpu.Write(shared, guarded, 13);
+        Check(cpu.Read(shared, guarded), 13, "page made writable again");
+        if (pin is not null)
+        {
+            CheckThrough(pin.Read(0, 0), 13, "pin after mprotect R/O, R/W and a process store");
+            Note(StressPinEvent.ProcessStoreSeenByPin);
+        }
+
+        shared.Munmap(guarded, 2 * Page);
+    }
+
+    /// <summary>
+    /// A short pin of one to four of the worker's anonymous pages: read-only or for write; through GUP-fast, the slow
+    /// path only, or GUP-fast only (which may pin fewer pages, or none). The words read through the pin are the
+    /// expected ones; a device store through a write pin reaches the process; a process store reaches the pin (a write
+    /// pin holds the exclusive page; a read-only pin was given one by unsharing).
+    /// </summary>
+    private void DoPinShort(Cpu cpu, int page, Random random)
+    {
+        var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
+        var write = random.Next(2) == 0;
+        var flags = (write ? GupFlags.Write : GupFlags.None) | random.Next(4) switch
+        {
+            0 => GupFlags.NoFast,
+            1 => GupFlags.FastOnly,
+            _ => GupFlags.None,
+        };
+        if (!write)
+        {
+            Populate(cpu, page, pages);
+        }
+
+        using var pin = cpu.PinUserPages(shared, region + ((ulong)page * Page), pages, flags);
+        Note(StressPinEvent.ShortPin);
+        for (var i = 0; i < pin.Count; i++)
+        {
+            CheckThrough(pin.Read(i, id), _expected[page + i], $"short pin ({flags}) of page {page + i}");
+        }
+
+        if (pin.Count == 0)
+        {
+            return;
+        }
+
+        var target = random.Next(pin.Count);
+        if (write)
+        {
+            var device = NextValue();
+            pin.Write(target, id, device);
+            _expected[page + target] = device;
+            CheckHeldPin(page + target, "a device store through a short pin");
+            Check(cpu.Read(shared, Address(page + target)), device, $"process read after a device store through a short pin ({flags})");
+            Note(StressPinEvent.DeviceStoreSeenByProcess);
+        }
+
+        var value = NextValue();
+        cpu.Write(shared, Address(page + target), value);
+        Stored(page + target, value, "a store");
+        CheckThrough(pin.Read(target, id), value, $"short pin ({flags}) after a process store");
+        Note(StressPinEvent.ProcessStoreSeenByPin);
+    }
+
+    /// <summary>
+    /// A short write pin of one or two pages of the shared file mapping, with a device store into the worker's word:
+    /// the process reads it through the mapping at once (a pinned page cannot be evicted, and a zap leaves it in the
+    /// cache), and the unpin marks the page dirty, so the backing-store checks (FileSync and the final one) see it.
+    /// </summary>
+    private void DoPinFile(Cpu cpu, int page, Random random)
+    {
+        var pages = 1 + random.Next(Math.Min(2, PagesPerWorker - page));
+        var flags = GupFlags.Write | (random.Next(4) == 0 ? GupFlags.NoFast : GupFlags.None);
+        using var pin = cpu.PinUserPages(shared, fileRegion + ((ulong)page * Page), pages, flags);
+        Note(StressPinEvent.FilePin);
+        for (var i = 0; i < pin.Count; i++)
+        {
+            CheckThrough(pin.Read(i, id), _fileExpected[page + i], $"write pin of file page {page + i}");
+        }
+
+        var device = NextValue();
+        pin.Write(0, id, device);
+        _fileExpected[page] = device;
+        Check(cpu.Read(shared, FileAddress(page)), device, "shared file mapping after a device store through a pin");
+        Note(StressPinEvent.DeviceStoreSeenByProcess);
+    }
+
+    /// <summary>
+    /// With no long-term pin held, takes one; with one held, exercises it (for each page a process store the pin must
+    /// read, then for a write pin a device store the process must read) and releases it when its rounds are up.
+    /// </summary>
+    private void DoPinLongTerm(Cpu cpu, int page, Random random)
+    {
+        if (_held is not { } held)
+        {
+            TakeLongTermPin(cpu, page, random);
+            return;
+        }
+
+        for (var i = 0; i < held.Pages; i++)
+        {
+            var pinned = held.First + i;
+            var value = NextValue();
+            cpu.Write(shared, Address(pinned), value);
+            Stored(pinned, value, "a store");
+            if (held.Writable)
+            {
+                var device = NextValue();
+                held.Pin.Write(i, id, device);
+                _expected[pinned] = device;
+                Check(cpu.Read(shared, Address(pinned)), device, $"process read of long-term pinned page {pinned} after a device store");
+                Note(StressPinEvent.DeviceStoreSeenByProcess);
+            }
+        }
+
+        if (--held.RoundsLeft == 0)
+        {
+            ReleaseLongTermPin("before the unpin");
+        }
+    }
+
+    /// <summary>
+    /// Pins one to four pages long-term, for write two times in three: few pages and one pin per worker, so pins never
+    /// hold enough frames to matter to the machine's budget. Held for 2–9 more PinLongTerm operations.
+    /// </summary>
+    private void TakeLongTermPin(Cpu cpu, int page, Random random)
+    {
+        var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
+        var writable = random.Next(3) != 0;
+        var flags = GupFlags.LongTerm | (writable ? GupFlags.Write : GupFlags.None) | (random.Next(4) == 0 ? GupFlags.NoFast : GupFlags.None);
+        if (!writable)
+        {
+            Populate(cpu, page, pages);
+        }
+
+        var pin = cpu.PinUserPages(shared, region + ((ulong)page * Page), pages, flags);
+        _held = new LongTermPin(pin, page, pages, writable, 2 + random.Next(8));
+        Note(writable ? StressPinEvent.LongTermWritePin : StressPinEvent.LongTermReadOnlyPin);
+        for (var i = page; i < page + pages; i++)
+        {
+            CheckHeldPin(i, "the pin was taken");
+        }
+    }
+
+    /// <summary>Checks every page of the held long-term pin once more, then unpins it. Nothing when none is held.</summary>
+    private void ReleaseLongTermPin(string when)
+    {
+        if (_held is not { } held)
+        {
+            return;
+        }
+
+        for (var i = held.First; i < held.First + held.Pages; i++)
+        {
+            CheckHeldPin(i, when);
+        }
+
+        _held = null;
+        held.Pin.Dispose();
+    }
+
+    /// <summary>
+    /// FOLL_GET references to one to four pages, anonymous or (one time in four) of the shared file mapping, sometimes
+    /// taken for write. A reference promises no coherence (a fork may share the page and the next store copy it away
+    /// from the reference), so the words are checked at once and the references dropped.
+    /// </summary>
+    private void DoGupReference(Cpu cpu, int page, Random random)
+    {
+        var file = random.Next(4) == 0;
+        var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
+        var flags = (random.Next(4) == 0 ? GupFlags.Write : GupFlags.None) | (random.Next(4) == 0 ? GupFlags.NoFast : GupFlags.None);
+        using var references = cpu.GetUserPages(shared, (file ? fileRegion : region) + ((ulong)page * Page), pages, flags);
+        Note(StressPinEvent.Reference);
+        for (var i = 0; i < references.Count; i++)
+        {
+            CheckThrough(references.Read(i, id), file ? _fileExpected[page + i] : _expected[page + i], $"reference ({flags}) to {(file ? "file" : "anonymous")} page {page + i}");
+        }
+    }
+
+    /// <summary>
+    /// Makes sure the worker's pages [<paramref name="first"/>, +<paramref name="pages"/>) are real anonymous pages
+    /// before a read-only pin, by storing once where it never has. A read-only pin of a page still mapped to the
+    /// shared zero page pins the zero page as it is (the model's GUP behaves as the kernel did before 6.2's "mm/gup:
+    /// reliable R/O long-term pinning in COW mappings"), and the process's first store then maps a new page the pin
+    /// never sees: not what this oracle checks.
+    /// </summary>
+    private void Populate(Cpu cpu, int first, int pages)
+    {
+        for (var page = first; page < first + pages; page++)
+        {
+            if (!_populated[page])
+            {
+                var value = NextValue();
+                cpu.Write(shared, Address(page), value);
+                Stored(page, value, "a first store");
+            }
+        }
+    }
+
+    /// <summary>Records a store of <paramref name="value"/> to the worker's word of <paramref name="page"/> and checks that a long-term pin of the page sees it.</summary>
+    private void Stored(int page, ulong value, string what)
+    {
+        _expected[page] = value;
+        _populated[page] = true;
+        if (_held is { } held && held.Covers(page))
+        {
+            CheckHeldPin(page, what);
+            Note(StressPinEvent.ProcessStoreSeenByPin);
+        }
+    }
+
+    /// <summary>When <paramref name="page"/> is long-term pinned, checks that the pin reads the worker's expected word.</summary>
+    private void CheckHeldPin(int page, string after)
+    {
+        if (_held is { } held && held.Covers(page))
+        {
+            var kind = held.Writable ? "write" : "read-only";
+            CheckThrough(held.Pin.Read(page - held.First, id), _expected[page], $"long-term {kind} pin of page {page} after {after}");
+        }
+    }
+
+    private void CheckThrough(ulong actual, ulong expected, string what)
+    {
+        Check(actual, expected, what);
+        Note(StressPinEvent.HandleRead);
+    }
+
+    private void Note(StressPinEvent pinEvent) => Interlocked.Increment(ref _pinEvents[(int)pinEvent]);
 
     /// <summary>Maps a few pages of the file privately: they read as the file does, and stores to them stay private.</summary>
     private void DoFilePrivate(Cpu cpu, int page, Random random)
