@@ -1,19 +1,70 @@
+using System.Globalization;
+using Engine;
+
 namespace BugZoo;
 
-/// <summary>The bug zoo (issue 5), in the order of docs/bug-zoo.md's table.</summary>
+/// <summary>
+/// The bug zoo (issue 5), in the order of docs/bug-zoo.md's table: historical races and holes of Linux memory
+/// management that the engine brings back by switching one knob.
+/// </summary>
 public static class BugZooCatalog
 {
     /// <summary>Every entry.</summary>
     public static IReadOnlyList<ZooEntry> All { get; } =
     [
+        new(1, "missed-cow", "CVE-2020-29374: the child's vmsplice reads the parent's store after fork",
+            "CowReuse = MapCount",
+            "\"gup: document and work around 'COW can break either way' issue\" (17839856fd58, 5.8), then \"mm: do_wp_page() simplification\" (09854ba94c6a, 5.9)",
+            "CVE-2020-29374", MissedCow.Events,
+            probe => MissedCow.Scenario(CowReuse.AnonExclusive, probe), MissedCow.Scenario(CowReuse.MapCount, probe: null)),
+        new(2, "wrong-cow", "a long-term pin loses its page to a COW copy after mprotect R/O then R/W",
+            "CowReuse = PageCount",
+            "PG_anon_exclusive and FAULT_FLAG_UNSHARE (\"mm/rmap: introduce PG_anon_exclusive\" and the unshare series, 5.19)",
+            "wrong COW", WrongCow.Events,
+            probe => WrongCow.Scenario(CowReuse.AnonExclusive, probe), WrongCow.Scenario(CowReuse.PageCount, probe: null)),
+        new(3, "torn-pte", "a lockless PAE read pairs halves of two different entries",
+            "LocklessPteRetry (with PteLayout.SplitPae)",
+            "x86's lockless gup_get_pte (2.6.27), generalised as ptep_get_lockless() (2020)",
+            "torn read", TornPte.Events,
+            probe => TornPte.Scenario(retry: true, probe), TornPte.Scenario(retry: false, probe: null)),
         new(4, "gup-fast-recheck", "GUP-fast pins a frame freed and handed to another process after it read the entry",
             "GupFastRecheck (with BroadcastTlbInvalidate)",
-            "the re-read of the entry after the reference in x86's lockless get_user_pages_fast (Linux 2.6.27), kept in every gup_fast since",
+            "the re-read of the entry after taking the reference in x86's lockless get_user_pages_fast (2.6.27), kept in every gup_fast since",
             "GUP-fast without its re-check", GupFastReuse.Events,
             probe => GupFastReuse.Scenario(recheck: true, probe), GupFastReuse.Scenario(recheck: false, probe: null)),
+        new(5, "pin-during-fork", "a GUP-fast pin taken during fork ends up on a page shared with the child",
+            "GupFastForkSeq",
+            "\"mm/gup: prevent gup_fast from racing with COW during fork\" (57efa1fe5957, 5.11)",
+            "shared with the child", PinDuringFork.Events,
+            probe => PinDuringFork.Scenario(forkSeq: true, probe), PinDuringFork.Scenario(forkSeq: false, probe: null)),
+        new(6, "lost-dirty", "a store through a dirty TLB entry is lost to writeback while the zap has not flushed",
+            "DelayRmap",
+            "\"mm: delay page_remove_rmap() until after the TLB has been flushed\" (6.2)",
+            "lost store", LostDirty.Events,
+            probe => LostDirty.Scenario(delayRmap: true, flushDirtyUnderPtl: true, probe), LostDirty.Scenario(delayRmap: false, flushDirtyUnderPtl: true, probe: null)),
+        new(7, "free-before-flush", "a store through a stale TLB entry reaches a freed frame",
+            "FlushBeforeFree",
+            "the mmu_gather rule: unhook, invalidate the TLB, then free (tlb_finish_mmu)",
+            "use-after-free", StaleTlbStore.Events,
+            probe => StaleTlbStore.Scenario(flushBeforeFree: true, probe), StaleTlbStore.Scenario(flushBeforeFree: false, probe: null)),
+        new(8, "refcount-overflow", "references wrap _refcount and the unmap frees a page pipes still reference",
+            "RefcountOverflowGuard (on a counter shrunk to 15)",
+            "\"mm: prevent get_user_pages() from overflowing page refcount\" (5.1)",
+            "refcount overflow", RefcountOverflow.Events,
+            probe => RefcountOverflow.Scenario(guard: true, probe), RefcountOverflow.Scenario(guard: false, probe: null)),
+        new(9, "ro-pin-unshare", "a read-only pin of a page shared after fork misses the process's later store",
+            "UnshareOnReadOnlyPin",
+            "\"mm/gup: trigger FAULT_FLAG_UNSHARE when R/O-pinning a possibly shared anonymous page\" (a7f226604170, 5.19)",
+            "R/O pin", ReadOnlyPinUnshare.Events,
+            probe => ReadOnlyPinUnshare.Scenario(unshare: true, probe), ReadOnlyPinUnshare.Scenario(unshare: false, probe: null)),
+        new(10, "dirty-cow", "CVE-2016-5195: a forced write to a private read-only file mapping writes the file",
+            "ForceWriteCowCheck",
+            "\"mm: remove gup_flags FOLL_WRITE games from __get_user_pages()\" (19be0eaffa3a, 4.9, FOLL_COW); since \"mm/gup: fix FOLL_FORCE COW security issue and remove FOLL_COW\" (6.0) the AnonExclusive test",
+            "Dirty COW", DirtyCow.Events,
+            probe => DirtyCow.Scenario(cowCheck: true, probe), DirtyCow.Scenario(cowCheck: false, probe: null)),
     ];
 
     /// <summary>The entry called <paramref name="name"/>, or numbered so.</summary>
-    public static ZooEntry Get(string name) => All.FirstOrDefault(e => e.Name == name || e.Number.ToString(System.Globalization.CultureInfo.InvariantCulture) == name)
+    public static ZooEntry Get(string name) => All.FirstOrDefault(e => e.Name == name || e.Number.ToString(CultureInfo.InvariantCulture) == name)
         ?? throw new ArgumentException($"No bug-zoo entry '{name}'. Known: {string.Join(", ", All.Select(e => $"{e.Number} {e.Name}"))}.", nameof(name));
 }

@@ -70,6 +70,29 @@ public sealed class TraceReportTests
     }
 
     [Fact]
+    public void ACutScheduleStillShowsTheThreadSwitchesFarBeforeItsEnd()
+    {
+        // T0 runs, is preempted at step 10 by T1, gets back at step 13 and then runs 100 distinct steps to the end.
+        static TraceStep Step(int index, int thread, bool preemption = false)
+            => new(index, DecisionKind.Schedule, thread, 0, 0, OperationKind.Read, "Story.cs", index, thread, index, preemption);
+        var steps = new List<TraceStep>();
+        for (var i = 0; i < 114; i++)
+        {
+            steps.Add(Step(i, i is >= 10 and < 13 ? 1 : 0, preemption: i == 10));
+        }
+
+        var trace = new ScheduleTrace { Threads = ["main", "other"], Steps = steps };
+        var table = trace.ToTable(maxRows: 20);
+        Assert.StartsWith("... ", table);
+        Assert.Contains("* Read Story.cs:10", table); // the preemption, far before the last 20 rows
+        Assert.Contains("Read Story.cs:9 ", table);   // and what T0 did just before it
+        Assert.Contains("Read Story.cs:13", table);   // and the switch back
+        Assert.Contains("Read Story.cs:113", table);  // the end is still there
+        Assert.Matches(@"\n\.\.\. \d+ steps not shown\n", table);
+        Assert.Equal(20 + 2, table.Split('\n').Count(l => l.Contains(" | ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void TraceJsonRoundTripsEveryField()
     {
         var bug = ClassicBugCatalog.Get("missed-wakeup");

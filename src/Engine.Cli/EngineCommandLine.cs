@@ -15,6 +15,7 @@ public static class EngineCommandLine
         var root = new RootCommand("engine: a concurrent model of Linux page tables and page refcounts, and a systematic concurrency tester.");
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(ClassicsCommand.Create());
+        root.Subcommands.Add(ZooCommand.Create());
         root.Subcommands.Add(TestCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());
         return root.Parse(args).Invoke();

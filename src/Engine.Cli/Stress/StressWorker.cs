@@ -429,11 +429,9 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     {
         var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
         var writable = random.Next(3) != 0;
+        // A read-only long-term pin of a page never stored to (still the shared zero page) is unshared into a page of
+        // its own first (6.2's reliable R/O long-term pins), so it needs no Populate.
         var flags = GupFlags.LongTerm | (writable ? GupFlags.Write : GupFlags.None) | (random.Next(4) == 0 ? GupFlags.NoFast : GupFlags.None);
-        if (!writable)
-        {
-            Populate(cpu, page, pages);
-        }
 
         var pin = cpu.PinUserPages(shared, region + ((ulong)page * Page), pages, flags);
         _held = new LongTermPin(pin, page, pages, writable, 2 + random.Next(8));
@@ -481,8 +479,8 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
 
     /// <summary>
     /// Makes sure the worker's pages [<paramref name="first"/>, +<paramref name="pages"/>) are real anonymous pages
-    /// before a read-only pin, by storing once where it never has. A read-only pin of a page still mapped to the
-    /// shared zero page pins the zero page as it is (the model's GUP behaves as the kernel did before 6.2's "mm/gup:
+    /// before a short-term read-only pin, by storing once where it never has. Such a pin of a page still mapped to
+    /// the shared zero page holds the zero page as it is (only long-term pins are unshared, since 6.2's "mm/gup:
     /// reliable R/O long-term pinning in COW mappings"), and the process's first store then maps a new page the pin
     /// never sees: not what this oracle checks.
     /// </summary>

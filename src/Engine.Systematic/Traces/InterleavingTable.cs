@@ -9,7 +9,8 @@ namespace Engine.Systematic;
 /// so a reader sees at a glance where control passed; a switch away from a thread that could have gone on (a
 /// preemption) is marked with <c>*</c>. A run of one thread repeating one operation at one source line (a spin, a
 /// loop) is folded into one row labelled with its first and last step and marked <c>xN</c>. Long schedules show their
-/// last rows, where bugs usually are.
+/// last rows, where bugs surface, and the rows around earlier thread switches, where races start; the rows left out
+/// are counted.
 /// </summary>
 public static class InterleavingTable
 {
@@ -17,6 +18,9 @@ public static class InterleavingTable
     public const int DefaultMaxRows = 80;
 
     private const int MaxCellWidth = 40;
+
+    /// <summary>Rows shown on each side of a thread switch when a long schedule is cut.</summary>
+    private const int SwitchContext = 3;
 
     /// <summary>Renders <paramref name="trace"/>.</summary>
     public static string Render(ScheduleTrace trace, int maxRows = DefaultMaxRows)
@@ -54,31 +58,46 @@ public static class InterleavingTable
             runStart = i + 1;
         }
 
-        var hiddenRows = Math.Max(0, rows.Count - maxRows);
-        var first = hiddenRows == 0 ? 0 : IndexOfRow(trace, rows[hiddenRows].Label);
-        rows.RemoveRange(0, hiddenRows);
-
+        var keep = SelectRows(rows.Select(r => r.Column).ToList(), maxRows);
         var widths = new int[threadCount];
         for (var c = 0; c < threadCount; c++)
         {
-            widths[c] = Math.Min(MaxCellWidth, Math.Max(names[c].Length, rows.Where(r => r.Column == c).Select(r => r.Text.Length).DefaultIfEmpty(0).Max()));
+            widths[c] = Math.Min(MaxCellWidth, Math.Max(names[c].Length, rows.Where((r, i) => keep[i] && r.Column == c).Select(r => r.Text.Length).DefaultIfEmpty(0).Max()));
         }
 
-        var stepWidth = Math.Max(4, rows.Select(r => r.Label.Length).DefaultIfEmpty(0).Max());
+        var shown = Enumerable.Range(0, rows.Count).Where(i => keep[i]).ToList();
+        var stepWidth = Math.Max(4, shown.Select(i => rows[i].Label.Length).DefaultIfEmpty(0).Max());
         var sb = new StringBuilder();
-        if (first > 0)
+        var headerWritten = false;
+        var previous = -1;
+        foreach (var i in shown)
         {
-            sb.Append("... ").Append(first).AppendLine(" earlier steps not shown");
-        }
+            if (i > previous + 1)
+            {
+                // Rows previous+1 .. i-1 are hidden: say how many steps they hold.
+                var hidden = IndexOfRow(trace, rows[i].Label) - (previous < 0 ? 0 : IndexOfRow(trace, rows[previous + 1].Label));
+                sb.Append("... ").Append(hidden).AppendLine(previous < 0 ? " earlier steps not shown" : " steps not shown");
+            }
 
-        AppendRow(sb, "step".PadLeft(stepWidth), names, widths);
-        AppendRow(sb, new string('-', stepWidth), widths.Select(w => new string('-', w)).ToArray(), widths);
-        foreach (var (label, column, text) in rows)
-        {
+            if (!headerWritten)
+            {
+                AppendRow(sb, "step".PadLeft(stepWidth), names, widths);
+                AppendRow(sb, new string('-', stepWidth), widths.Select(w => new string('-', w)).ToArray(), widths);
+                headerWritten = true;
+            }
+
+            var (label, column, text) = rows[i];
             var cells = new string[threadCount];
             Array.Fill(cells, "");
             cells[column] = text;
             AppendRow(sb, label.PadLeft(stepWidth), cells, widths);
+            previous = i;
+        }
+
+        if (!headerWritten)
+        {
+            AppendRow(sb, "step".PadLeft(stepWidth), names, widths);
+            AppendRow(sb, new string('-', stepWidth), widths.Select(w => new string('-', w)).ToArray(), widths);
         }
 
         if (trace.BugKind is { } kind)
@@ -92,6 +111,61 @@ public static class InterleavingTable
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Which of the rows (given by the column each is in) to show within <paramref name="maxRows"/>: all of them if they
+    /// fit; otherwise the last half of the budget, then the rows around each switch of thread from the last switch
+    /// back (where one thread overtook another: the story of a race is told at its switches, which in a long
+    /// schedule can lie far before its end), and what budget is left on the latest rows not yet shown.
+    /// </summary>
+    private static bool[] SelectRows(List<int> columns, int maxRows)
+    {
+        var n = columns.Count;
+        var keep = new bool[n];
+        if (n <= maxRows)
+        {
+            Array.Fill(keep, true);
+            return keep;
+        }
+
+        var budget = maxRows;
+        var tail = Math.Max(1, maxRows / 2);
+        for (var i = n - tail; i < n; i++)
+        {
+            keep[i] = true;
+            budget--;
+        }
+
+        for (var r = n - tail; r >= 1 && budget > 0; r--)
+        {
+            if (columns[r] == columns[r - 1])
+            {
+                continue;
+            }
+
+            // The switch's rows first, then outwards: r-1 | r, r-2, r+1, r-3, r+2 ...
+            for (var d = 0; d < SwitchContext * 2 && budget > 0; d++)
+            {
+                var j = d % 2 == 0 ? r - 1 - (d / 2) : r + (d / 2);
+                if (j >= 0 && j < n && !keep[j])
+                {
+                    keep[j] = true;
+                    budget--;
+                }
+            }
+        }
+
+        for (var i = n - 1; i >= 0 && budget > 0; i--)
+        {
+            if (!keep[i])
+            {
+                keep[i] = true;
+                budget--;
+            }
+        }
+
+        return keep;
     }
 
     /// <summary>The position in the trace of the first step of a row labelled <paramref name="label"/>.</summary>

@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using BugZoo;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine zoo</c>: runs the bug zoo (docs/bug-zoo.md). For each entry, the scenario with its knob off under the
+/// default portfolio for seeds 0..n−1, schedules to the first bug (which must be that entry's bug), and the scenario
+/// with the fix for the full budget, which must pass and meet every interleaving the entry names. Prints the table;
+/// exit code 1 when any claim fails. <c>--report</c> prints one entry's full failure report (the interleaving table).
+/// </summary>
+internal static class ZooCommand
+{
+    public static Command Create()
+    {
+        var seeds = new Option<int>("--seeds") { Description = "Seeds per entry for the buggy scenario (0..n-1).", DefaultValueFactory = _ => 10 };
+        var budget = new Option<int>("--budget") { Description = "Schedules allowed to find each bug, per seed.", DefaultValueFactory = _ => 1000 };
+        var fixedIterations = new Option<int>("--fixed-iterations") { Description = "Schedules the fixed scenario must pass.", DefaultValueFactory = _ => 10_000 };
+        var parallel = new Option<int>("--parallel", "-p") { Description = "Schedules of the fixed scenario run at once.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var only = new Option<string?>("--entry") { Description = "Run only this entry (number or name)." };
+        var report = new Option<bool>("--report") { Description = "With --entry: print the failure report of seed 0 (minimised, with its replay string) instead of the table." };
+        var command = new Command("zoo", "Reproduce the bug zoo: each historical mm race found with its knob off and absent with the fix.");
+        command.Options.Add(seeds);
+        command.Options.Add(budget);
+        command.Options.Add(fixedIterations);
+        command.Options.Add(parallel);
+        command.Options.Add(only);
+        command.Options.Add(report);
+        command.SetAction(result => result.GetValue(report)
+            ? Report(result.GetValue(only) ?? throw new ArgumentException("--report needs --entry."), result.GetValue(budget))
+            : Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), result.GetValue(parallel), result.GetValue(only)));
+        return command;
+    }
+
+    private static int Run(int seeds, int budget, int fixedIterations, int parallel, string? only)
+    {
+        var entries = only is null ? BugZooCatalog.All : [BugZooCatalog.Get(only)];
+        var failures = new List<string>();
+        var total = Stopwatch.StartNew();
+        Console.WriteLine($"Buggy: schedules to the first bug with the default portfolio, seeds 0-{seeds - 1}, budget {budget:N0} each.");
+        Console.WriteLine($"Fixed: {fixedIterations:N0} schedules, seed 0, {parallel} at once; every named interleaving must be met.");
+        Console.WriteLine();
+        Console.WriteLine("| # | bug | kernel fix | knob off | first bug (per seed) | found | with the fix | interleavings met |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var entry in entries)
+        {
+            var firsts = new List<string>();
+            var found = 0;
+            for (var seed = 0; seed < seeds; seed++)
+            {
+                var buggy = ZooRunner.FindBug(entry, seed, budget);
+                if (buggy.FirstBug is { } bug)
+                {
+                    found++;
+                    firsts.Add(bug.Iteration.ToString(CultureInfo.InvariantCulture));
+                    if (ZooRunner.Mismatch(entry, bug) is { } mismatch)
+                    {
+                        failures.Add($"seed {seed}: {mismatch}");
+                    }
+                }
+                else
+                {
+                    firsts.Add("-");
+                    failures.Add($"entry {entry.Number} ({entry.Name}): not found in {budget:N0} schedules with seed {seed}");
+                }
+            }
+
+            var (report, events) = ZooRunner.RunFixed(entry, fixedIterations, parallel);
+            if (ZooRunner.FixedFailure(entry, report, events) is { } failure)
+            {
+                failures.Add(failure);
+            }
+
+            var fixedCell = report.FirstBug is null
+                ? $"{report.Iterations:N0} passed ({report.IterationsPerSecond:N0}/s)"
+                : $"BUG in schedule {report.FirstBug.Iteration}";
+            var eventsCell = events.Length == 0
+                ? "(a bug of the rule: every schedule)"
+                : string.Join("; ", entry.Events.Select((name, i) => $"{name}: {events[i]:N0}"));
+            Console.WriteLine($"| {entry.Number} | {entry.Bug} | {entry.KernelFix} | `{entry.Knob}` | {string.Join(" ", firsts)} | {found}/{seeds} | {fixedCell} | {eventsCell} |");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"{entries.Count} entries in {total.Elapsed.TotalSeconds:N0} s.");
+        foreach (var failure in failures)
+        {
+            Console.Error.WriteLine(failure);
+        }
+
+        Console.WriteLine(failures.Count == 0
+            ? "Every bug found with its knob off for every seed; none with the fix."
+            : $"{failures.Count} claim(s) failed.");
+        return failures.Count == 0 ? 0 : 1;
+    }
+
+    private static int Report(string name, int budget)
+    {
+        var entry = BugZooCatalog.Get(name);
+        var report = ZooRunner.FindBug(entry, seed: 0, budget, full: true);
+        Console.WriteLine($"Entry {entry.Number}: {entry.Bug}. Knob off: {entry.Knob}. Fixed by {entry.KernelFix}.");
+        Console.WriteLine();
+        Console.WriteLine(report);
+        return report.FirstBug is null ? 1 : 0;
+    }
+}
