@@ -4,9 +4,13 @@ using Engine.Systematic;
 
 namespace BugZoo;
 
-/// <summary>What the zoo's scenarios share: the page size and the invariant check as a tester assertion.</summary>
-internal static class ZooScenario
+/// <summary>
+/// What scenarios under the tester share (the zoo's and the tests'): the page size, the invariant check as a tester
+/// assertion, a look at the frame an address maps.
+/// </summary>
+public static class ZooScenario
 {
+    /// <summary>The page size.</summary>
     public const ulong Page = 4096;
 
     /// <summary>Fails the schedule with the invariant checker's report if any invariant is broken.</summary>

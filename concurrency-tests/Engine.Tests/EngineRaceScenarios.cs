@@ -1,3 +1,4 @@
+using BugZoo;
 using Engine.Systematic;
 using Engine.Tests.Machine;
 using Engine.Tests.PageTables;
@@ -15,11 +16,11 @@ public static class EngineRaceScenarios
 {
     /// <summary>Store through a cached TLB entry vs munmap, flush before free.</summary>
     [SystematicTest]
-    public static void FlushBeforeFree() => MachineRaceTests.StaleTlbVersusZap(flushBeforeFree: true)();
+    public static void FlushBeforeFree() => StaleTlbStore.Scenario(flushBeforeFree: true, probe: null)();
 
     /// <summary>The same with <c>FlushBeforeFree</c> off: use-after-free.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void FreeBeforeFlush() => MachineRaceTests.StaleTlbVersusZap(flushBeforeFree: false)();
+    public static void FreeBeforeFlush() => StaleTlbStore.Scenario(flushBeforeFree: false, probe: null)();
 
     /// <summary>TLB-miss walk vs madvise shootdown, with the walk-in-flight guard.</summary>
     [SystematicTest]
@@ -65,11 +66,11 @@ public static class EngineRaceScenarios
 
     /// <summary>SplitPae machine: a GUP-fast-style lockless read vs madvise(DONTNEED) and a refault, with the re-read.</summary>
     [SystematicTest]
-    public static void SplitPaeMachineLocklessRetry() => SplitPaeMachineRaceTests.LocklessReadVersusZapAndRefault(retry: true, seen: null)();
+    public static void SplitPaeMachineLocklessRetry() => TornPte.Scenario(retry: true, probe: null)();
 
     /// <summary>The same without the re-read: the walker sees a present entry for a frame that was never mapped.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void SplitPaeMachineNoLocklessRetry() => SplitPaeMachineRaceTests.LocklessReadVersusZapAndRefault(retry: false, seen: null)();
+    public static void SplitPaeMachineNoLocklessRetry() => TornPte.Scenario(retry: false, probe: null)();
 
     /// <summary>drain_all_pages vs the owner cycling a frame through its cache, with the owner/drainer handshake.</summary>
     [SystematicTest]
@@ -81,23 +82,23 @@ public static class EngineRaceScenarios
 
     /// <summary>The 2022 lost-dirty race with the 6.2 fix (delayed rmap removal): no store is lost.</summary>
     [SystematicTest]
-    public static void LostDirtyDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: true, flushDirtyUnderPtl: true, onOverlap: null)();
+    public static void LostDirtyDelayRmap() => LostDirty.Scenario(delayRmap: true, flushDirtyUnderPtl: true, probe: null)();
 
     /// <summary>Linux 3.15 to 6.1: flush under the PTL, rmap removed at clear time: a store is lost.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void LostDirtyNoDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: true, onOverlap: null)();
+    public static void LostDirtyNoDelayRmap() => LostDirty.Scenario(delayRmap: false, flushDirtyUnderPtl: true, probe: null)();
 
     /// <summary>The lost-dirty scenario with munmap as the zap, DelayRmap on.</summary>
     [SystematicTest]
-    public static void LostDirtyMunmapDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: true, flushDirtyUnderPtl: true, onOverlap: null, munmap: true)();
+    public static void LostDirtyMunmapDelayRmap() => LostDirty.Scenario(delayRmap: true, flushDirtyUnderPtl: true, probe: null, munmap: true)();
 
     /// <summary>The same, DelayRmap off.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void LostDirtyMunmapNoDelayRmap() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: true, onOverlap: null, munmap: true)();
+    public static void LostDirtyMunmapNoDelayRmap() => LostDirty.Scenario(delayRmap: false, flushDirtyUnderPtl: true, probe: null, munmap: true)();
 
     /// <summary>Before 3.15: neither fix.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void LostDirtyNeitherFix() => Files.LostDirtyRaceTests.LostDirtyRace(delayRmap: false, flushDirtyUnderPtl: false, onOverlap: null)();
+    public static void LostDirtyNeitherFix() => LostDirty.Scenario(delayRmap: false, flushDirtyUnderPtl: false, probe: null)();
 
     /// <summary>Two first faults in one VMA: one anon_vma, re-checked under page_table_lock.</summary>
     [SystematicTest]
@@ -125,49 +126,57 @@ public static class EngineRaceScenarios
 
     /// <summary>A GUP-fast write pin vs fork, write_protect_seq checked.</summary>
     [SystematicTest]
-    public static void GupFastForkSeq() => Gup.GupRaceTests.PinVersusFork(forkSeq: true, outcomes: null)();
+    public static void GupFastForkSeq() => PinDuringFork.Scenario(forkSeq: true, probe: null)();
 
     /// <summary>Without the sequence check: the pin taken during fork is shared with the child.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void GupFastNoForkSeq() => Gup.GupRaceTests.PinVersusFork(forkSeq: false, outcomes: null)();
+    public static void GupFastNoForkSeq() => PinDuringFork.Scenario(forkSeq: false, probe: null)();
 
     /// <summary>A R/O pin of a shared page vs the parent's store, with unshare.</summary>
     [SystematicTest]
-    public static void ReadOnlyPinUnshares() => Gup.GupRaceTests.ReadOnlyPinOfSharedPage(unshare: true, outcomes: null)();
+    public static void ReadOnlyPinUnshares() => ReadOnlyPinUnshare.Scenario(unshare: true, probe: null)();
 
     /// <summary>Without unshare: the pin keeps a page the parent copies away from.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void ReadOnlyPinNoUnshare() => Gup.GupRaceTests.ReadOnlyPinOfSharedPage(unshare: false, outcomes: null)();
+    public static void ReadOnlyPinNoUnshare() => ReadOnlyPinUnshare.Scenario(unshare: false, probe: null)();
 
     /// <summary>PokeData vs madvise on a private read-only file mapping, with the AnonExclusive check.</summary>
     [SystematicTest]
-    public static void ForceWriteCowCheck() => Gup.GupRaceTests.DirtyCow(cowCheck: true, outcomes: null)();
+    public static void ForceWriteCowCheck() => BugZoo.DirtyCow.Scenario(cowCheck: true, probe: null)();
 
     /// <summary>Before the 2016 fix: Dirty COW writes the file.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void DirtyCow() => Gup.GupRaceTests.DirtyCow(cowCheck: false, outcomes: null)();
+    public static void DirtyCow() => BugZoo.DirtyCow.Scenario(cowCheck: false, probe: null)();
 
     /// <summary>vmsplice in the child after fork vs the parent's store, the modern reuse rule.</summary>
     [SystematicTest]
-    public static void CowReuseAnonExclusiveVmsplice() => Gup.CowReuseRaceTests.VmspliceAfterFork(CowReuse.AnonExclusive, orders: null)();
+    public static void CowReuseAnonExclusiveVmsplice() => MissedCow.Scenario(CowReuse.AnonExclusive, probe: null)();
 
     /// <summary>The mapcount rule: CVE-2020-29374.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void CowReuseMapCountVmsplice() => Gup.CowReuseRaceTests.VmspliceAfterFork(CowReuse.MapCount, orders: null)();
+    public static void CowReuseMapCountVmsplice() => MissedCow.Scenario(CowReuse.MapCount, probe: null)();
 
     /// <summary>A long-term pin, mprotect R/O then R/W, a store: the modern rule.</summary>
     [SystematicTest]
-    public static void CowReuseAnonExclusivePin() => Gup.CowReuseRaceTests.PinThenWriteProtect(CowReuse.AnonExclusive)();
+    public static void CowReuseAnonExclusivePin() => WrongCow.Scenario(CowReuse.AnonExclusive, probe: null)();
 
     /// <summary>The page-count rule: wrong COW.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void CowReusePageCountPin() => Gup.CowReuseRaceTests.PinThenWriteProtect(CowReuse.PageCount)();
+    public static void CowReusePageCountPin() => WrongCow.Scenario(CowReuse.PageCount, probe: null)();
 
     /// <summary>Many references to one page with the 2019 overflow guard.</summary>
     [SystematicTest]
-    public static void RefcountOverflowGuard() => Gup.GupRaceTests.ReferenceOverflow(guard: true, onRefused: null)();
+    public static void RefcountOverflowGuard() => BugZoo.RefcountOverflow.Scenario(guard: true, probe: null)();
 
     /// <summary>Without it: the wrapped count frees the page while references remain.</summary>
     [SystematicTest(ExpectBug = true)]
-    public static void RefcountOverflow() => Gup.GupRaceTests.ReferenceOverflow(guard: false, onRefused: null)();
+    public static void RefcountOverflow() => BugZoo.RefcountOverflow.Scenario(guard: false, probe: null)();
+
+    /// <summary>GUP-fast pins vs madvise and another process's faults on an out-of-memory arm64-style machine, with the re-check.</summary>
+    [SystematicTest]
+    public static void GupFastRecheck() => GupFastReuse.Scenario(recheck: true, probe: null)();
+
+    /// <summary>Without the re-check: a pin reads another process's secret from a frame it was handed.</summary>
+    [SystematicTest(ExpectBug = true)]
+    public static void GupFastNoRecheck() => GupFastReuse.Scenario(recheck: false, probe: null)();
 }

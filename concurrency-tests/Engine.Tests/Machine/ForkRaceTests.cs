@@ -24,6 +24,50 @@ public sealed class ForkRaceTests
     }
 
     [Fact]
+    public void APokeRacingForkNeverChangesTheChildsMemoryAfterFork()
+    {
+        // ptrace's access_remote_vm holds the mmap_lock for read from the lookup to the store, so fork (which holds
+        // it for write) sees the poke wholly before or wholly after it.
+        var seen = new int[2]; // the child's first read found the poke (it came first), or the old value
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(10_000), PokeVersusFork(seen));
+        AssertClean(report);
+        Assert.True(seen[0] > 0 && seen[1] > 0, $"the poke came before fork in {seen[0]} schedules and after it in {seen[1]}: both orders must be seen");
+    }
+
+    /// <summary>
+    /// One thread forks the process and has the child read a word at once; CPU 0 pokes that word in the parent
+    /// (<c>PokeData</c>, a forced write as ptrace does it). Whichever came first, the child's memory must not change
+    /// after fork returned: its second read must equal its first.
+    /// </summary>
+    internal static Action PokeVersusFork(int[]? seen) => () =>
+    {
+        using var machine = SmallMachine();
+        var parent = machine.CreateProcess();
+        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        machine.Cpus[1].Write(parent, address, 1);
+        Process? child = null;
+        var first = new ulong[1];
+        var forker = ControlledThread.Start(() =>
+        {
+            child = parent.Fork();
+            first[0] = machine.Cpus[1].Read(child, address);
+        }, "fork");
+        machine.Cpus[0].PokeData(parent, address, 7);
+        forker.Join();
+
+        var second = machine.Cpus[1].Read(child!, address);
+        if (seen is not null)
+        {
+            Interlocked.Increment(ref seen[first[0] == 7 ? 0 : 1]);
+        }
+
+        Specification.Assert(second == first[0], $"the child read {first[0]} right after fork and {second} later: the parent's poke reached a page shared with the child");
+        Specification.Assert(machine.Cpus[1].Read(parent, address) == 7, "the parent lost its poke");
+        AssertInvariants(machine);
+        child!.Dispose();
+    };
+
+    [Fact]
     public void TwoWriteFaultsOnASharedPageCopyItOnce()
     {
         var retried = 0;

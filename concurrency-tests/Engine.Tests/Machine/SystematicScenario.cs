@@ -36,15 +36,5 @@ internal static class SystematicScenario
     }
 
     /// <summary>Fails the iteration with the invariant checker's report if any invariant is broken.</summary>
-    public static void AssertInvariants(Engine.Machine machine)
-    {
-        try
-        {
-            machine.CheckInvariants();
-        }
-        catch (InvariantViolationException e)
-        {
-            Specification.Assert(false, e.Message);
-        }
-    }
+    public static void AssertInvariants(Engine.Machine machine) => BugZoo.ZooScenario.AssertInvariants(machine);
 }

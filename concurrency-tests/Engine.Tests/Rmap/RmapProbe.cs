@@ -8,17 +8,7 @@ namespace Engine.Tests.Rmap;
 internal static class RmapProbe
 {
     /// <summary>The frame <paramref name="address"/> of <paramref name="process"/> maps, or −1.</summary>
-    public static long PfnAt(Engine.Machine machine, Process process, ulong address)
-    {
-        var table = machine.Tables.WalkToPteTable(process.Mm.Pgd, address);
-        if (table < 0)
-        {
-            return -1;
-        }
-
-        var pte = machine.Ptes.PtepGet(table, PageTableSet.Index(address, 1));
-        return pte.MapsPage && !pte.IsSpecial ? pte.Pfn : -1;
-    }
+    public static long PfnAt(Engine.Machine machine, Process process, ulong address) => BugZoo.ZooScenario.PfnAt(machine, process, address);
 
     /// <summary>The (pid, address) pairs an rmap walk of <paramref name="pfn"/> finds mapping it, in walk order.</summary>
     public static List<(int Pid, ulong Address)> Mappers(Engine.Machine machine, long pfn)

@@ -39,7 +39,7 @@ internal static class ZooCommand
         var entries = only is null ? BugZooCatalog.All : [BugZooCatalog.Get(only)];
         var failures = new List<string>();
         var total = Stopwatch.StartNew();
-        Console.WriteLine($"Buggy: schedules to the first bug with the default portfolio, seeds 0-{seeds - 1}, budget {budget:N0} each.");
+        Console.WriteLine($"Buggy: schedules run up to and including the first bug, default portfolio, seeds 0-{seeds - 1}, budget {budget:N0} each.");
         Console.WriteLine($"Fixed: {fixedIterations:N0} schedules, seed 0, {parallel} at once; every named interleaving must be met.");
         Console.WriteLine();
         Console.WriteLine("| # | bug | kernel fix | knob off | first bug (per seed) | found | with the fix | interleavings met |");
@@ -54,7 +54,7 @@ internal static class ZooCommand
                 if (buggy.FirstBug is { } bug)
                 {
                     found++;
-                    firsts.Add(bug.Iteration.ToString(CultureInfo.InvariantCulture));
+                    firsts.Add((bug.Iteration + 1).ToString(CultureInfo.InvariantCulture));
                     if (ZooRunner.Mismatch(entry, bug) is { } mismatch)
                     {
                         failures.Add($"seed {seed}: {mismatch}");

@@ -139,14 +139,35 @@ public sealed class Cpu
             throw new ArgumentException($"Address 0x{address:x} is not 8-byte aligned.", nameof(address));
         }
 
+        // Under the mmap_lock from the lookup to the store, as __access_remote_vm: fork (which holds it for write)
+        // sees the poke wholly before or wholly after it, never a page it has shared with the child meanwhile.
         var page = address & ~(ulong)(PhysicalMemory.PageSize - 1);
-        var (pfns, _) = TakeUserPages(process, page, 1, GupFlags.Force | GupFlags.Write, pin: false);
-        Atomic.Write(ref _machine.Memory.Word(pfns[0], (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1))), value);
-        _machine.MarkPagesDirtyAfterGup(pfns);
-        _machine.Gup.Release(pfns, pin: false, Id);
+        var mm = CheckUserPages(process, page, 1, GupFlags.Force | GupFlags.Write);
+        var pfns = new long[1];
+        mm.MmapLock.EnterRead();
+        try
+        {
+            _machine.Gup.Take(this, mm, page, 1, GupFlags.Force | GupFlags.Write, pin: false, pfns, mmapLocked: true);
+            Atomic.Write(ref _machine.Memory.Word(pfns[0], (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1))), value);
+            _machine.MarkPagesDirtyAfterGup(pfns);
+            _machine.Gup.Release(pfns, pin: false, Id);
+        }
+        finally
+        {
+            mm.MmapLock.ExitRead();
+        }
     }
 
     private (long[] Pfns, int Count) TakeUserPages(Process process, ulong address, int pages, GupFlags flags, bool pin)
+    {
+        var mm = CheckUserPages(process, address, pages, flags);
+        var pfns = new long[pages];
+        var count = _machine.Gup.Take(this, mm, address, pages, flags, pin, pfns);
+        return (pfns, count);
+    }
+
+    /// <summary>Validates a GUP request (throwing <see cref="ArgumentException"/>) and returns the live mm, switched to on this CPU.</summary>
+    private MmStruct CheckUserPages(Process process, ulong address, int pages, GupFlags flags)
     {
         ArgumentNullException.ThrowIfNull(process);
         if ((flags & ~(GupFlags.Write | GupFlags.LongTerm | GupFlags.FastOnly | GupFlags.NoFast | GupFlags.Force)) != 0
@@ -168,9 +189,7 @@ public sealed class Cpu
 
         var mm = process.LiveMm();
         _machine.SwitchMm(mm, this);
-        var pfns = new long[pages];
-        var count = _machine.Gup.Take(this, mm, address, pages, flags, pin, pfns);
-        return (pfns, count);
+        return mm;
     }
 
     /// <summary>

@@ -29,57 +29,66 @@ internal sealed class FaultHandler(Machine machine)
         mm.MmapLock.EnterRead();
         try
         {
-            var vma = mm.FindVma(address) ?? throw new SegmentationFault(address, SegmentationFaultReason.Unmapped, write);
-            if (write ? !vma.CanWrite && !MayForceWrite(vma, force) : !vma.CanRead)
-            {
-                throw new SegmentationFault(address, SegmentationFaultReason.Protection, write);
-            }
-
-            var table = machine.Tables.PteAlloc(mm, address, cpu.Id);
-            if (table < 0)
-            {
-                throw new OutOfFramesException($"Out of frames for a page table at 0x{address:x}.");
-            }
-
-            var index = PageTableSet.Index(address, 1);
-            var orig = machine.Ptes.PtepGetLockless(table, index);
-            if (orig.IsNone)
-            {
-                if (vma.File is null)
-                {
-                    DoAnonymousPage(cpu, vma, table, index, address, write);
-                }
-                else
-                {
-                    DoFault(cpu, vma, table, index, address, write);
-                }
-            }
-            else if (orig.IsPresent && unshare && !write && !orig.IsWrite && !vma.IsShared)
-            {
-                DoWpPage(cpu, vma, table, index, address, orig, unshare: true);
-            }
-            else if (orig.IsPresent && write && !orig.IsWrite)
-            {
-                if (vma.File is not null && vma.IsShared)
-                {
-                    WpPageShared(cpu, vma, table, index, orig);
-                }
-                else
-                {
-                    DoWpPage(cpu, vma, table, index, address, orig, unshare: false);
-                }
-            }
-            else
-            {
-                // Present and usable (another CPU resolved it first), or a protnone entry in a VMA that allows the
-                // access again: change_protection restores those, so seeing one here means mprotect is racing and
-                // the retry will find the result.
-                machine.Counters.Add(cpu.Id, Stat.SpuriousFaults);
-            }
+            HandleMmFaultLocked(cpu, mm, address, write, unshare, force);
         }
         finally
         {
             mm.MmapLock.ExitRead();
+        }
+    }
+
+    /// <summary>
+    /// <see cref="HandleMmFault"/> for a caller that holds <paramref name="mm"/>'s mmap_lock for read already (GUP for
+    /// another process, as ptrace's <c>access_remote_vm</c> calls it); returns with it still held.
+    /// </summary>
+    public void HandleMmFaultLocked(Cpu cpu, MmStruct mm, ulong address, bool write, bool unshare = false, bool force = false)
+    {
+        var vma = mm.FindVma(address) ?? throw new SegmentationFault(address, SegmentationFaultReason.Unmapped, write);
+        if (write ? !vma.CanWrite && !MayForceWrite(vma, force) : !vma.CanRead)
+        {
+            throw new SegmentationFault(address, SegmentationFaultReason.Protection, write);
+        }
+
+        var table = machine.Tables.PteAlloc(mm, address, cpu.Id);
+        if (table < 0)
+        {
+            throw new OutOfFramesException($"Out of frames for a page table at 0x{address:x}.");
+        }
+
+        var index = PageTableSet.Index(address, 1);
+        var orig = machine.Ptes.PtepGetLockless(table, index);
+        if (orig.IsNone)
+        {
+            if (vma.File is null)
+            {
+                DoAnonymousPage(cpu, vma, table, index, address, write);
+            }
+            else
+            {
+                DoFault(cpu, vma, table, index, address, write);
+            }
+        }
+        else if (orig.IsPresent && unshare && !write && !orig.IsWrite && !vma.IsShared)
+        {
+            DoWpPage(cpu, vma, table, index, address, orig, unshare: true);
+        }
+        else if (orig.IsPresent && write && !orig.IsWrite)
+        {
+            if (vma.File is not null && vma.IsShared)
+            {
+                WpPageShared(cpu, vma, table, index, orig);
+            }
+            else
+            {
+                DoWpPage(cpu, vma, table, index, address, orig, unshare: false);
+            }
+        }
+        else
+        {
+            // Present and usable (another CPU resolved it first), or a protnone entry in a VMA that allows the
+            // access again: change_protection restores those, so seeing one here means mprotect is racing and
+            // the retry will find the result.
+            machine.Counters.Add(cpu.Id, Stat.SpuriousFaults);
         }
     }
 

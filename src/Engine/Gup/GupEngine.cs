@@ -19,8 +19,11 @@ internal sealed class GupEngine(Machine machine)
     /// none for the shared zero page. Returns how many were taken: all of them, or with
     /// <see cref="GupFlags.FastOnly"/> what the fast path could take. Throws <see cref="SegmentationFault"/> when a
     /// page is unmapped or not accessible that way, and <see cref="OutOfFramesException"/>; nothing is held then.
+    /// With <paramref name="mmapLocked"/> the caller holds the mm's mmap_lock for read (<c>get_user_pages_remote</c>,
+    /// as ptrace's <c>access_remote_vm</c> calls it, keeping fork out until it has used the pages): only the slow
+    /// path runs, and it neither takes nor drops the lock.
     /// </summary>
-    public int Take(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns)
+    public int Take(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns, bool mmapLocked = false)
     {
         if (pin)
         {
@@ -28,7 +31,7 @@ internal sealed class GupEngine(Machine machine)
         }
 
         var taken = 0;
-        if ((flags & GupFlags.NoFast) == 0)
+        if ((flags & GupFlags.NoFast) == 0 && !mmapLocked)
         {
             taken = Fast(cpu, mm, address, pages, flags, pin, pfns);
             if (taken == pages || (flags & GupFlags.FastOnly) != 0)
@@ -39,7 +42,7 @@ internal sealed class GupEngine(Machine machine)
 
         try
         {
-            Slow(cpu, mm, address, pages, flags, pin, pfns, taken);
+            Slow(cpu, mm, address, pages, flags, pin, pfns, taken, mmapLocked);
         }
         catch
         {
@@ -140,7 +143,7 @@ internal sealed class GupEngine(Machine machine)
     /// or (for a read-only pin) maps an anonymous page that is not exclusive, drop the lock, fault (a write fault, or
     /// an unshare fault), and look again.
     /// </summary>
-    private void Slow(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns, int from)
+    private void Slow(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns, int from, bool locked)
     {
         var write = (flags & GupFlags.Write) != 0;
         var force = (flags & GupFlags.Force) != 0;
@@ -151,7 +154,7 @@ internal sealed class GupEngine(Machine machine)
             while (taken < pages)
             {
                 var at = address + ((ulong)taken << PhysicalMemory.PageShift);
-                var need = Follow(mm, at, followWrite, force, pin, flags, out var pfn);
+                var need = Follow(mm, at, followWrite, force, pin, flags, locked, out var pfn);
                 if (need == FollowResult.Taken)
                 {
                     machine.Counters.Add(cpu.Id, Stat.GupSlowPages);
@@ -160,12 +163,19 @@ internal sealed class GupEngine(Machine machine)
                     continue;
                 }
 
-                // faultin_page, without the mmap_lock: HandleMmFault takes it.
-                machine.Faults.HandleMmFault(cpu, mm, at, followWrite, unshare: need == FollowResult.Unshare, force);
+                // faultin_page: under the caller's mmap_lock, or HandleMmFault takes it.
+                if (locked)
+                {
+                    machine.Faults.HandleMmFaultLocked(cpu, mm, at, followWrite, unshare: need == FollowResult.Unshare, force);
+                }
+                else
+                {
+                    machine.Faults.HandleMmFault(cpu, mm, at, followWrite, unshare: need == FollowResult.Unshare, force);
+                }
 
                 // Before Dirty COW's fix: a forced write fault on a read-only mapping was taken to have broken COW, and
                 // the page was looked up again as a mere read, whatever the entry had become meanwhile.
-                if (followWrite && force && !machine.Options.ForceWriteCowCheck && IsReadOnlyPrivate(mm, at))
+                if (followWrite && force && !machine.Options.ForceWriteCowCheck && IsReadOnlyPrivate(mm, at, locked))
                 {
                     followWrite = false;
                 }
@@ -186,11 +196,15 @@ internal sealed class GupEngine(Machine machine)
     }
 
     /// <summary><c>follow_page_pte</c> under the mmap_lock and the PTL: takes the page or says which fault to take.</summary>
-    private FollowResult Follow(MmStruct mm, ulong at, bool write, bool force, bool pin, GupFlags flags, out long pfn)
+    private FollowResult Follow(MmStruct mm, ulong at, bool write, bool force, bool pin, GupFlags flags, bool locked, out long pfn)
     {
         var refs = pin ? Memmap.GupPinCountingBias : 1;
         pfn = -1;
-        mm.MmapLock.EnterRead();
+        if (!locked)
+        {
+            mm.MmapLock.EnterRead();
+        }
+
         try
         {
             var vma = mm.FindVma(at) ?? throw new SegmentationFault(at, SegmentationFaultReason.Unmapped, write);
@@ -251,7 +265,10 @@ internal sealed class GupEngine(Machine machine)
         }
         finally
         {
-            mm.MmapLock.ExitRead();
+            if (!locked)
+            {
+                mm.MmapLock.ExitRead();
+            }
         }
     }
 
@@ -264,8 +281,13 @@ internal sealed class GupEngine(Machine machine)
            && machine.Memmap.TestFlags(pte.Pfn, PageFlags.Anon | PageFlags.AnonExclusive);
 
     /// <summary>Whether <paramref name="at"/> lies in a private mapping without write permission (for the pre-2016 lookup).</summary>
-    private static bool IsReadOnlyPrivate(MmStruct mm, ulong at)
+    private static bool IsReadOnlyPrivate(MmStruct mm, ulong at, bool locked)
     {
+        if (locked)
+        {
+            return mm.FindVma(at) is { } found && !found.CanWrite && !found.IsShared;
+        }
+
         mm.MmapLock.EnterRead();
         try
         {
