@@ -1,6 +1,6 @@
 namespace Engine;
 
-/// <summary>How <see cref="Cpu.PinUserPages"/> and <see cref="Cpu.GetUserPages"/> take their pages (the kernel's FOLL_* flags).</summary>
+/// <summary>How <see cref="Cpu.PinUserPages(Process, ulong, int, GupFlags)"/> and <see cref="Cpu.GetUserPages"/> take their pages (the kernel's FOLL_* flags).</summary>
 [Flags]
 public enum GupFlags
 {

@@ -348,4 +348,47 @@ public sealed class GupTests
         Assert.Equal(8UL, pin.Read(0, 0));
         machine.CheckInvariants();
     }
+
+    [Fact]
+    public void PinningIntoTheCallersArrayAllocatesNothingAndASecondUnpinThrowsAndChangesNothing()
+    {
+        using var machine = Small();
+        var process = machine.CreateProcess();
+        var address = process.Mmap(8 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var cpu = machine.Cpus[0];
+        for (var i = 0UL; i < 8; i++)
+        {
+            cpu.Write(process, address + (i * Page), i + 1);
+        }
+
+        var frames = new long[8];
+        Assert.Equal(8, cpu.PinUserPages(process, address, frames, GupFlags.Write | GupFlags.LongTerm));
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.Equal(PfnAt(machine, process, address + ((ulong)i * Page)), frames[i]);
+            Assert.True(machine.Memmap.MaybeDmaPinned(frames[i]));
+        }
+
+        machine.CheckInvariants();
+        cpu.UnpinUserPages(frames, dirty: true);
+        machine.CheckInvariants();
+        var counts = frames.Select(f => machine.Memmap.PageCount(f)).ToArray();
+        Assert.Throws<InvalidOperationException>(() => cpu.UnpinUserPages(frames, dirty: false));
+        Assert.Equal(counts, frames.Select(f => machine.Memmap.PageCount(f)));
+        Assert.Throws<InvalidOperationException>(() => cpu.UnpinUserPages([-5], dirty: false));
+        machine.CheckInvariants();
+
+        // Steady state: GUP-fast pin and unpin of mapped pages allocate nothing.
+        cpu.UnpinUserPages(frames.AsSpan(0, cpu.PinUserPages(process, address, frames, GupFlags.Write)), dirty: false);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var round = 0; round < 100; round++)
+        {
+            var pinned = cpu.PinUserPages(process, address, frames, GupFlags.Write);
+            cpu.UnpinUserPages(frames.AsSpan(0, pinned), dirty: false);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(machine.Stats.GupFastPages >= 800, $"{machine.Stats.GupFastPages} pages went through GUP-fast");
+        machine.CheckInvariants();
+    }
 }

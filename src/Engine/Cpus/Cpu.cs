@@ -117,8 +117,38 @@ public sealed class Cpu
     }
 
     /// <summary>
+    /// <see cref="PinUserPages(Process, ulong, int, GupFlags)"/> into the caller's array, allocating nothing (the
+    /// kernel's <c>pin_user_pages_fast(start, nr_pages, gup_flags, pages)</c>): pins
+    /// <paramref name="frames"/>.Length pages from <paramref name="address"/> and stores their frame numbers in
+    /// <paramref name="frames"/>; returns how many were pinned (fewer only with <see cref="GupFlags.FastOnly"/>).
+    /// The same faults, unshares and exceptions as the handle form. Unpin with <see cref="UnpinUserPages"/>.
+    /// </summary>
+    public int PinUserPages(Process process, ulong address, Span<long> frames, GupFlags flags)
+    {
+        var mm = CheckUserPages(process, address, frames.Length, flags);
+        return _machine.Gup.Take(this, mm, address, frames.Length, flags, pin: true, frames);
+    }
+
+    /// <summary>
+    /// <c>unpin_user_pages</c>, or with <paramref name="dirty"/> <c>unpin_user_pages_dirty_lock</c> (what a device
+    /// wrote to a page-cache page is written back), for frames <see cref="PinUserPages(Process, ulong, Span{long}, GupFlags)"/>
+    /// pinned. Throws <see cref="InvalidOperationException"/>, unpinning nothing, when a frame holds no pin (a second
+    /// unpin of frames no one else has pinned; like the kernel, it cannot tell one holder's pin from another's).
+    /// </summary>
+    public void UnpinUserPages(ReadOnlySpan<long> frames, bool dirty)
+    {
+        _machine.Gup.CheckPinned(frames);
+        if (dirty)
+        {
+            _machine.MarkPagesDirtyAfterGup(frames);
+        }
+
+        _machine.Gup.Release(frames, pin: true, Id);
+    }
+
+    /// <summary>
     /// <c>get_user_pages_fast</c> (FOLL_GET, as vmsplice uses it): a plain reference on each page, taken as
-    /// <see cref="PinUserPages"/> takes a pin (but never unsharing: a reference does not promise coherency).
+    /// <see cref="PinUserPages(Process, ulong, int, GupFlags)"/> takes a pin (but never unsharing: a reference does not promise coherency).
     /// </summary>
     public PageReferences GetUserPages(Process process, ulong address, int pages, GupFlags flags)
     {

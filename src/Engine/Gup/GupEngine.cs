@@ -23,7 +23,7 @@ internal sealed class GupEngine(Machine machine)
     /// as ptrace's <c>access_remote_vm</c> calls it, keeping fork out until it has used the pages): only the slow
     /// path runs, and it neither takes nor drops the lock.
     /// </summary>
-    public int Take(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns, bool mmapLocked = false)
+    public int Take(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns, bool mmapLocked = false)
     {
         if (pin)
         {
@@ -46,11 +46,28 @@ internal sealed class GupEngine(Machine machine)
         }
         catch
         {
-            Release(pfns.AsSpan(0, taken), pin, cpu.Id);
+            Release(pfns[..taken], pin, cpu.Id);
             throw;
         }
 
         return pages;
+    }
+
+    /// <summary>
+    /// Throws <see cref="InvalidOperationException"/> unless every frame of <paramref name="pfns"/> (but the zero page,
+    /// which pins do not count) is a frame of this machine holding at least one pin: the check before an unpin through
+    /// a caller's frame array, so that a second unpin of frames no one else pinned changes nothing. Reads the GUP
+    /// bookkeeping, which every take and release keeps.
+    /// </summary>
+    public void CheckPinned(ReadOnlySpan<long> pfns)
+    {
+        foreach (var pfn in pfns)
+        {
+            if (pfn != machine.ZeroPfn && (!machine.Memmap.Contains(pfn) || machine.Memmap.GupHeld(pfn).Pins <= 0))
+            {
+                throw new InvalidOperationException($"Frame 0x{pfn:x} holds no pin: it was never pinned, or it was unpinned already. Nothing was unpinned.");
+            }
+        }
     }
 
     /// <summary>Drops what <see cref="Take"/> took (<c>unpin_user_pages</c> / <c>put_page</c>).</summary>
@@ -69,7 +86,7 @@ internal sealed class GupEngine(Machine machine)
     /// stops. A read-only pin of an anonymous page that is not AnonExclusive stops too (the slow path unshares it).
     /// Finally, a pin that saw the sequence move (a fork ran) drops everything.
     /// </summary>
-    private int Fast(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns)
+    private int Fast(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns)
     {
         var options = machine.Options;
         var start = 0;
@@ -129,7 +146,7 @@ internal sealed class GupEngine(Machine machine)
         cpu.LocalIrqEnable();
         if (pin && options.GupFastForkSeq && mm.WriteProtectSeq.ReadRetry(start))
         {
-            Release(pfns.AsSpan(0, taken), pin, cpu.Id);
+            Release(pfns[..taken], pin, cpu.Id);
             return 0;
         }
 
@@ -143,7 +160,7 @@ internal sealed class GupEngine(Machine machine)
     /// or (for a read-only pin) maps an anonymous page that is not exclusive, drop the lock, fault (a write fault, or
     /// an unshare fault), and look again.
     /// </summary>
-    private void Slow(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, long[] pfns, int from, bool locked)
+    private void Slow(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns, int from, bool locked)
     {
         var write = (flags & GupFlags.Write) != 0;
         var force = (flags & GupFlags.Force) != 0;
@@ -183,7 +200,7 @@ internal sealed class GupEngine(Machine machine)
         }
         catch
         {
-            Release(pfns.AsSpan(from, taken - from), pin, cpu.Id);
+            Release(pfns[from..taken], pin, cpu.Id);
             throw;
         }
     }

@@ -4,7 +4,7 @@ using Engine.Sync;
 namespace Engine;
 
 /// <summary>
-/// Pages pinned by <see cref="Cpu.PinUserPages"/> (FOLL_PIN): each holds <see cref="Memmap.GupPinCountingBias"/>
+/// Pages pinned by <see cref="Cpu.PinUserPages(Process, ulong, int, GupFlags)"/> (FOLL_PIN): each holds <see cref="Memmap.GupPinCountingBias"/>
 /// references until <see cref="Dispose"/> unpins them. <see cref="Read"/> and <see cref="Write"/> access the pinned
 /// frames directly, as a device doing DMA would: not through any page table, so they see the frame that was pinned,
 /// whatever the process has mapped since.
