@@ -29,7 +29,7 @@ public static class BugZooCatalog
             probe => TornPte.Scenario(retry: true, probe), TornPte.Scenario(retry: false, probe: null)),
         new(4, "gup-fast-recheck", "GUP-fast pins a frame freed and handed to another process after it read the entry",
             "GupFastRecheck (with BroadcastTlbInvalidate)",
-            "the re-read of the entry after taking the reference in x86's lockless get_user_pages_fast (2.6.27), kept in every gup_fast since",
+            "\"mm: introduce get_user_pages_fast\" (2.6.27): the entry is read again after the reference is taken, as in every gup_fast since",
             "GUP-fast without its re-check", GupFastReuse.Events,
             probe => GupFastReuse.Scenario(recheck: true, probe), GupFastReuse.Scenario(recheck: false, probe: null)),
         new(5, "pin-during-fork", "a GUP-fast pin taken during fork ends up on a page shared with the child",

@@ -28,14 +28,30 @@ internal static class ZooCommand
         command.Options.Add(parallel);
         command.Options.Add(only);
         command.Options.Add(report);
-        command.SetAction(result => result.GetValue(report)
-            ? Report(result.GetValue(only) ?? throw new ArgumentException("--report needs --entry."), result.GetValue(budget))
-            : Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), result.GetValue(parallel), result.GetValue(only)));
+        command.SetAction(result =>
+        {
+            try
+            {
+                return result.GetValue(report)
+                    ? Report(result.GetValue(only) ?? throw new ArgumentException("--report needs --entry."), result.GetValue(budget))
+                    : Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), result.GetValue(parallel), result.GetValue(only));
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine(e.Message);
+                return 2;
+            }
+        });
         return command;
     }
 
     private static int Run(int seeds, int budget, int fixedIterations, int parallel, string? only)
     {
+        if (seeds <= 0 || budget <= 0 || fixedIterations <= 0 || parallel <= 0)
+        {
+            throw new ArgumentException("--seeds, --budget, --fixed-iterations and --parallel must be positive.");
+        }
+
         var entries = only is null ? BugZooCatalog.All : [BugZooCatalog.Get(only)];
         var failures = new List<string>();
         var total = Stopwatch.StartNew();
