@@ -10,6 +10,7 @@ namespace Engine.Benchmarks;
 /// (<see cref="PageFaultHarness"/>, hook off); <c>pagefault-alloc</c> measures what each call of those loops
 /// allocates (<see cref="AllocationProbe"/>);
 /// <c>fork-alloc</c> what fork and exit allocate for regions of several sizes (<see cref="ForkAllocationProbe"/>);
+/// <c>gup-alloc</c> what a pin, a reference and their release allocate per call (<see cref="GupAllocationProbe"/>);
 /// anything else goes to BenchmarkDotNet's switcher, e.g.
 /// <c>--filter '*Facade*'</c> or <c>--filter '*Scheduler*' --job short</c>.
 /// </summary>
@@ -41,6 +42,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "fork-alloc")
         {
             return ForkAllocationProbe.Run();
+        }
+
+        if (args.Length > 0 && args[0] == "gup-alloc")
+        {
+            return GupAllocationProbe.Run();
         }
 
         // This process (the BenchmarkDotNet host) never enables the hook; each benchmark class's config decides the
