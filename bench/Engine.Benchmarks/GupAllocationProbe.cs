@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Engine.Benchmarks;
 
 /// <summary>
-/// The <c>gup-alloc</c> mode: managed bytes allocated by one <see cref="Cpu.PinUserPages"/> or
+/// The <c>gup-alloc</c> mode: managed bytes allocated by one <see cref="Cpu.PinUserPages(Process, ulong, int, GupFlags)"/> or
 /// <see cref="Cpu.GetUserPages"/> call alone and by its <c>Dispose</c> (the unpin) alone, for 1 to 512 pages that are
 /// mapped and writable, measured as <see cref="ForkAllocationProbe"/> does
 /// (<see cref="GC.GetAllocatedBytesForCurrentThread"/> around the call, last of several rounds, one CPU, hook off);

@@ -37,6 +37,7 @@ public class GupBenchmarks
     private Cpu? _cpu;
     private ulong _region;
     private MachineStats? _afterSetup;
+    private readonly long[] _frames = new long[Pages];
 
     /// <summary>Pages per call: 512 calls of 1 page, or 1 call of 512 pages, per invocation.</summary>
     [Params(1, 512)]
@@ -67,6 +68,7 @@ public class GupBenchmarks
         for (var round = 0; round < 200; round++)
         {
             _ = PinFast();
+            _ = PinFastIntoArray();
             _ = GetFast();
             _ = PinSlow();
         }
@@ -102,6 +104,29 @@ public class GupBenchmarks
         {
             using var pinned = cpu.PinUserPages(process, _region + ((ulong)page * PageBytes), perCall, GupFlags.Write | GupFlags.FastOnly);
             taken += CheckCount(pinned.Count, perCall);
+        }
+
+        return taken;
+    }
+
+    /// <summary>
+    /// <see cref="PinFast"/> through the allocation-free form: the pages pinned into a frame array the benchmark
+    /// allocated once (<c>Cpu.PinUserPages(Process, ulong, Span&lt;long&gt;, GupFlags)</c>) and unpinned from it
+    /// (<c>Cpu.UnpinUserPages</c>, which first checks that every frame holds a pin): the same walk, no handle.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = Pages)]
+    public int PinFastIntoArray()
+    {
+        var cpu = _cpu!;
+        var process = _process!;
+        var perCall = PagesPerCall;
+        var frames = _frames.AsSpan(0, perCall);
+        var taken = 0;
+        for (var page = 0; page < Pages; page += perCall)
+        {
+            var count = CheckCount(cpu.PinUserPages(process, _region + ((ulong)page * PageBytes), frames, GupFlags.Write | GupFlags.FastOnly), perCall);
+            cpu.UnpinUserPages(frames, dirty: false);
+            taken += count;
         }
 
         return taken;

@@ -122,8 +122,9 @@ internal sealed class GupEngine(Machine machine)
                 break;
             }
 
-            // Pairs with the unmapper's clear + barrier: either it sees our reference, or we see its change.
-            Atomic.MemoryBarrier();
+            // The grab's compare-and-swap is a full barrier (a value-returning atomic, as folio_try_get's is): it pairs
+            // with the unmapper's clear and its own atomic put, so either the re-read below sees the change or the
+            // unmapper's put sees our reference.
             if (options.GupFastRecheck
                 && (machine.Tables.ReadPmd(pmdTable, at) != pmd || machine.Ptes.PtepGetLockless(table, index) != pte))
             {

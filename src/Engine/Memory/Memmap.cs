@@ -24,9 +24,10 @@ internal sealed class Memmap
     // An anonymous page's mapping: the anon_vma object itself, beside the descriptor (a long cannot hold a reference).
     private readonly AnonVma?[] _anonVmas;
 
-    // Checker bookkeeping, not protocol state (see AccountGup).
-    private readonly int[] _gupRefs;
-    private readonly int[] _gupPins;
+    // Checker bookkeeping, not protocol state (see AccountGup): per page, references in the low 40 bits and pins
+    // above, so that one atomic add keeps both.
+    private readonly long[] _gupHeld;
+    private const int GupPinShift = 40;
 
     public Memmap(long basePfn, int frames)
     {
@@ -35,8 +36,7 @@ internal sealed class Memmap
         BasePfn = basePfn;
         _pages = new PageDescriptor[frames];
         _anonVmas = new AnonVma?[frames];
-        _gupRefs = new int[frames];
-        _gupPins = new int[frames];
+        _gupHeld = new long[frames];
         for (var i = 0; i < frames; i++)
         {
             _pages[i].MapCount = -1;
@@ -185,13 +185,15 @@ internal sealed class Memmap
     /// <c>PageReferences</c> and <c>PinnedPages</c>, per page.
     /// </summary>
     public void AccountGup(long pfn, int refs, int pins)
-    {
-        Atomic.Add(ref _gupRefs[pfn - BasePfn], refs);
-        Atomic.Add(ref _gupPins[pfn - BasePfn], pins);
-    }
+        => Atomic.Add(ref _gupHeld[pfn - BasePfn], refs + ((long)pins << GupPinShift));
 
     /// <summary>The references and pins live GUP handles hold on <paramref name="pfn"/> (see <see cref="AccountGup"/>).</summary>
-    public (int Refs, int Pins) GupHeld(long pfn) => (Atomic.Read(ref _gupRefs[pfn - BasePfn]), Atomic.Read(ref _gupPins[pfn - BasePfn]));
+    public (int Refs, int Pins) GupHeld(long pfn)
+    {
+        // Never negative: a release subtracts what its take added, after it.
+        var held = Atomic.Read(ref _gupHeld[pfn - BasePfn]);
+        return ((int)(held & ((1L << GupPinShift) - 1)), (int)(held >> GupPinShift));
+    }
 
     /// <summary><c>put_page_testzero</c>: drops a reference; true when it was the last (the caller frees the frame).</summary>
     public bool PutPageTestZero(long pfn)
