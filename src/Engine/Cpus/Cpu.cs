@@ -234,8 +234,12 @@ public sealed class Cpu
         Debug.Assert((now & 1) == 1, "nested IRQ-disabled section");
     }
 
-    /// <summary><c>local_irq_enable</c>: ends the section opened by <see cref="LocalIrqDisable"/>.</summary>
-    internal void LocalIrqEnable() => Atomic.Increment(ref _irqOffSequence.Value);
+    /// <summary>
+    /// <c>local_irq_enable</c>: ends the section opened by <see cref="LocalIrqDisable"/>. Only this CPU's thread writes
+    /// its sequence, so a release store closes it (the walker's reads cannot move after it); the opening needs the full
+    /// barrier (announce, then read the tables), the closing does not.
+    /// </summary>
+    internal void LocalIrqEnable() => Atomic.Write(ref _irqOffSequence.Value, _irqOffSequence.Value + 1);
 
     /// <summary>Opens an access (or an IRQ-disabled section): the sequence turns odd, with a full barrier.</summary>
     internal void BeginAccess()
@@ -244,8 +248,11 @@ public sealed class Cpu
         Debug.Assert((now & 1) == 1, "nested access");
     }
 
-    /// <summary>Closes it: the sequence turns even, with a full barrier.</summary>
-    internal void EndAccess() => Atomic.Increment(ref _accessSequence.Value);
+    /// <summary>
+    /// Closes it: the sequence turns even, by a release store (as <see cref="LocalIrqEnable"/>: only this CPU's thread
+    /// writes it, and the access's loads and stores cannot move after a release).
+    /// </summary>
+    internal void EndAccess() => Atomic.Write(ref _accessSequence.Value, _accessSequence.Value + 1);
 
     private static int WordIndex(ulong address) => (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1));
 

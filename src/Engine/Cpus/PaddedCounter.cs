@@ -9,7 +9,7 @@ namespace Engine.Cpus;
 [StructLayout(LayoutKind.Explicit, Size = 192)]
 internal sealed class PaddedCounter
 {
-    /// <summary>The counter. Access it through <c>Engine.Sync.Atomic</c> by <c>ref</c>.</summary>
+    /// <summary>The counter. Access it through <c>Engine.Sync.Atomic</c> by <c>ref</c> (its only writer may read its own value plainly).</summary>
     [FieldOffset(64)]
     public int Value;
 }

@@ -145,6 +145,12 @@ internal sealed class Memmap
     public bool PutPageRefsTestZero(long pfn, int refs)
     {
         ref var count = ref Page(pfn).RefCount;
+        if (RefcountLimit == int.MaxValue)
+        {
+            // The real width: one atomic subtract, which wraps as the 32-bit count does.
+            return Atomic.Add(ref count, -refs) == 0;
+        }
+
         while (true)
         {
             var seen = Atomic.Read(ref count);
