@@ -301,19 +301,21 @@ internal sealed class GupEngine(Machine machine)
     /// <summary>Whether <paramref name="at"/> lies in a private mapping without write permission (for the pre-2016 lookup).</summary>
     private static bool IsReadOnlyPrivate(MmStruct mm, ulong at, bool locked)
     {
-        if (locked)
+        if (!locked)
         {
-            return mm.FindVma(at) is { } found && !found.CanWrite && !found.IsShared;
+            mm.MmapLock.EnterRead();
         }
 
-        mm.MmapLock.EnterRead();
         try
         {
             return mm.FindVma(at) is { } vma && !vma.CanWrite && !vma.IsShared;
         }
         finally
         {
-            mm.MmapLock.ExitRead();
+            if (!locked)
+            {
+                mm.MmapLock.ExitRead();
+            }
         }
     }
 
