@@ -10,14 +10,24 @@ public sealed class GupTests
 
     private static Engine.Machine Small() => new(new MachineOptions { Cpus = 2, Frames = 256 });
 
+    /// <summary>
+    /// A new process with <paramref name="pages"/> private anonymous pages mapped read-write, the first holding
+    /// <paramref name="value"/> (written by CPU 0, so it is an exclusive anonymous page).
+    /// </summary>
+    private static (Process Process, ulong Address) WrittenAnonymous(Engine.Machine machine, ulong value, int pages = 1)
+    {
+        var process = machine.CreateProcess();
+        var address = process.Mmap((ulong)pages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        machine.Cpus[0].Write(process, address, value);
+        return (process, address);
+    }
+
     [Fact]
     public void AWritePinSeesTheProcessAndTheProcessSeesTheDevice()
     {
         using var machine = Small();
-        var process = machine.CreateProcess();
-        var address = process.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var (process, address) = WrittenAnonymous(machine, 5, pages: 2);
         var cpu = machine.Cpus[0];
-        cpu.Write(process, address, 5);
 
         // The second page is faulted in by the pin itself (a write fault).
         using (var pin = cpu.PinUserPages(process, address, 2, GupFlags.Write | GupFlags.LongTerm))
@@ -47,10 +57,8 @@ public sealed class GupTests
     public void ASecondUnpinThrowsAndChangesNothingAndAccessAfterUnpinThrows()
     {
         using var machine = Small();
-        var process = machine.CreateProcess();
-        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var (process, address) = WrittenAnonymous(machine, 1);
         var cpu = machine.Cpus[0];
-        cpu.Write(process, address, 1);
         var pin = cpu.PinUserPages(process, address, 1, GupFlags.Write);
         var references = cpu.GetUserPages(process, address, 1, GupFlags.None);
         var pfn = PfnAt(machine, process, address);
@@ -127,10 +135,8 @@ public sealed class GupTests
     public void ForkGivesTheChildACopyOfAPinnedPageAndLeavesTheParentsEntryWritable()
     {
         using var machine = Small();
-        var parent = machine.CreateProcess();
-        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var (parent, address) = WrittenAnonymous(machine, 1);
         var cpu = machine.Cpus[0];
-        cpu.Write(parent, address, 1);
         using var pin = cpu.PinUserPages(parent, address, 1, GupFlags.Write | GupFlags.LongTerm);
         var pinned = PfnAt(machine, parent, address);
 
@@ -158,10 +164,8 @@ public sealed class GupTests
     public void AReadOnlyPinOfASharedPageUnsharesItSoThePinSeesTheProcesssLaterStores()
     {
         using var machine = Small();
-        var parent = machine.CreateProcess();
-        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var (parent, address) = WrittenAnonymous(machine, 1);
         var cpu = machine.Cpus[0];
-        cpu.Write(parent, address, 1);
         var child = parent.Fork();
         var shared = PfnAt(machine, parent, address);
         Assert.False(machine.Memmap.TestFlags(shared, PageFlags.AnonExclusive));
@@ -185,10 +189,8 @@ public sealed class GupTests
     {
         // CVE-2020-29374 with the modern rule: the child vmsplices the page and unmaps it; the parent's write copies.
         using var machine = Small();
-        var parent = machine.CreateProcess();
-        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var (parent, address) = WrittenAnonymous(machine, 1);
         var cpu = machine.Cpus[0];
-        cpu.Write(parent, address, 1);
         var child = parent.Fork();
         using var reference = cpu.GetUserPages(child, address, 1, GupFlags.None);
         child.Munmap(address, Page);
@@ -224,10 +226,8 @@ public sealed class GupTests
     {
         using var machine = Small();
         var initial = machine.FreeFrames;
-        var process = machine.CreateProcess();
-        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var (process, address) = WrittenAnonymous(machine, 6);
         var cpu = machine.Cpus[0];
-        cpu.Write(process, address, 6);
         var pin = cpu.PinUserPages(process, address, 1, GupFlags.Write);
         process.Dispose();
         machine.CheckInvariants();
