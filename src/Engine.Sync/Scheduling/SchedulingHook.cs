@@ -57,8 +57,10 @@ public static class SchedulingHook
     }
 
     /// <summary>
-    /// Installs the scheduler's hook. Throws when the hook is disabled for this process, because then no primitive
-    /// would ever call it and a controlled test would silently run uncontrolled.
+    /// Installs the scheduler's hook: from now on every primitive reports to it. A process may use several schedulers
+    /// (the built-in one and the Coyote backend), one at a time: each installs its own hook when a run starts, which
+    /// replaces the other's. Throws when the hook is disabled for this process, because then no primitive would ever
+    /// call it and a controlled test would silently run uncontrolled.
     /// </summary>
     public static void Install(ISchedulingHook hook)
     {
@@ -72,11 +74,7 @@ public static class SchedulingHook
                 $"variable {EnvironmentVariable}=1.");
         }
 
-        var previous = Interlocked.CompareExchange(ref s_hook, hook, null);
-        if (previous is not null && !ReferenceEquals(previous, hook))
-        {
-            throw new InvalidOperationException("A different scheduling hook is already installed.");
-        }
+        Volatile.Write(ref s_hook, hook);
     }
 
     /// <summary>Reports a scheduling point to the hook. The slow path of every primitive; never inlined.</summary>

@@ -61,6 +61,15 @@ public sealed class BugReport
     /// <summary>Why the replay did not reproduce the bug, when it did not.</summary>
     public string? ReproductionNote { get; internal set; }
 
+    /// <summary>The finding scheduler's own report, when it was not the built-in one (Coyote's bug report and log).</summary>
+    public string? SchedulerReport { get; internal set; }
+
+    /// <summary>
+    /// For a bug another scheduler found: whether the built-in scheduler follows the recorded schedule to the same bug
+    /// (the two schedulers' cross-check), or null when it was not tried.
+    /// </summary>
+    public string? CrossCheck { get; internal set; }
+
     /// <summary>The interleaving as a per-thread column table.</summary>
     public string Table => Trace.ToTable();
 
@@ -85,6 +94,28 @@ public sealed class BugReport
         sb.AppendLine();
         sb.Append(Table);
         sb.AppendLine();
+        if (Trace.Scheduler is { } scheduler)
+        {
+            if (SchedulerReport is not null)
+            {
+                sb.Append(char.ToUpperInvariant(scheduler[0])).Append(scheduler.AsSpan(1)).AppendLine("'s report:").AppendLine(SchedulerReport.TrimEnd()).AppendLine();
+            }
+
+            if (CrossCheck is not null)
+            {
+                sb.Append("cross-check: ").AppendLine(CrossCheck);
+            }
+
+            if (TraceFile is not null)
+            {
+                sb.Append("trace:  ").Append(TraceFile).Append(" (engine replay ").Append(TraceFile).Append(": ")
+                  .Append(scheduler).AppendLine(" follows its own trace)");
+            }
+
+            sb.Append("replay: ").Append(ReplayString).AppendLine(" (the same schedule, for the built-in scheduler)");
+            return sb.ToString();
+        }
+
         sb.Append("replay: ").AppendLine(ReplayString);
         if (TraceFile is not null)
         {

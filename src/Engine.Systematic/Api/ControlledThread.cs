@@ -6,18 +6,21 @@ namespace Engine.Systematic;
 
 /// <summary>
 /// A thread of a test body. Under the tester it is a logical thread run on a pooled OS thread, scheduled with the
-/// others one at a time. Outside the tester it is a real, dedicated OS thread, so the same body can run as a plain
-/// stress test on real concurrency.
+/// others one at a time; under an <see cref="IExternalScheduler"/> (Coyote) it is that scheduler's controlled thread.
+/// Outside both it is a real, dedicated OS thread, so the same body can run as a plain stress test on real concurrency.
 /// </summary>
 public sealed class ControlledThread
 {
     private static readonly Func<object?, bool> s_isCompleted = static s => ((Operation)s!).Status == OperationStatus.Completed;
 
     private readonly Operation? _operation;
+    private readonly IExternalThread? _external;
     private readonly Thread? _thread;
     private Exception? _failure;
 
     private ControlledThread(Operation operation) => _operation = operation;
+
+    private ControlledThread(IExternalThread external) => _external = external;
 
     private ControlledThread(Action body, string? name)
     {
@@ -36,10 +39,12 @@ public sealed class ControlledThread
     }
 
     /// <summary>The thread's id in its iteration (0 is the test body), or -1 for a real thread.</summary>
-    public int Id => _operation?.Id ?? -1;
+    public int Id => _operation?.Id ?? _external?.Id ?? -1;
 
     /// <summary>True once the thread's body has returned or thrown.</summary>
-    public bool IsCompleted => _operation is not null ? _operation.Status == OperationStatus.Completed : !_thread!.IsAlive;
+    public bool IsCompleted => _operation is not null
+        ? _operation.Status == OperationStatus.Completed
+        : _external?.IsCompleted ?? !_thread!.IsAlive;
 
     /// <summary>Starts a thread running <paramref name="body"/>.</summary>
     public static ControlledThread Start(Action body, string? name = null, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
@@ -48,6 +53,11 @@ public sealed class ControlledThread
         if (ControlledRuntime.Current is { } current)
         {
             return new ControlledThread(current.Runtime.StartThread(current, body, name, file, line));
+        }
+
+        if (ExternalScheduler.Controlling is { } external)
+        {
+            return new ControlledThread(external.StartThread(body, name, file, line));
         }
 
         var thread = new ControlledThread(body, name);
@@ -72,6 +82,12 @@ public sealed class ControlledThread
 
             current.Runtime.OnSchedulingPoint(current, OperationKind.ThreadJoin, file, line);
             current.Runtime.WaitUntil(current, OperationKind.ThreadJoin, s_isCompleted, _operation, file, line);
+            return;
+        }
+
+        if (_external is not null)
+        {
+            _external.Join(file, line);
             return;
         }
 

@@ -6,8 +6,9 @@ namespace Engine.Systematic;
 public static class Specification
 {
     /// <summary>
-    /// Fails the iteration when <paramref name="condition"/> is false: under the tester the bug is recorded with its
-    /// schedule and the iteration ends; outside it an <see cref="AssertionFailureException"/> is thrown.
+    /// Fails the iteration when <paramref name="condition"/> is false: under the tester (or an
+    /// <see cref="IExternalScheduler"/>) the bug is recorded with its schedule and the iteration ends; outside it an
+    /// <see cref="AssertionFailureException"/> is thrown.
     /// </summary>
     public static void Assert(bool condition, string message)
     {
@@ -24,6 +25,8 @@ public static class Specification
         {
             current.Runtime.ReportAssertionFailure(current, message);
         }
+
+        ExternalScheduler.Controlling?.Fail(message);
 
         throw new AssertionFailureException(message);
     }

@@ -48,13 +48,16 @@ public sealed class TestReport
     /// <summary>For <see cref="Strategy.Dfs"/>: true when every schedule within the preemption bound was run.</summary>
     public bool Exhausted { get; internal init; }
 
+    /// <summary>The scheduler that ran it: <c>builtin</c> or <c>coyote</c>.</summary>
+    public string Scheduler { get; internal init; } = BuiltinScheduler.SchedulerName;
+
     /// <summary>The strategy of the run.</summary>
     public string Strategy { get; internal init; } = "";
 
     /// <summary>The global seed of the run.</summary>
     public long Seed { get; internal init; }
 
-    /// <summary>OS threads the run created (they are pooled and reused across iterations).</summary>
+    /// <summary>OS threads the run created (the built-in scheduler pools and reuses them across iterations; Coyote does not).</summary>
     public int ThreadsCreated { get; internal init; }
 
     /// <summary>For a replay: where the program stopped following the schedule, or null when it followed it to the end.</summary>
@@ -64,6 +67,11 @@ public sealed class TestReport
     public override string ToString()
     {
         var sb = new StringBuilder();
+        if (Scheduler != BuiltinScheduler.SchedulerName)
+        {
+            sb.Append(Scheduler).Append(' ');
+        }
+
         sb.Append(Strategy).Append(", seed ").Append(Seed).Append(": ")
           .Append(Iterations).Append(" iteration(s), ").Append(BugsFound).Append(" bug(s), ")
           .Append(IterationsPerSecond.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)).Append(" iterations/s, ")

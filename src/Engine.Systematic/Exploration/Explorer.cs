@@ -225,7 +225,7 @@ internal static class Explorer
             }
         }
 
-        bug.TraceFile = configuration.WriteTraceFiles ? TrySave(configuration, bug) : null;
+        bug.TraceFile = configuration.WriteTraceFiles ? TraceFiles.TrySave(configuration, bug) : null;
         return bug;
     }
 
@@ -245,22 +245,6 @@ internal static class Explorer
         Threads = result.ThreadNames,
         Steps = result.Trace ?? [],
     };
-
-    private static string? TrySave(Configuration configuration, BugReport bug)
-    {
-        try
-        {
-            var directory = configuration.TraceDirectory ?? Path.Combine(Path.GetTempPath(), "engine-systematic");
-            var name = string.Concat((configuration.TestName ?? "test").Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
-            var path = Path.Combine(directory, $"{name}-seed{configuration.Seed}-iter{bug.Iteration}-{bug.Kind}.json".ToLowerInvariant());
-            bug.Trace.Save(path);
-            return path;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
 
     private static SchedulingStrategy CreateStrategy(Configuration configuration) => configuration.Strategy switch
     {

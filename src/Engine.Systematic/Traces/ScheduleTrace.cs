@@ -29,6 +29,16 @@ public sealed class ScheduleTrace
     /// <summary>The assembly holding the test, when known (set by <c>engine test</c>).</summary>
     public string? TestAssembly { get; init; }
 
+    /// <summary>The scheduler that found the schedule, when it was not the built-in one (<c>coyote</c>).</summary>
+    public string? Scheduler { get; init; }
+
+    /// <summary>
+    /// The schedule in the finding scheduler's own format, when it was not the built-in one: Coyote's reproducible
+    /// trace, which <c>engine replay</c> hands back to Coyote. <see cref="Steps"/> holds the same schedule as the
+    /// built-in scheduler records it, so either scheduler can replay it.
+    /// </summary>
+    public string? SchedulerTrace { get; init; }
+
     /// <summary>The strategy that produced the schedule (for a minimised one, the strategy of the original).</summary>
     public string Strategy { get; init; } = "";
 
