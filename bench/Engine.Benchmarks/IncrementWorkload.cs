@@ -44,10 +44,17 @@ public static class IncrementWorkload
         Specification.Assert(total == Threads * IncrementsPerThread, $"counter is {total}, expected {Threads * IncrementsPerThread}");
     }
 
-    /// <summary>Runs the workload under the tester and fails loudly if the run found a bug (it never should).</summary>
-    public static TestReport Run(Configuration configuration)
+    /// <summary>Runs the workload under the built-in scheduler and fails loudly if the run found a bug (it never should).</summary>
+    public static TestReport Run(Configuration configuration) => Run(BuiltinScheduler.Instance, configuration);
+
+    /// <summary>
+    /// Runs the workload under <paramref name="scheduler"/> (the built-in one or Coyote) and fails loudly if the run
+    /// found a bug (it never should).
+    /// </summary>
+    public static TestReport Run(ISystematicScheduler scheduler, Configuration configuration)
     {
-        var report = TestingEngine.Run(configuration, Body);
+        ArgumentNullException.ThrowIfNull(scheduler);
+        var report = scheduler.Run(configuration, Body);
         if (report.BugsFound > 0)
         {
             throw new InvalidOperationException($"The increment workload reported a bug:{Environment.NewLine}{report}");
