@@ -5,8 +5,8 @@ public static class OperationKinds
 {
     /// <summary>
     /// True when the operation may change shared state that a waiting thread's condition reads. A failed
-    /// compare-and-swap writes nothing, but the scheduler is told before the operation runs, so it is counted:
-    /// the cost of that conservatism is one extra condition evaluation, never a missed wake-up.
+    /// compare-and-swap writes nothing, but a scheduler does not see its outcome, so it is counted: the cost of that
+    /// conservatism is one extra condition evaluation, never a missed wake-up.
     /// </summary>
     public static bool MayWrite(OperationKind kind) => kind switch
     {

@@ -19,8 +19,9 @@ namespace Engine.Systematic.Runtime;
 /// <para>
 /// Waiting. A thread that must wait (<c>Wait.Until</c>, a held spinlock, a join) is disabled with its condition.
 /// Before each decision the conditions of waiting threads are re-evaluated if any write happened since they were
-/// last found false (<see cref="_writeEpoch"/>); when no thread is enabled all of them are re-evaluated once more
-/// before a deadlock is declared, so a condition over plain fields cannot produce a false deadlock.
+/// last found false (<see cref="_writeEpoch"/>, counted when a thread reaches the point after a writing operation, so
+/// after the write); when no thread is enabled all of them are re-evaluated once more before a deadlock is declared,
+/// so a condition over plain fields cannot produce a false deadlock.
 /// </para>
 /// </summary>
 internal sealed class ControlledRuntime : IDisposable
@@ -151,11 +152,7 @@ internal sealed class ControlledRuntime : IDisposable
         lock (_gate)
         {
             ThrowIfEnded(current);
-            if (OperationKinds.MayWrite(kind))
-            {
-                _writeEpoch++;
-            }
-
+            NoteCompleted(current);
             current.SetPending(kind, file, line);
             next = Decide(current, currentEnabled: true, yielding: kind == OperationKind.Yield);
         }
@@ -173,6 +170,7 @@ internal sealed class ControlledRuntime : IDisposable
         lock (_gate)
         {
             ThrowIfEnded(current);
+            NoteCompleted(current);
             if (Evaluate(condition, state))
             {
                 return true;
@@ -405,6 +403,20 @@ internal sealed class ControlledRuntime : IDisposable
         var worker = new Worker(this, $"systematic-{_lane}-{_workerSerial++}");
         _workers.Add(worker);
         return worker;
+    }
+
+    /// <summary>
+    /// <paramref name="current"/> is at its next scheduling point, so the operation it announced at the previous one
+    /// has run: if it may have written, the waiting threads' conditions must be evaluated again at the next decision.
+    /// (Counting the announcement instead of the operation would evaluate them before the write, and a waiter woken by
+    /// it would stay disabled until the writer's next write.)
+    /// </summary>
+    private void NoteCompleted(Operation current)
+    {
+        if (OperationKinds.MayWrite(current.PendingKind))
+        {
+            _writeEpoch++;
+        }
     }
 
     private void ThrowIfEnded(Operation current)
