@@ -9,11 +9,12 @@ namespace BugZoo;
 public static class ZooRunner
 {
     /// <summary>
-    /// The buggy scenario with the default portfolio, seed <paramref name="seed"/>, until its first bug or
+    /// The buggy scenario with the default portfolio (or <paramref name="scheduler"/>), seed <paramref name="seed"/>, until its first bug or
     /// <paramref name="budget"/> schedules. No minimisation, replay or trace files unless <paramref name="full"/>: the
     /// iteration count is what is asked; <paramref name="full"/> gives the report that tells the story.
+    /// <paramref name="scheduler"/> explores with its strategy (the built-in scheduler's default portfolio when null).
     /// </summary>
-    public static TestReport FindBug(ZooEntry entry, int seed, int budget, bool full = false)
+    public static TestReport FindBug(ZooEntry entry, int seed, int budget, bool full = false, ISystematicScheduler? scheduler = null)
     {
         var configuration = Configuration.Create().WithTestingIterations(budget).WithSeed(seed).WithTestName(entry.Name + "-buggy");
         if (!full)
@@ -21,19 +22,20 @@ public static class ZooRunner
             configuration = configuration.WithScheduleMinimization(false).WithFailureReplay(false).WithTraceFiles(false);
         }
 
-        return TestingEngine.Run(configuration, entry.Buggy);
+        return (scheduler ?? BuiltinScheduler.Instance).Run(configuration, entry.Buggy);
     }
 
     /// <summary>
-    /// The fixed scenario for <paramref name="iterations"/> schedules with the default portfolio; returns the report
+    /// The fixed scenario for <paramref name="iterations"/> schedules with the default portfolio (or
+    /// <paramref name="scheduler"/>, as for <see cref="FindBug"/>); returns the report
     /// and how many schedules met each of the entry's <see cref="ZooEntry.Events"/>.
     /// </summary>
-    public static (TestReport Report, long[] Events) RunFixed(ZooEntry entry, int iterations, int parallelism = 1, long seed = 0)
+    public static (TestReport Report, long[] Events) RunFixed(ZooEntry entry, int iterations, int parallelism = 1, long seed = 0, ISystematicScheduler? scheduler = null)
     {
         var probe = new ZooProbe(entry.Events.Count);
         var configuration = Configuration.Create().WithTestingIterations(iterations).WithSeed(seed).WithParallelism(parallelism)
             .WithTestName(entry.Name + "-fixed");
-        var report = TestingEngine.Run(configuration, entry.Fixed(probe));
+        var report = (scheduler ?? BuiltinScheduler.Instance).Run(configuration, entry.Fixed(probe));
         return (report, Enumerable.Range(0, entry.Events.Count).Select(probe.Count).ToArray());
     }
 

@@ -5,7 +5,7 @@ using Engine.Sync;
 // a static readonly field, fixed when the type is first used (and folded away by the JIT when false). SwitchName is
 // a constant, so reading it here does not initialise the type. Only the commands that run the systematic tester
 // switch it on; `stress` runs the engine at full speed, with every hook check compiled away.
-if (args.Length > 0 && args[0] is "test" or "replay" or "classics" or "zoo")
+if (args.Length > 0 && args[0] is "test" or "replay" or "classics" or "zoo" or "compare")
 {
     AppContext.SetSwitch(SchedulingHook.SwitchName, true);
 }

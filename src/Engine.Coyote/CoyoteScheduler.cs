@@ -62,7 +62,7 @@ public sealed class CoyoteScheduler : ISystematicScheduler
     /// <inheritdoc/>
     public string Name => SchedulerName;
 
-    /// <summary>The strategy as reports name it, for example <c>prioritization(10)</c>.</summary>
+    /// <inheritdoc/>
     public string StrategyName => CoyoteStrategies.Describe(Strategy, Bound);
 
     /// <summary>Coyote's seed for a user's seed: <paramref name="seed"/> × <see cref="SeedStride"/>, modulo 2^32.</summary>

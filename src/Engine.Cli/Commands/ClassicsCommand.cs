@@ -1,68 +1,101 @@
 using System.CommandLine;
 using System.Globalization;
 using ClassicBugs;
+using Engine.Coyote;
 using Engine.Systematic;
 
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine classics</c>: the main job. Runs every classic bug's buggy version under each strategy for several
-/// seeds (iterations to the first bug), every correct version for the full budget (no bug allowed), and prints
-/// the tables recorded in docs/systematic-testing.md. Exit code 1 when the portfolio misses a bug within the budget
-/// for some seed, or a correct version reports one.
+/// <c>engine classics</c>: runs every classic bug's buggy version under each strategy of the chosen scheduler for
+/// several seeds (iterations to the first bug), every correct version for the full budget (no bug allowed), and prints
+/// the tables recorded in docs/systematic-testing.md (built-in scheduler) and docs/coyote.md (Coyote). Exit code 1 when
+/// the scheduler's default portfolio misses a bug within the budget for some seed, or a correct version reports one.
 /// </summary>
 internal static class ClassicsCommand
 {
-    private static readonly (string Name, Func<Configuration, Configuration> Apply)[] s_strategies =
-    [
-        ("portfolio", c => c.WithStrategy(Strategy.Portfolio)),
-        ("random", c => c.WithStrategy(Strategy.Random)),
-        ("pct(3)", c => c.WithPctStrategy(3)),
-        ("probabilistic(2)", c => c.WithProbabilisticStrategy(2)),
-        ("dfs(2)", c => c.WithDfsStrategy(2)),
-    ];
-
     public static Command Create()
     {
         var seeds = new Option<int>("--seeds") { Description = "Seeds per bug and strategy.", DefaultValueFactory = _ => 10 };
         var budget = new Option<int>("--budget") { Description = "Iterations allowed to find each bug.", DefaultValueFactory = _ => 1000 };
         var correct = new Option<int>("--correct-iterations") { Description = "Iterations each correct version must pass.", DefaultValueFactory = _ => 10_000 };
         var only = new Option<string?>("--only") { Description = "Run only this example (lost-update, lazy-init, lock-order, aba-stack, torn-read, missed-wakeup)." };
-        var command = new Command("classics", "Find the classic bugs with every strategy and check their correct versions (the main job).");
+        var scheduling = new SchedulerOptions();
+        var command = new Command("classics", "Find the classic bugs with every strategy of our scheduler or Coyote, and check their correct versions.");
         command.Options.Add(seeds);
         command.Options.Add(budget);
         command.Options.Add(correct);
         command.Options.Add(only);
-        command.SetAction(result => Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(correct), result.GetValue(only)));
+        scheduling.AddTo(command, withStrategy: false);
+        command.SetAction(result =>
+        {
+            var coyote = scheduling.IsCoyote(result);
+            var name = result.GetValue(only);
+            ClassicBug[] bugs;
+            try
+            {
+                bugs = name is null ? [.. ClassicBugCatalog.All] : [ClassicBugCatalog.Get(name)];
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
+
+            if (result.GetValue(seeds) <= 0 || result.GetValue(budget) <= 0 || result.GetValue(correct) <= 0)
+            {
+                throw new UsageException("--seeds, --budget and --correct-iterations must be positive.");
+            }
+
+            return Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(correct), bugs, coyote);
+        });
         return command;
     }
 
-    private static int Run(int seeds, int budget, int correctIterations, string? only)
+    /// <summary>The columns of the table: the scheduler's default portfolio first, then its single strategies.</summary>
+    public static ISystematicScheduler[] Strategies(bool coyote) => coyote
+        ?
+        [
+            new CoyoteScheduler(CoyoteStrategy.Portfolio),
+            new CoyoteScheduler(CoyoteStrategy.Random),
+            new CoyoteScheduler(CoyoteStrategy.Prioritization),
+            new CoyoteScheduler(CoyoteStrategy.FairPrioritization),
+            new CoyoteScheduler(CoyoteStrategy.Probabilistic),
+        ]
+        :
+        [
+            BuiltinScheduler.With(Strategy.Portfolio),
+            BuiltinScheduler.With(Strategy.Random),
+            BuiltinScheduler.With(Strategy.Pct, 3),
+            BuiltinScheduler.With(Strategy.Probabilistic, 2),
+            BuiltinScheduler.With(Strategy.Dfs, 2),
+        ];
+
+    private static int Run(int seeds, int budget, int correctIterations, IReadOnlyList<ClassicBug> bugs, bool coyote)
     {
-        var bugs = only is null ? ClassicBugCatalog.All : [ClassicBugCatalog.Get(only)];
         var failures = 0;
         var quiet = Configuration.Create().WithScheduleMinimization(false).WithFailureReplay(false).WithTraceFiles(false);
+        var strategies = Strategies(coyote);
+        var portfolio = strategies[0];
 
-        Console.WriteLine($"Buggy versions: iterations to the first bug, median over {seeds} seeds (found/seeds), budget {budget}.");
-        Console.WriteLine($"| bug | {string.Join(" | ", s_strategies.Select(s => s.Name))} |");
-        Console.WriteLine($"|---|{string.Concat(Enumerable.Repeat("---|", s_strategies.Length))}");
+        Console.WriteLine($"{portfolio.Name} scheduler. Buggy versions: iterations to the first bug, median over {seeds} seeds (found/seeds), budget {budget}.");
+        Console.WriteLine($"| bug | {string.Join(" | ", strategies.Select(s => s.StrategyName))} |");
+        Console.WriteLine($"|---|{string.Concat(Enumerable.Repeat("---|", strategies.Length))}");
         foreach (var bug in bugs)
         {
             var cells = new List<string>();
-            foreach (var (name, apply) in s_strategies)
+            foreach (var scheduler in strategies)
             {
                 // DFS is deterministic: one run says it all.
-                var runs = name.StartsWith("dfs", StringComparison.Ordinal) ? 1 : seeds;
+                var runs = scheduler.StrategyName.StartsWith("dfs", StringComparison.Ordinal) ? 1 : seeds;
                 var found = new List<int>();
                 for (var seed = 0; seed < runs; seed++)
                 {
-                    var configuration = apply(quiet.WithTestingIterations(budget).WithSeed(seed).WithTestName(bug.Name));
-                    var report = TestingEngine.Run(configuration, bug.Buggy);
-                    if (report.FirstBug is { } found1)
+                    var report = scheduler.Run(quiet.WithTestingIterations(budget).WithSeed(seed).WithTestName(bug.Name + "-buggy"), bug.Buggy);
+                    if (report.FirstBug is { } first)
                     {
-                        if (found1.Kind != bug.Expected)
+                        if (first.Kind != bug.Expected)
                         {
-                            Console.Error.WriteLine($"{bug.Name} with {name}, seed {seed}: expected {bug.Expected}, got {found1.Kind}: {found1.Message}");
+                            Console.Error.WriteLine($"{bug.Name} with {scheduler.StrategyName}, seed {seed}: expected {bug.Expected}, got {first.Kind}: {first.Message}");
                             failures++;
                         }
 
@@ -70,7 +103,7 @@ internal static class ClassicsCommand
                     }
                 }
 
-                if (name == "portfolio" && found.Count < runs)
+                if (ReferenceEquals(scheduler, portfolio) && found.Count < runs)
                 {
                     failures++;
                 }
@@ -82,28 +115,34 @@ internal static class ClassicsCommand
         }
 
         Console.WriteLine();
-        Console.WriteLine($"Correct versions: {correctIterations} iterations with the portfolio (seed 0), and DFS with preemption bound 2.");
-        Console.WriteLine("| example | bugs | iterations/s | steps/iteration | dfs(2) |");
-        Console.WriteLine("|---|---|---|---|---|");
+        var dfs = coyote ? null : BuiltinScheduler.With(Strategy.Dfs, 2);
+        Console.WriteLine($"Correct versions: {correctIterations} iterations with the {portfolio.StrategyName} (seed 0){(dfs is null ? "" : ", and DFS with preemption bound 2")}.");
+        Console.WriteLine($"| example | bugs | iterations/s | steps/iteration |{(dfs is null ? "" : " dfs(2) |")}");
+        Console.WriteLine($"|---|---|---|---|{(dfs is null ? "" : "---|")}");
         foreach (var bug in bugs)
         {
-            var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(correctIterations).WithTestName(bug.Name + "-correct"), bug.Correct);
-            var dfs = TestingEngine.Run(Configuration.Create().WithDfsStrategy(2).WithTestingIterations(correctIterations).WithTestName(bug.Name + "-correct-dfs"), bug.Correct);
+            var report = portfolio.Run(Configuration.Create().WithTestingIterations(correctIterations).WithTestName(bug.Name + "-correct"), bug.Correct);
             if (report.FirstBug is { } wrong)
             {
                 failures++;
                 Console.Error.WriteLine(wrong);
             }
 
-            if (dfs.FirstBug is { } wrongDfs)
+            var dfsCell = "";
+            if (dfs is not null)
             {
-                failures++;
-                Console.Error.WriteLine(wrongDfs);
+                var exhaustive = dfs.Run(Configuration.Create().WithTestingIterations(correctIterations).WithTestName(bug.Name + "-correct"), bug.Correct);
+                if (exhaustive.FirstBug is { } wrongDfs)
+                {
+                    failures++;
+                    Console.Error.WriteLine(wrongDfs);
+                }
+
+                dfsCell = exhaustive.FirstBug is not null ? " BUG |" : exhaustive.Exhausted ? $" exhausted, {exhaustive.Iterations} schedules |" : $" {exhaustive.Iterations} schedules, not exhausted |";
             }
 
-            var dfsCell = dfs.FirstBug is not null ? "BUG" : dfs.Exhausted ? $"exhausted, {dfs.Iterations} schedules" : $"{dfs.Iterations} schedules, not exhausted";
             Console.WriteLine($"| {bug.Name} | {report.BugsFound} | {report.IterationsPerSecond.ToString("N0", CultureInfo.InvariantCulture)} | " +
-                              $"{(double)report.TotalSteps / Math.Max(report.Iterations, 1):0.0} | {dfsCell} |");
+                              $"{(double)report.TotalSteps / Math.Max(report.Iterations, 1):0.0} |{dfsCell}");
         }
 
         Console.WriteLine();

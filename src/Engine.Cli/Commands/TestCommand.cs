@@ -5,7 +5,7 @@ using Engine.Systematic;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine test &lt;assembly&gt;</c>: runs the assembly's [SystematicTest] methods under the tester.</summary>
+/// <summary><c>engine test &lt;assembly&gt;</c>: runs the assembly's [SystematicTest] methods under the chosen scheduler.</summary>
 internal static class TestCommand
 {
     public static Command Create()
@@ -13,30 +13,33 @@ internal static class TestCommand
         var assembly = new Argument<string>("assembly") { Description = "Path of the test assembly (.dll)." };
         var method = new Option<string?>("--method", "-m") { Description = "Run only the test whose full name is, or ends with, this." };
         var common = new CommonOptions();
-        var command = new Command("test", "Explore schedules of the [SystematicTest] methods of an assembly; exit code 1 when a bug is found.");
+        var command = new Command("test", "Explore schedules of the [SystematicTest] methods of an assembly with our scheduler or Coyote; exit code 1 when a bug is found.");
         command.Arguments.Add(assembly);
         command.Options.Add(method);
         common.AddTo(command);
-        command.SetAction(result => Run(result.GetValue(assembly)!, result.GetValue(method), common.Read(result)));
+        command.SetAction(result =>
+        {
+            var (configuration, scheduler) = common.Read(result);
+            var tests = TestDiscovery.Find(result.GetValue(assembly)!, result.GetValue(method));
+            return Run(tests, result.GetValue(method), configuration, scheduler);
+        });
         return command;
     }
 
-    private static int Run(string assemblyPath, string? filter, Configuration configuration)
+    private static int Run(IReadOnlyList<DiscoveredTest> tests, string? filter, Configuration configuration, ISystematicScheduler scheduler)
     {
-        var tests = TestDiscovery.Find(assemblyPath, filter);
         if (tests.Count == 0)
         {
-            Console.Error.WriteLine(filter is null
-                ? $"No [SystematicTest] methods in {assemblyPath}."
-                : $"No [SystematicTest] method matching '{filter}' in {assemblyPath}.");
-            return 2;
+            throw new UsageException(filter is null
+                ? "No [SystematicTest] methods in the assembly."
+                : $"No [SystematicTest] method matching '{filter}' in the assembly.");
         }
 
         var bugs = 0;
         foreach (var test in tests)
         {
-            Console.WriteLine($"{test.Name}: {configuration.TestingIterations} iteration(s), {configuration.Strategy}, seed {configuration.Seed}, parallelism {configuration.Parallelism}");
-            var report = TestingEngine.Run(configuration.WithTest(test.AssemblyPath, test.Name), test.CreateBody());
+            Console.WriteLine($"{test.Name}: {configuration.TestingIterations} iteration(s), {scheduler.Name} {scheduler.StrategyName}, seed {configuration.Seed}, parallelism {configuration.Parallelism}");
+            var report = scheduler.Run(configuration.WithTest(test.AssemblyPath, test.Name), test.CreateBody());
             var speed = report.IterationsPerSecond.ToString("N0", CultureInfo.InvariantCulture);
             if (report.FirstBug is { } bug)
             {

@@ -2,14 +2,15 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using BugZoo;
+using Engine.Systematic;
 
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine zoo</c>: runs the bug zoo (docs/bug-zoo.md). For each entry, the scenario with its knob off under the
-/// default portfolio for seeds 0..n−1, schedules to the first bug (which must be that entry's bug), and the scenario
-/// with the fix for the full budget, which must pass and meet every interleaving the entry names. Prints the table;
-/// exit code 1 when any claim fails. <c>--report</c> prints one entry's full failure report (the interleaving table).
+/// <c>engine zoo</c>: runs the bug zoo (docs/bug-zoo.md) under the chosen scheduler (ours by default, or Coyote). For
+/// each entry, the scenario with its knob off for seeds 0..n−1, schedules to the first bug (which must be that entry's
+/// bug), and the scenario with the fix for the full budget, which must pass and meet every interleaving the entry
+/// names. Prints the table; exit code 1 when any claim fails. <c>--report</c> prints one entry's full failure report.
 /// </summary>
 internal static class ZooCommand
 {
@@ -18,44 +19,60 @@ internal static class ZooCommand
         var seeds = new Option<int>("--seeds") { Description = "Seeds per entry for the buggy scenario (0..n-1).", DefaultValueFactory = _ => 10 };
         var budget = new Option<int>("--budget") { Description = "Schedules allowed to find each bug, per seed.", DefaultValueFactory = _ => 1000 };
         var fixedIterations = new Option<int>("--fixed-iterations") { Description = "Schedules the fixed scenario must pass.", DefaultValueFactory = _ => 10_000 };
-        var parallel = new Option<int>("--parallel", "-p") { Description = "Schedules of the fixed scenario run at once.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var parallel = new Option<int?>("--parallel", "-p") { Description = "Schedules of the fixed scenario run at once (built-in scheduler only; default: the number of cores)." };
         var only = new Option<string?>("--entry") { Description = "Run only this entry (number or name)." };
-        var report = new Option<bool>("--report") { Description = "With --entry: print the failure report of seed 0 (minimised, with its replay string) instead of the table." };
-        var command = new Command("zoo", "Reproduce the bug zoo: each historical mm race found with its knob off and absent with the fix.");
+        var report = new Option<bool>("--report") { Description = "With --entry: print the failure report of seed 0 (with its replay string) instead of the table." };
+        var scheduling = new SchedulerOptions();
+        var command = new Command("zoo", "Reproduce the bug zoo: each historical mm race found with its knob off and absent with the fix, by our scheduler or Coyote.");
         command.Options.Add(seeds);
         command.Options.Add(budget);
         command.Options.Add(fixedIterations);
         command.Options.Add(parallel);
         command.Options.Add(only);
         command.Options.Add(report);
+        scheduling.AddTo(command);
         command.SetAction(result =>
         {
-            try
+            var scheduler = scheduling.Read(result);
+            var entryName = result.GetValue(only);
+            var entries = entryName is null ? BugZooCatalog.All : [FindEntry(entryName)];
+            if (result.GetValue(report))
             {
-                return result.GetValue(report)
-                    ? Report(result.GetValue(only) ?? throw new ArgumentException("--report needs --entry."), result.GetValue(budget))
-                    : Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), result.GetValue(parallel), result.GetValue(only));
+                return Report(entryName is null ? throw new UsageException("--report needs --entry.") : entries[0], Positive(result.GetValue(budget), "--budget"), scheduler);
             }
-            catch (ArgumentException e)
+
+            var lanes = result.GetValue(parallel) ?? (scheduler.Name == BuiltinScheduler.SchedulerName ? Environment.ProcessorCount : 1);
+            if (lanes > 1 && scheduler.Name != BuiltinScheduler.SchedulerName)
             {
-                Console.Error.WriteLine(e.Message);
-                return 2;
+                throw new UsageException("--parallel applies to the built-in scheduler only: Coyote runs one schedule at a time.");
             }
+
+            return Run(Positive(result.GetValue(seeds), "--seeds"), Positive(result.GetValue(budget), "--budget"),
+                Positive(result.GetValue(fixedIterations), "--fixed-iterations"), Positive(lanes, "--parallel"), entries, scheduler);
         });
         return command;
     }
 
-    private static int Run(int seeds, int budget, int fixedIterations, int parallel, string? only)
+    private static ZooEntry FindEntry(string name)
     {
-        if (seeds <= 0 || budget <= 0 || fixedIterations <= 0 || parallel <= 0)
+        try
         {
-            throw new ArgumentException("--seeds, --budget, --fixed-iterations and --parallel must be positive.");
+            return BugZooCatalog.Get(name);
         }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
 
-        var entries = only is null ? BugZooCatalog.All : [BugZooCatalog.Get(only)];
+    private static int Positive(int value, string option) => value > 0 ? value : throw new UsageException($"{option} must be positive.");
+
+    private static int Run(int seeds, int budget, int fixedIterations, int parallel, IReadOnlyList<ZooEntry> entries, ISystematicScheduler scheduler)
+    {
         var failures = new List<string>();
         var total = Stopwatch.StartNew();
-        Console.WriteLine($"Buggy: schedules run up to and including the first bug, default portfolio, seeds 0-{seeds - 1}, budget {budget:N0} each.");
+        var who = $"{scheduler.Name} scheduler, {scheduler.StrategyName}";
+        Console.WriteLine($"Buggy: schedules run up to and including the first bug, {who}, seeds 0-{seeds - 1}, budget {budget:N0} each.");
         Console.WriteLine($"Fixed: {fixedIterations:N0} schedules, seed 0, {parallel} at once; every named interleaving must be met.");
         Console.WriteLine();
         Console.WriteLine("| # | bug | kernel fix | knob off | first bug (per seed) | found | with the fix | interleavings met |");
@@ -66,7 +83,7 @@ internal static class ZooCommand
             var found = 0;
             for (var seed = 0; seed < seeds; seed++)
             {
-                var buggy = ZooRunner.FindBug(entry, seed, budget);
+                var buggy = ZooRunner.FindBug(entry, seed, budget, scheduler: scheduler);
                 if (buggy.FirstBug is { } bug)
                 {
                     found++;
@@ -83,7 +100,7 @@ internal static class ZooCommand
                 }
             }
 
-            var (report, events) = ZooRunner.RunFixed(entry, fixedIterations, parallel);
+            var (report, events) = ZooRunner.RunFixed(entry, fixedIterations, parallel, scheduler: scheduler);
             if (ZooRunner.FixedFailure(entry, report, events) is { } failure)
             {
                 failures.Add(failure);
@@ -111,11 +128,10 @@ internal static class ZooCommand
         return failures.Count == 0 ? 0 : 1;
     }
 
-    private static int Report(string name, int budget)
+    private static int Report(ZooEntry entry, int budget, ISystematicScheduler scheduler)
     {
-        var entry = BugZooCatalog.Get(name);
-        var report = ZooRunner.FindBug(entry, seed: 0, budget, full: true);
-        Console.WriteLine($"Entry {entry.Number}: {entry.Bug}. Knob off: {entry.Knob}. Fixed by {entry.KernelFix}.");
+        var report = ZooRunner.FindBug(entry, seed: 0, budget, full: true, scheduler: scheduler);
+        Console.WriteLine($"Entry {entry.Number}: {entry.Bug}. Knob off: {entry.Knob}. Fixed by {entry.KernelFix}. Explored by the {scheduler.Name} scheduler.");
         Console.WriteLine();
         Console.WriteLine(report);
         return report.FirstBug is null ? 1 : 0;

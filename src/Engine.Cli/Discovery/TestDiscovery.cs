@@ -1,4 +1,5 @@
 using System.Reflection;
+using Engine.Cli.Commands;
 using Engine.Systematic;
 
 namespace Engine.Cli.Discovery;
@@ -16,10 +17,19 @@ internal static class TestDiscovery
         var fullPath = Path.GetFullPath(assemblyPath);
         if (!File.Exists(fullPath))
         {
-            throw new FileNotFoundException($"No test assembly at '{fullPath}'.", fullPath);
+            throw new UsageException($"No test assembly at '{fullPath}'.");
         }
 
-        var assembly = Assembly.LoadFrom(fullPath);
+        Assembly assembly;
+        try
+        {
+            assembly = Assembly.LoadFrom(fullPath);
+        }
+        catch (BadImageFormatException)
+        {
+            throw new UsageException($"'{fullPath}' is not a .NET assembly.");
+        }
+
         var tests = new List<DiscoveredTest>();
         foreach (var type in assembly.GetExportedTypes())
         {
@@ -32,7 +42,7 @@ internal static class TestDiscovery
 
                 if (method.GetParameters().Length != 0 || method.ReturnType != typeof(void))
                 {
-                    throw new InvalidOperationException($"[SystematicTest] {type.FullName}.{method.Name} must take no parameters and return void.");
+                    throw new UsageException($"[SystematicTest] {type.FullName}.{method.Name} must take no parameters and return void.");
                 }
 
                 var test = new DiscoveredTest(fullPath, method, attribute.ExpectBug);

@@ -109,7 +109,7 @@ public sealed class BugReport
             if (TraceFile is not null)
             {
                 sb.Append("trace:  ").Append(TraceFile).Append(" (engine replay ").Append(TraceFile).Append(": ")
-                  .Append(scheduler).AppendLine(" follows its own trace)");
+                  .Append(char.ToUpperInvariant(scheduler[0])).Append(scheduler.AsSpan(1)).AppendLine(" replays its own trace)");
             }
 
             sb.Append("replay: ").Append(ReplayString).AppendLine(" (the same schedule, for the built-in scheduler)");
