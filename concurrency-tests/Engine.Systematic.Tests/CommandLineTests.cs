@@ -148,6 +148,90 @@ public sealed class CommandLineTests : IDisposable
     public void StressRejectsANonPositiveDuration() => Assert.Equal(2, Engine("stress", "--duration", "0").Code);
 
     [Fact]
+    public void TestUnderCoyoteFindsTheBugAndItsTraceReplaysUnderEitherScheduler()
+    {
+        var (code, output) = Engine("test", _assembly, "--method", "AbaStack.Buggy", "--scheduler", "coyote", "--iterations", "1000", "--trace-dir", _traces);
+        Assert.Equal(1, code);
+        Assert.Contains("coyote portfolio", output);
+        Assert.Contains("Coyote's report:", output);
+        Assert.Contains("cross-check: the built-in scheduler follows the same schedule to the same bug", output);
+        var trace = Assert.Single(Directory.GetFiles(_traces, "*-coyote-*.json"));
+
+        var (again, replayed) = Engine("replay", trace);
+        Assert.Equal(1, again);
+        Assert.Contains("Replayed by the Coyote scheduler.", replayed);
+        Assert.Contains("ABA: node", replayed);
+
+        var (followed, builtin) = Engine("replay", trace, "--scheduler", "builtin");
+        Assert.Equal(1, followed);
+        Assert.Contains("Replayed by the built-in scheduler.", builtin);
+        Assert.Contains("ABA: node", builtin);
+    }
+
+    [Fact]
+    public void ZooAndClassicsRunUnderCoyote()
+    {
+        var (zoo, table) = Engine("zoo", "--scheduler", "coyote", "--entry", "free-before-flush", "--seeds", "2", "--fixed-iterations", "200");
+        Assert.Equal(0, zoo);
+        Assert.Contains("coyote scheduler, portfolio", table);
+        Assert.Contains("| 2/2 | 200 passed", table);
+
+        var (classics, tables) = Engine("classics", "--scheduler", "coyote", "--only", "lost-update", "--seeds", "2", "--correct-iterations", "200");
+        Assert.Equal(0, classics);
+        Assert.Contains("| bug | portfolio | random | prioritization(10) | fair-prioritization(10) | probabilistic(3) |", tables);
+        Assert.Contains("| lost-update |", tables);
+    }
+
+    [Fact]
+    public void AZooBugCoyoteFoundReplaysFromItsTraceWithoutAnAssembly()
+    {
+        var (code, output) = Engine("zoo", "--scheduler", "coyote", "--entry", "7", "--report");
+        Assert.Equal(0, code);
+        Assert.Contains("Explored by the coyote scheduler.", output);
+        var trace = output.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("trace:", StringComparison.Ordinal))["trace:".Length..].Trim().Split(' ')[0];
+
+        var (again, replayed) = Engine("replay", trace);
+        File.Delete(trace);
+        Assert.Equal(1, again);
+        Assert.Contains("use-after-free through a stale TLB entry", replayed);
+    }
+
+    [Fact]
+    public void CompareRunsBothSchedulersOnTheSameScenario()
+    {
+        var (code, output) = Engine("compare", "--only", "lost-update", "--seeds", "2", "--budget", "1000", "--fixed-iterations", "100");
+        Assert.Equal(0, code);
+        Assert.Contains("| scenario | builtin portfolio | builtin random | builtin pct(3) | coyote portfolio | coyote random | coyote prioritization(10) |", output);
+        Assert.Contains("| classic lost-update |", output);
+        Assert.Contains("100 clean", output);
+    }
+
+    [Theory]
+    [InlineData("zoo", "--scheduler", "coyote", "--parallel", "2")]
+    [InlineData("zoo", "--scheduler", "coyote", "--strategy", "pct")]
+    [InlineData("zoo", "--strategy", "prioritization")]
+    [InlineData("zoo", "--scheduler", "nope")]
+    [InlineData("zoo", "--bound", "0")]
+    [InlineData("zoo", "--entry", "7", "--seeds", "-1")]
+    [InlineData("classics", "--scheduler", "nope")]
+    [InlineData("test", "missing.dll", "--scheduler", "coyote", "--parallel", "2")]
+    [InlineData("test", "missing.dll", "--strategy", "random", "--bound", "3")]
+    [InlineData("test", "missing.dll")]
+    [InlineData("test", "missing.dll", "--iterations", "many")]
+    [InlineData("replay", "sys1:AAAA", "--scheduler", "coyote")]
+    [InlineData("replay", "not-a-schedule")]
+    [InlineData("compare", "--only", "no-such-scenario")]
+    [InlineData("compare", "--seeds", "0")]
+    [InlineData("no-such-command")]
+    public void UsageMistakesExitWithTwoAndOneLine(params string[] args)
+    {
+        var (code, output) = Engine(args);
+        Assert.Equal(2, code);
+        Assert.DoesNotContain("   at ", output);
+        Assert.True(output.Trim().Split('\n').Length <= 2, output);
+    }
+
+    [Fact]
     public void UnknownTestIsAUsageError()
         => Assert.Equal(2, Engine("test", _assembly, "--method", "NoSuch.Test").Code);
 
