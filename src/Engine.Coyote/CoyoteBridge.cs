@@ -207,7 +207,7 @@ internal sealed class CoyoteBridge : ISchedulingHook, IExternalScheduler
         try
         {
             iteration.Resumed(main);
-            try
+            Guard(main, () =>
             {
                 body();
                 main.MarkCompleted();
@@ -220,18 +220,7 @@ internal sealed class CoyoteBridge : ISchedulingHook, IExternalScheduler
 
                 // An uncontrolled operation seen after the last controlled point still fails the iteration.
                 iteration.FailIfUncontrolled();
-            }
-            catch (ExecutionCanceledException)
-            {
-            }
-            catch (ThreadInterruptedException)
-            {
-                iteration.Interrupted(main);
-            }
-            catch (Exception e)
-            {
-                ReportException(main, e);
-            }
+            });
 
             main.MarkCompleted();
             if (iteration.Ended)
@@ -254,45 +243,53 @@ internal sealed class CoyoteBridge : ISchedulingHook, IExternalScheduler
         t_current = thread;
         try
         {
-            try
+            Guard(thread, () =>
             {
                 Operation.OnStarted(thread.OperationId);
                 iteration.ThrowIfEnded();
                 iteration.Resumed(thread);
                 thread.Body!();
-            }
-            catch (ExecutionCanceledException)
-            {
-            }
-            catch (ThreadInterruptedException)
-            {
-                iteration.Interrupted(thread);
-            }
-            catch (Exception e)
-            {
-                ReportException(thread, e);
-            }
+            });
 
             thread.MarkCompleted();
             if (!iteration.Ended)
             {
                 thread.SetPending(OperationKind.ThreadEnd, "", 0);
                 iteration.HandOff(thread, enabled: false);
-                try
+                Guard(thread, static () =>
                 {
                     Operation.OnCompleted();
                     Operation.ScheduleNext();
-                }
-                catch (ThreadInterruptedException)
-                {
-                    iteration.Interrupted(thread);
-                }
+                });
             }
         }
         finally
         {
             t_current = null;
             iteration.Exited(thread);
+        }
+    }
+
+    /// <summary>
+    /// Runs part of a controlled thread's life: the iteration's end unwinds it quietly (after the thread that was running
+    /// when Coyote interrupted it), and any other exception is the iteration's bug.
+    /// </summary>
+    private static void Guard(CoyoteThread thread, Action part)
+    {
+        try
+        {
+            part();
+        }
+        catch (ExecutionCanceledException)
+        {
+        }
+        catch (ThreadInterruptedException)
+        {
+            thread.Iteration.Interrupted(thread);
+        }
+        catch (Exception e)
+        {
+            ReportException(thread, e);
         }
     }
 
@@ -349,12 +346,7 @@ internal sealed class CoyoteBridge : ISchedulingHook, IExternalScheduler
             return;
         }
 
-        var thread = Thread.CurrentThread;
-        var who = $"'{thread.Name ?? "(unnamed)"}' (managed thread {thread.ManagedThreadId}{(thread.IsThreadPoolThread ? ", a thread-pool thread" : "")})";
-        var where = line == 0 ? kind.ToString() : $"{kind} at {Path.GetFileName(file)}:{line}";
-        var message = $"Uncontrolled concurrency: thread {who} performed {where} while a Coyote test was running. " +
-                      "Only threads started with ControlledThread.Start are scheduled; a Task, a thread-pool work item or a raw " +
-                      "Thread escapes the scheduler and makes the test nondeterministic.";
+        var message = UncontrolledConcurrencyException.Describe(kind, file, line);
         lock (s_activeGate)
         {
             foreach (var iteration in s_active)

@@ -323,12 +323,7 @@ internal sealed class ControlledRuntime : IDisposable
     /// <summary>An <c>Engine.Sync</c> operation by a thread no runtime controls, while tests run: a bug in each.</summary>
     public static void ReportUncontrolled(OperationKind kind, string file, int line)
     {
-        var thread = Thread.CurrentThread;
-        var who = $"'{thread.Name ?? "(unnamed)"}' (managed thread {thread.ManagedThreadId}{(thread.IsThreadPoolThread ? ", a thread-pool thread" : "")})";
-        var where = line == 0 ? kind.ToString() : $"{kind} at {Path.GetFileName(file)}:{line}";
-        var message = $"Uncontrolled concurrency: thread {who} performed {where} while a controlled test was running. " +
-                      "Only threads started with ControlledThread.Start are scheduled by the tester; a Task, a thread-pool " +
-                      "work item or a raw Thread escapes it and makes the test nondeterministic.";
+        var message = UncontrolledConcurrencyException.Describe(kind, file, line);
         ControlledRuntime[] active;
         lock (s_activeGate)
         {

@@ -1,3 +1,5 @@
+using Engine.Sync;
+
 namespace Engine.Systematic;
 
 /// <summary>
@@ -15,6 +17,20 @@ public sealed class UncontrolledConcurrencyException : Exception
     public UncontrolledConcurrencyException(string message)
         : base(message)
     {
+    }
+
+    /// <summary>
+    /// The report of an <c>Engine.Sync</c> operation by the calling thread, which no scheduler controls, while a
+    /// controlled test runs: names the thread and the operation's source line.
+    /// </summary>
+    internal static string Describe(OperationKind kind, string file, int line)
+    {
+        var thread = Thread.CurrentThread;
+        var who = $"'{thread.Name ?? "(unnamed)"}' (managed thread {thread.ManagedThreadId}{(thread.IsThreadPoolThread ? ", a thread-pool thread" : "")})";
+        var where = line == 0 ? kind.ToString() : $"{kind} at {Path.GetFileName(file)}:{line}";
+        return $"Uncontrolled concurrency: thread {who} performed {where} while a controlled test was running. " +
+               "Only threads started with ControlledThread.Start are scheduled; a Task, a thread-pool work item or a raw " +
+               "Thread escapes the scheduler and makes the test nondeterministic.";
     }
 
     /// <summary>Creates the exception with a message and an inner exception.</summary>
