@@ -13,15 +13,16 @@ namespace Engine.Benchmarks;
 /// Mean is the time of one test iteration, the Iterations/s column its inverse, and the Ratio Coyote's time per
 /// iteration over ours although the two methods run different counts.
 /// <para>
-/// Iteration counts: on the 2-core development VM the built-in scheduler takes about 0.12 ms per iteration and Coyote
-/// about 2.5 ms, so <see cref="BuiltinIterations"/> and <see cref="CoyoteIterations"/> make one invocation of either
-/// about a quarter of a second, long enough that the run's own start-up (lanes, Coyote's testing engine) is a small
-/// share of it.
+/// Iteration counts: on the quiet 2-core development VM the built-in scheduler takes about 0.1 ms per iteration and
+/// Coyote about 1.5 ms (up to about 6 ms when the machine is busy), so <see cref="BuiltinIterations"/> and
+/// <see cref="CoyoteIterations"/> make one invocation of either 0.15–0.6 s, long enough that the run's own start-up
+/// (lanes, Coyote's testing engine) is a small share of it.
 /// </para>
 /// <para>
 /// <c>[ThreadingDiagnoser]</c> counts thread-pool work items and contended Monitor locks per iteration: Coyote's engine
-/// runs operations as tasks and hands control over with locks, while the built-in scheduler parks and unparks its own
-/// pooled threads. Runs in its own process with <c>ENGINE_SYSTEMATIC=1</c> (see <see cref="SystematicConfig"/>).
+/// uses the thread pool and Monitor locks (and so does the bridge's per-iteration gate), while the built-in scheduler
+/// parks and unparks its own pooled threads. Runs in its own process with <c>ENGINE_SYSTEMATIC=1</c> (see
+/// <see cref="SystematicConfig"/>).
 /// </para>
 /// </summary>
 [Config(typeof(SystematicConfig))]
