@@ -195,37 +195,6 @@ public sealed class CoyoteBridgeTests
     }
 
     [Fact]
-    public void AWaiterCanRunRightAfterTheWriteThatWakesIt()
-    {
-        // The interleaving of the built-in scheduler's WakeupTests: with the waiter already waiting, the writer reads 1
-        // only if the waiter ran between the write that woke it and the writer's next (read) operation.
-        var outcomes = new HashSet<(bool Waiting, int Read)>();
-        s_coyote.Run(Quiet().WithTestingIterations(2_000), () =>
-        {
-            var flag = new int[1];
-            var z = new int[1];
-            var foundFalse = new bool[1];
-            var waiter = ControlledThread.Start(() =>
-            {
-                Wait.Until(() =>
-                {
-                    var set = Volatile.Read(ref flag[0]) == 1;
-                    foundFalse[0] |= !set;
-                    return set;
-                });
-                Atomic.Write(ref z[0], 1);
-            });
-            var waiting = foundFalse[0];
-            Atomic.Write(ref flag[0], 1);
-            outcomes.Add((waiting, Atomic.Read(ref z[0])));
-            waiter.Join();
-        });
-
-        Assert.Contains((true, 0), outcomes);
-        Assert.Contains((true, 1), outcomes);
-    }
-
-    [Fact]
     public void DataChoicesGoThroughCoyoteAndReplayWithTheSchedule()
     {
         var seen = new HashSet<(int, bool)>();
