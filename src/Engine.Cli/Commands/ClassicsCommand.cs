@@ -38,7 +38,7 @@ internal static class ClassicsCommand
             }
             catch (ArgumentException e)
             {
-                throw new UsageException(e.Message);
+                throw UsageException.From(e);
             }
 
             if (result.GetValue(seeds) <= 0 || result.GetValue(budget) <= 0 || result.GetValue(correct) <= 0)

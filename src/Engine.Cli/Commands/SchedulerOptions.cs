@@ -76,7 +76,7 @@ internal sealed class SchedulerOptions
         }
         catch (ArgumentException e)
         {
-            throw new UsageException($"--strategy/--bound: {e.Message}");
+            throw UsageException.From(e, "--strategy/--bound: ");
         }
     }
 

@@ -19,4 +19,11 @@ internal sealed class UsageException : Exception
         : base(message, innerException)
     {
     }
+
+    /// <summary>An argument the program refused, worded for the command line: without the parameter's name.</summary>
+    public static UsageException From(ArgumentException refused, string prefix = "")
+    {
+        var message = refused.ParamName is null ? refused.Message : refused.Message.Replace($" (Parameter '{refused.ParamName}')", "", StringComparison.Ordinal);
+        return new UsageException(prefix + message, refused);
+    }
 }

@@ -61,7 +61,7 @@ internal static class ZooCommand
         }
         catch (ArgumentException e)
         {
-            throw new UsageException(e.Message);
+            throw UsageException.From(e);
         }
     }
 
