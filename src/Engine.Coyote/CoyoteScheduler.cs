@@ -15,7 +15,7 @@ namespace Engine.Coyote;
 /// <para>
 /// Seeds. Coyote runs iteration i with seed s + i, so runs with seeds 0, 1, 2 would explore the same schedules shifted by
 /// one. A user's seed s is therefore given to Coyote as s × <see cref="SeedStride"/> (modulo 2^32): runs of up to
-/// 100,003 iterations with different user seeds share no schedule.
+/// 100,003 iterations with different user seeds below 42,949 use no Coyote seed twice.
 /// </para>
 /// <para>
 /// Parallelism. Coyote's testing engine runs its iterations one after another, and its portfolio and prioritization
