@@ -94,11 +94,12 @@ public sealed class BugReport
         sb.AppendLine();
         sb.Append(Table);
         sb.AppendLine();
-        if (Trace.Scheduler is { } scheduler)
+        if (Trace.Scheduler is { Length: > 0 } scheduler)
         {
+            var name = char.ToUpperInvariant(scheduler[0]) + scheduler[1..];
             if (SchedulerReport is not null)
             {
-                sb.Append(char.ToUpperInvariant(scheduler[0])).Append(scheduler.AsSpan(1)).AppendLine("'s report:").AppendLine(SchedulerReport.TrimEnd()).AppendLine();
+                sb.Append(name).AppendLine("'s report:").AppendLine(SchedulerReport.TrimEnd()).AppendLine();
             }
 
             if (CrossCheck is not null)
@@ -109,7 +110,7 @@ public sealed class BugReport
             if (TraceFile is not null)
             {
                 sb.Append("trace:  ").Append(TraceFile).Append(" (engine replay ").Append(TraceFile).Append(": ")
-                  .Append(char.ToUpperInvariant(scheduler[0])).Append(scheduler.AsSpan(1)).AppendLine(" replays its own trace)");
+                  .Append(name).AppendLine(" replays its own trace)");
             }
 
             sb.Append("replay: ").Append(ReplayString).AppendLine(" (the same schedule, for the built-in scheduler)");
