@@ -171,9 +171,6 @@ public sealed class MachineOptions
     /// <summary>The copy-on-write reuse rule and the behaviours of its kernel generation. Default <see cref="CowReuse.AnonExclusive"/>.</summary>
     public CowReuse CowReuse { get; init; } = CowReuse.AnonExclusive;
 
-    /// <summary>Read-only pins of possibly shared anonymous pages unshare them: only in the AnonExclusive generation, and only with the knob on.</summary>
-    internal bool UnsharesReadOnlyPins => UnshareOnReadOnlyPin && CowReuse == CowReuse.AnonExclusive;
-
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 
@@ -196,6 +193,11 @@ public sealed class MachineOptions
         if (!Enum.IsDefined(PteLayout))
         {
             throw new ArgumentOutOfRangeException(nameof(PteLayout), PteLayout, "Unknown PTE layout.");
+        }
+
+        if (!Enum.IsDefined(CowReuse))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CowReuse), CowReuse, "Unknown copy-on-write reuse rule.");
         }
     }
 }

@@ -1,4 +1,4 @@
-using Engine.Invariants;
+using Engine.Stats;
 
 namespace Engine;
 

@@ -38,7 +38,7 @@ public sealed class GupRaceTests
                 Interlocked.Increment(ref startedInside);
             }
 
-            machine.FlushTlbRange(process.Mm, address, address + Page);
+            machine.Shootdown.FlushTlbRange(process.Mm.Context, address, address + Page);
             if (before == 1 && Volatile.Read(ref irqsOff[0]) == 1)
             {
                 // CPU 0 had interrupts off all through the flush: only a broadcast invalidation may complete then.

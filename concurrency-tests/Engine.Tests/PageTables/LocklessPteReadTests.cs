@@ -1,3 +1,4 @@
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.PageTables;
 using Engine.Systematic;
@@ -76,7 +77,7 @@ public sealed class LocklessPteReadTests
     {
         var memory = new PhysicalMemory(Base, 1);
         memory.Zero(Base);
-        var access = new PteAccess(memory, layout, retry);
+        var access = new PteAccess(memory, new PageTableLocks(Base, 1), new ViolationLog(), layout, retry);
         access.SetPte(Base, 0, first);
 
         var writer = ControlledThread.Start(() =>

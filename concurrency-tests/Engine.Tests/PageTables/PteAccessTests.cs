@@ -1,3 +1,4 @@
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.PageTables;
 
@@ -74,6 +75,6 @@ public sealed class PteAccessTests
         const long Base = 1L << 20;
         memory = new PhysicalMemory(Base, 2);
         memory.Zero(Base);
-        return (new PteAccess(memory, layout, locklessRetry: true), Base);
+        return (new PteAccess(memory, new PageTableLocks(Base, 2), new ViolationLog(), layout, locklessRetry: true), Base);
     }
 }

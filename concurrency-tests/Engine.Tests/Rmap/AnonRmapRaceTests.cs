@@ -1,4 +1,4 @@
-using Engine.AddressSpace;
+using Engine.Mm;
 using Engine.PageTables;
 using Engine.Rmap;
 using Engine.Systematic;
@@ -89,10 +89,10 @@ public sealed class AnonRmapRaceTests
         machine.Memmap.GetPage(pfn);
         machine.Memmap.LockPage(pfn);
         var walk = new UnmapVisitor(machine, pfn);
-        RmapWalk.Walk(machine, pfn, ref walk);
+        machine.Rmap.Walk(pfn, ref walk);
         var left = machine.Memmap.MapCount(pfn);
         machine.Memmap.UnlockPage(pfn);
-        machine.ReleasePage(-1, pfn);
+        machine.Pages.PutPage(-1, pfn);
         forker.Join();
 
         onWalk?.Invoke(walk.Unmapped);
@@ -121,10 +121,10 @@ public sealed class AnonRmapRaceTests
             if (pte.IsPresent && !pte.IsSpecial && pte.Pfn == pfn)
             {
                 machine.Ptes.PtepGetAndClear(table, index);
-                machine.FlushTlbRange(vma.Mm, address, address + Page);
+                machine.Shootdown.FlushTlbRange(vma.Mm.Context, address, address + Page);
                 machine.Memmap.RemoveMapTestLast(pfn);
                 ptl.Exit();
-                machine.ReleasePage(-1, pfn);
+                machine.Pages.PutPage(-1, pfn);
                 Unmapped++;
                 return true;
             }

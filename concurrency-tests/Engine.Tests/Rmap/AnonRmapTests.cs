@@ -1,3 +1,4 @@
+using Engine.Rmap;
 using static Engine.Tests.Rmap.RmapProbe;
 
 namespace Engine.Tests.Rmap;
@@ -34,14 +35,14 @@ public sealed class AnonRmapTests
         Assert.NotEqual(original, copy);
         Assert.Equal([(child.Pid, address)], Mappers(machine, copy));
         Assert.Equal(2, VisitedVmas(machine, copy));
-        Assert.Equal(1, machine.Memmap.AnonVmaOf(copy)!.Generation);
+        Assert.Equal(1, AnonRmap.AnonVmaOf(machine.Memmap, copy)!.Generation);
         Assert.Equal([(parent.Pid, address), (grandchild.Pid, address)], Mappers(machine, original));
 
         cpu.Write(grandchild, address + Page, 20);
         var grandchildCopy = PfnAt(machine, grandchild, address + Page);
-        Assert.Equal(2, machine.Memmap.AnonVmaOf(grandchildCopy)!.Generation);
+        Assert.Equal(2, AnonRmap.AnonVmaOf(machine.Memmap, grandchildCopy)!.Generation);
         Assert.Equal([(grandchild.Pid, address + Page)], Mappers(machine, grandchildCopy));
-        Assert.Same(machine.Memmap.AnonVmaOf(original)!, machine.Memmap.AnonVmaOf(copy)!.Root);
+        Assert.Same(AnonRmap.AnonVmaOf(machine.Memmap, original)!, AnonRmap.AnonVmaOf(machine.Memmap, copy)!.Root);
         machine.CheckInvariants();
 
         grandchild.Dispose();
@@ -61,7 +62,7 @@ public sealed class AnonRmapTests
         cpu.Write(parent, address, 1);
         var pfn = PfnAt(machine, parent, address);
         var child = parent.Fork();
-        var root = machine.Memmap.AnonVmaOf(pfn)!;
+        var root = AnonRmap.AnonVmaOf(machine.Memmap, pfn)!;
         Assert.Equal(0, root.Generation);
 
         // The parent goes; the child's write finds the page unshared and reuses it, moving it to its own anon_vma.
@@ -69,7 +70,7 @@ public sealed class AnonRmapTests
         cpu.Write(child, address, 2);
         Assert.Equal(pfn, PfnAt(machine, child, address));
         Assert.Equal(1, machine.Stats.CowReuses);
-        var moved = machine.Memmap.AnonVmaOf(pfn)!;
+        var moved = AnonRmap.AnonVmaOf(machine.Memmap, pfn)!;
         Assert.Equal(1, moved.Generation);
         Assert.Same(root, moved.Root);
         Assert.Equal([(child.Pid, address)], Mappers(machine, pfn));

@@ -1,4 +1,4 @@
-using Engine.AddressSpace;
+using Engine.Mm;
 using Engine.PageTables;
 using Engine.Rmap;
 
@@ -14,7 +14,7 @@ internal static class RmapProbe
     public static List<(int Pid, ulong Address)> Mappers(Engine.Machine machine, long pfn)
     {
         var visitor = new CollectingVisitor(machine, pfn, []);
-        RmapWalk.Walk(machine, pfn, ref visitor);
+        machine.Rmap.Walk(pfn, ref visitor);
         return visitor.Found;
     }
 
@@ -22,7 +22,7 @@ internal static class RmapProbe
     public static int VisitedVmas(Engine.Machine machine, long pfn)
     {
         var visitor = new CollectingVisitor(machine, -1, []);
-        RmapWalk.Walk(machine, pfn, ref visitor);
+        machine.Rmap.Walk(pfn, ref visitor);
         return visitor.Visited;
     }
 

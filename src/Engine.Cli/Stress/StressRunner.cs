@@ -157,7 +157,7 @@ internal static class StressRunner
         }
         catch (InvariantViolationException e)
         {
-            return e.Violations;
+            return e.Violations.Select(v => v.Message);
         }
     }
 }

@@ -1,7 +1,11 @@
-using Engine.Memory;
-using Engine.PageTables;
-using Engine.Rmap;
+using Engine.Cpus;
 using Engine.Invariants;
+using Engine.Memory;
+using Engine.Mm;
+using Engine.PageTables;
+using Engine.Policy;
+using Engine.Rmap;
+using Engine.Stats;
 using Engine.Sync;
 
 namespace Engine.AddressSpace;
@@ -12,7 +16,18 @@ namespace Engine.AddressSpace;
 /// write-protected in both, shared by reference, and lose AnonExclusive, so the first write on either side faults and
 /// copies (or, once the other side has gone, reuses).
 /// </summary>
-internal sealed class ForkCopier(Machine machine)
+internal sealed class ForkCopier(
+    PhysicalMemory memory,
+    Memmap memmap,
+    FrameAllocator allocator,
+    PageTableSet tables,
+    PteAccess ptes,
+    Shootdown shootdown,
+    AnonRmap anonRmap,
+    KernelGeneration generation,
+    StatCounters counters,
+    ViolationLog violations,
+    ForkKnobs knobs)
 {
     /// <summary>
     /// Copies every VMA and entry of <paramref name="parent"/> into <paramref name="child"/>. Enter with the parent's
@@ -22,6 +37,11 @@ internal sealed class ForkCopier(Machine machine)
     /// </summary>
     public void DupMmap(MmStruct parent, MmStruct child)
     {
+        if (Checks.Enabled)
+        {
+            Contract.HeldForWrite(violations, parent.MmapLock, "the parent's mmap_lock");
+        }
+
         // Odd while entries are being write-protected: GUP-fast, which pins without the mmap_lock, backs off.
         parent.WriteProtectSeq.WriteBegin();
         var protectedAny = false;
@@ -32,7 +52,7 @@ internal sealed class ForkCopier(Machine machine)
                 var copy = vma.Clone(vma.Start, vma.End, child);
                 child.Vmas.Add(copy);
                 vma.File?.Rmap.Link(copy);
-                var linkFirst = machine.Options.ForkLinksAnonVmaBeforeCopy;
+                var linkFirst = knobs.LinksAnonVmaBeforeCopy;
                 if (linkFirst)
                 {
                     AnonRmap.Fork(copy, vma);
@@ -57,9 +77,9 @@ internal sealed class ForkCopier(Machine machine)
 
             // flush_tlb_mm before fork returns: no CPU of the parent may keep writing through a translation that
             // was writable before the page became shared.
-            if (protectedAny && machine.Options.ForkFlushesParentTlb)
+            if (protectedAny && knobs.FlushesParentTlb)
             {
-                machine.FlushTlbRange(parent, Process.UserStart, Process.UserEnd);
+                shootdown.FlushTlbRange(parent.Context, UserSpace.Start, UserSpace.End);
             }
         }
     }
@@ -71,10 +91,10 @@ internal sealed class ForkCopier(Machine machine)
         for (var address = vma.Start; address < vma.End;)
         {
             var tableEnd = Math.Min(vma.End, (address & ~(PageTableSet.PteTableSpan - 1)) + PageTableSet.PteTableSpan);
-            var source = machine.Tables.WalkToPteTable(parent.Pgd, address);
+            var source = tables.WalkToPteTable(parent.Pgd, address);
             if (source >= 0)
             {
-                var destination = machine.Tables.PteAlloc(child, address, -1);
+                var destination = tables.PteAlloc(child.Pgd, child.PageTableLock, address, -1);
                 if (destination < 0)
                 {
                     throw new OutOfFramesException("Out of frames for the child's page tables during fork.");
@@ -95,15 +115,15 @@ internal sealed class ForkCopier(Machine machine)
     /// </summary>
     private bool CopyPteRange(MmStruct parent, Vma childVma, long source, long destination, ulong start, ulong end)
     {
-        var destinationPtl = machine.Tables.Ptl(destination);
-        var sourcePtl = machine.Tables.Ptl(source);
+        var destinationPtl = tables.Ptl(destination);
+        var sourcePtl = tables.Ptl(source);
         var protectedAny = false;
         destinationPtl.Enter();
         sourcePtl.Enter();
         for (var address = start; address < end; address += PhysicalMemory.PageSize)
         {
             var index = PageTableSet.Index(address, 1);
-            var pte = machine.Ptes.PtepGet(source, index);
+            var pte = ptes.PtepGet(source, index);
             if (!pte.MapsPage)
             {
                 continue;
@@ -122,18 +142,18 @@ internal sealed class ForkCopier(Machine machine)
             {
                 // copy_present_pte: the reference before the mapcount (section 1's pairing rule), then the page is
                 // no longer exclusive to the parent (folio_try_dup_anon_rmap).
-                machine.Memmap.GetPage(pte.Pfn);
-                machine.Memmap.AddMapTestFirst(pte.Pfn);
-                machine.Memmap.ClearFlags(pte.Pfn, PageFlags.AnonExclusive);
+                memmap.GetPage(pte.Pfn);
+                memmap.AddMapTestFirst(pte.Pfn);
+                memmap.ClearFlags(pte.Pfn, PageFlags.AnonExclusive);
                 if (pte.IsWrite)
                 {
                     // The hardware may be setting dirty right now: clear the write bit atomically and copy what is there.
-                    pte = machine.Ptes.PtepSetWrprotect(source, index).WrProtect();
+                    pte = ptes.PtepSetWrprotect(source, index).WrProtect();
                     protectedAny = true;
                 }
             }
 
-            machine.Ptes.SetPte(destination, index, pte.MkOld());
+            ptes.SetPte(destination, index, pte.MkOld());
         }
 
         sourcePtl.Exit();
@@ -141,17 +161,8 @@ internal sealed class ForkCopier(Machine machine)
         return protectedAny;
     }
 
-    /// <summary>
-    /// Whether fork must give the child its own copy of a page now: never in the mapcount generation; from 5.9 an
-    /// anonymous page that may be pinned in an mm that has pinned (<c>page_needs_cow_for_dma</c>); from 5.19 only if
-    /// it is also exclusive (<c>folio_try_dup_anon_rmap</c> failing).
-    /// </summary>
-    private bool NeedsCopyForPin(MmStruct parent, long pfn) => machine.Options.CowReuse switch
-    {
-        CowReuse.MapCount => false,
-        CowReuse.PageCount => parent.HasPinned && machine.Memmap.TestFlags(pfn, PageFlags.Anon) && machine.Memmap.MaybeDmaPinned(pfn),
-        _ => parent.HasPinned && machine.Memmap.TestFlags(pfn, PageFlags.AnonExclusive) && machine.Memmap.MaybeDmaPinned(pfn),
-    };
+    /// <summary>Whether fork must give the child its own copy of a page now, as the machine's generation decides it.</summary>
+    private bool NeedsCopyForPin(MmStruct parent, long pfn) => generation.ForkMustCopy(parent.HasPinned, memmap, pfn);
 
     /// <summary>
     /// <c>copy_present_page</c>: a new exclusive page for the child with the pinned page's contents, mapped dirty
@@ -162,18 +173,18 @@ internal sealed class ForkCopier(Machine machine)
     /// </summary>
     private void CopyPinnedPage(Vma childVma, long destination, int index, ulong address, Pte pte)
     {
-        var fresh = machine.Allocator.AllocatePage(-1);
+        var fresh = allocator.AllocatePage(-1);
         if (fresh < 0)
         {
             throw new OutOfFramesException($"Out of frames for the child's copy of a pinned page at 0x{address:x} during fork.");
         }
 
         SchedulingPoint.Interleave();
-        machine.Memory.Frame(pte.Pfn).CopyTo(machine.Memory.Frame(fresh));
-        machine.Memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
-        AnonRmap.AddNewAnonRmap(machine.Memmap, fresh, childVma, address);
-        machine.Ptes.SetPte(destination, index, Pte.Make(fresh, write: childVma.CanWrite, dirty: true, young: true));
-        machine.Counters.Add(-1, Stat.PagesAllocated);
-        machine.Counters.Add(-1, Stat.ForkPinnedCopies);
+        memory.Frame(pte.Pfn).CopyTo(memory.Frame(fresh));
+        memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
+        anonRmap.AddNewAnonRmap(fresh, childVma, address);
+        ptes.SetPte(destination, index, Pte.Make(fresh, write: childVma.CanWrite, dirty: true, young: true));
+        counters.Add(-1, Stat.PagesAllocated);
+        counters.Add(-1, Stat.ForkPinnedCopies);
     }
 }

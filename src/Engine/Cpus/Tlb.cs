@@ -7,7 +7,7 @@ namespace Engine.Cpus;
 /// writable, dirty). Only the owning CPU looks entries up and fills them; any thread may invalidate them (a
 /// shootdown). Fill writes the data, then the tag (release); invalidation compares-and-clears the tag. A fill that
 /// races with an invalidation can leave an entry behind — that is the walk-in-flight hazard, closed by the
-/// shootdown protocol (<see cref="Machine.FlushTlbRange"/>), not here.
+/// shootdown protocol (<see cref="Shootdown.FlushTlbRange"/>), not here.
 /// </summary>
 internal sealed class Tlb
 {

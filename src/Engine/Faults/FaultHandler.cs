@@ -1,8 +1,11 @@
-using Engine.AddressSpace;
+using Engine.Cpus;
 using Engine.Invariants;
 using Engine.Memory;
+using Engine.Mm;
 using Engine.PageTables;
+using Engine.Policy;
 using Engine.Rmap;
+using Engine.Stats;
 using Engine.Sync;
 
 namespace Engine.Faults;
@@ -13,7 +16,19 @@ namespace Engine.Faults;
 /// (<c>PtepGetLockless</c>), prepares what it can unlocked, then takes the PTL and re-validates with
 /// <c>pte_same</c>; when the entry changed it undoes its preparation and returns, and the access retries.
 /// </summary>
-internal sealed class FaultHandler(Machine machine)
+internal sealed class FaultHandler(
+    PhysicalMemory memory,
+    Memmap memmap,
+    FrameAllocator allocator,
+    PageRelease release,
+    PageTableSet tables,
+    PteAccess ptes,
+    Shootdown shootdown,
+    AnonRmap anonRmap,
+    KernelGeneration generation,
+    StatCounters counters,
+    ViolationLog violations,
+    long zeroPfn)
 {
     /// <summary>
     /// <c>handle_mm_fault</c>. Enter with nothing held; takes the mmap_lock for read; returns with nothing held.
@@ -24,7 +39,7 @@ internal sealed class FaultHandler(Machine machine)
     /// write to a read-only private mapping is allowed and breaks copy-on-write, but the new page is mapped read-only
     /// (<c>maybe_mkwrite</c>: only a writable VMA gets writable entries).
     /// </summary>
-    public void HandleMmFault(Cpu cpu, MmStruct mm, ulong address, bool write, bool unshare = false, bool force = false)
+    public void HandleMmFault(CpuContext cpu, MmStruct mm, ulong address, bool write, bool unshare = false, bool force = false)
     {
         mm.MmapLock.EnterRead();
         try
@@ -41,22 +56,27 @@ internal sealed class FaultHandler(Machine machine)
     /// <see cref="HandleMmFault"/> for a caller that holds <paramref name="mm"/>'s mmap_lock for read already (GUP for
     /// another process, as ptrace's <c>access_remote_vm</c> calls it); returns with it still held.
     /// </summary>
-    public void HandleMmFaultLocked(Cpu cpu, MmStruct mm, ulong address, bool write, bool unshare = false, bool force = false)
+    public void HandleMmFaultLocked(CpuContext cpu, MmStruct mm, ulong address, bool write, bool unshare = false, bool force = false)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(violations, mm.MmapLock, "the mmap_lock");
+        }
+
         var vma = mm.FindVma(address) ?? throw new SegmentationFault(address, SegmentationFaultReason.Unmapped, write);
         if (write ? !vma.CanWrite && !MayForceWrite(vma, force) : !vma.CanRead)
         {
             throw new SegmentationFault(address, SegmentationFaultReason.Protection, write);
         }
 
-        var table = machine.Tables.PteAlloc(mm, address, cpu.Id);
+        var table = tables.PteAlloc(mm.Pgd, mm.PageTableLock, address, cpu.Id);
         if (table < 0)
         {
             throw new OutOfFramesException($"Out of frames for a page table at 0x{address:x}.");
         }
 
         var index = PageTableSet.Index(address, 1);
-        var orig = machine.Ptes.PtepGetLockless(table, index);
+        var orig = ptes.PtepGetLockless(table, index);
         if (orig.IsNone)
         {
             if (vma.File is null)
@@ -88,7 +108,7 @@ internal sealed class FaultHandler(Machine machine)
             // Present and usable (another CPU resolved it first), or a protnone entry in a VMA that allows the
             // access again: change_protection restores those, so seeing one here means mprotect is racing and
             // the retry will find the result.
-            machine.Counters.Add(cpu.Id, Stat.SpuriousFaults);
+            counters.Add(cpu.Id, Stat.SpuriousFaults);
         }
     }
 
@@ -97,20 +117,20 @@ internal sealed class FaultHandler(Machine machine)
     /// same. A read maps the shared zero page read-only; a write maps a new zeroed page, AnonExclusive, mapcount set
     /// to 0 directly.
     /// </summary>
-    private void DoAnonymousPage(Cpu cpu, Vma vma, long table, int index, ulong address, bool write)
+    private void DoAnonymousPage(CpuContext cpu, Vma vma, long table, int index, ulong address, bool write)
     {
-        var ptl = machine.Tables.Ptl(table);
+        var ptl = tables.Ptl(table);
         if (!write)
         {
             ptl.Enter();
-            if (machine.Ptes.PtepGet(table, index).IsNone)
+            if (ptes.PtepGet(table, index).IsNone)
             {
-                machine.Ptes.SetPte(table, index, Pte.Make(machine.ZeroPfn, write: false, young: true, special: true));
-                machine.Counters.Add(cpu.Id, Stat.ZeroPageFaults);
+                ptes.SetPte(table, index, Pte.Make(zeroPfn, write: false, young: true, special: true));
+                counters.Add(cpu.Id, Stat.ZeroPageFaults);
             }
             else
             {
-                machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+                counters.Add(cpu.Id, Stat.FaultRetries);
             }
 
             ptl.Exit();
@@ -118,27 +138,27 @@ internal sealed class FaultHandler(Machine machine)
         }
 
         // vmf_anon_prepare: the page's anon_vma exists before the page does.
-        AnonRmap.Prepare(machine, vma, cpu.Id);
-        var pfn = machine.Allocator.AllocatePage(cpu.Id);
+        anonRmap.Prepare(vma, cpu.Id);
+        var pfn = allocator.AllocatePage(cpu.Id);
         if (pfn < 0)
         {
             throw new OutOfFramesException($"Out of frames for a page at 0x{address:x}.");
         }
 
-        machine.Memmap.SetFlags(pfn, PageFlags.Anon | PageFlags.AnonExclusive);
+        memmap.SetFlags(pfn, PageFlags.Anon | PageFlags.AnonExclusive);
         if (!LockPteStillNone(cpu, ptl, table, index))
         {
             // Another fault mapped the page first. Nobody saw ours.
-            machine.ReleasePage(cpu.Id, pfn);
+            release.PutPage(cpu.Id, pfn);
             return;
         }
 
         // The new page's one reference (taken by the allocator) is the PTE's; the mapcount is set directly.
-        AnonRmap.AddNewAnonRmap(machine.Memmap, pfn, vma, address);
-        machine.Ptes.SetPte(table, index, Pte.Make(pfn, write: vma.CanWrite, dirty: true, young: true));
+        anonRmap.AddNewAnonRmap(pfn, vma, address);
+        ptes.SetPte(table, index, Pte.Make(pfn, write: vma.CanWrite, dirty: true, young: true));
         ptl.Exit();
-        machine.Counters.Add(cpu.Id, Stat.AnonymousFaults);
-        machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
+        counters.Add(cpu.Id, Stat.AnonymousFaults);
+        counters.Add(cpu.Id, Stat.PagesAllocated);
     }
 
     /// <summary>
@@ -148,7 +168,7 @@ internal sealed class FaultHandler(Machine machine)
     /// dirtied); a write to a private mapping copies the page (<c>do_cow_fault</c>); a write to a shared mapping
     /// dirties the page under its lock (<c>do_shared_fault</c>).
     /// </summary>
-    private void DoFault(Cpu cpu, Vma vma, long table, int index, ulong address, bool write)
+    private void DoFault(CpuContext cpu, Vma vma, long table, int index, ulong address, bool write)
     {
         var file = vma.File!;
         var pfn = file.Cache.GetOrFill((int)vma.LinearPageIndex(address), cpu.Id);
@@ -175,20 +195,20 @@ internal sealed class FaultHandler(Machine machine)
     /// <c>do_read_fault</c> + <c>finish_fault</c>. Enter with the mmap_lock held for read, no PTL, and a reference on
     /// the page-cache page, which becomes the new entry's; returns with no PTL and that reference passed on or dropped.
     /// </summary>
-    private void DoReadFault(Cpu cpu, long table, int index, long pfn)
+    private void DoReadFault(CpuContext cpu, long table, int index, long pfn)
     {
-        var ptl = machine.Tables.Ptl(table);
+        var ptl = tables.Ptl(table);
         if (!LockPteStillNone(cpu, ptl, table, index))
         {
-            machine.ReleasePage(cpu.Id, pfn);
+            release.PutPage(cpu.Id, pfn);
             return;
         }
 
         // folio_add_file_rmap_pte, then the read-only entry.
-        machine.Memmap.AddMapTestFirst(pfn);
-        machine.Ptes.SetPte(table, index, Pte.Make(pfn, write: false, dirty: false, young: true));
+        memmap.AddMapTestFirst(pfn);
+        ptes.SetPte(table, index, Pte.Make(pfn, write: false, dirty: false, young: true));
         ptl.Exit();
-        machine.Counters.Add(cpu.Id, Stat.FileReadFaults);
+        counters.Add(cpu.Id, Stat.FileReadFaults);
     }
 
     /// <summary>
@@ -196,35 +216,35 @@ internal sealed class FaultHandler(Machine machine)
     /// mmap_lock held for read, no PTL, and a reference on the page-cache page; returns with no PTL and that reference
     /// dropped. The page is copied into a new AnonExclusive page, which is mapped writable; the file is untouched.
     /// </summary>
-    private void DoCowFault(Cpu cpu, Vma vma, long table, int index, ulong address, long pfn)
+    private void DoCowFault(CpuContext cpu, Vma vma, long table, int index, ulong address, long pfn)
     {
-        AnonRmap.Prepare(machine, vma, cpu.Id);
-        var fresh = machine.Allocator.AllocatePage(cpu.Id);
+        anonRmap.Prepare(vma, cpu.Id);
+        var fresh = allocator.AllocatePage(cpu.Id);
         if (fresh < 0)
         {
-            machine.ReleasePage(cpu.Id, pfn);
+            release.PutPage(cpu.Id, pfn);
             throw new OutOfFramesException($"Out of frames for a private copy of {vma.File} at 0x{address:x}.");
         }
 
         // A shared mapping of the same file may be storing into the page meanwhile: the copy takes each word as it is.
         SchedulingPoint.Interleave();
-        machine.Memory.Frame(pfn).CopyTo(machine.Memory.Frame(fresh));
+        memory.Frame(pfn).CopyTo(memory.Frame(fresh));
 
-        machine.Memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
-        var ptl = machine.Tables.Ptl(table);
+        memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
+        var ptl = tables.Ptl(table);
         if (!LockPteStillNone(cpu, ptl, table, index))
         {
-            machine.ReleasePage(cpu.Id, fresh);
-            machine.ReleasePage(cpu.Id, pfn);
+            release.PutPage(cpu.Id, fresh);
+            release.PutPage(cpu.Id, pfn);
             return;
         }
 
-        AnonRmap.AddNewAnonRmap(machine.Memmap, fresh, vma, address);
-        machine.Ptes.SetPte(table, index, Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
+        anonRmap.AddNewAnonRmap(fresh, vma, address);
+        ptes.SetPte(table, index, Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
         ptl.Exit();
-        machine.ReleasePage(cpu.Id, pfn);
-        machine.Counters.Add(cpu.Id, Stat.FilePrivateWriteFaults);
-        machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
+        release.PutPage(cpu.Id, pfn);
+        counters.Add(cpu.Id, Stat.FilePrivateWriteFaults);
+        counters.Add(cpu.Id, Stat.PagesAllocated);
     }
 
     /// <summary>
@@ -234,24 +254,24 @@ internal sealed class FaultHandler(Machine machine)
     /// (<c>fault_dirty_shared_page</c>) and only then unlocked, so writeback, which cleans under the page lock, sees
     /// either no entry or a dirty page.
     /// </summary>
-    private void DoSharedFault(Cpu cpu, BackingFile file, long table, int index, long pfn)
+    private void DoSharedFault(CpuContext cpu, Inode file, long table, int index, long pfn)
     {
-        machine.Memmap.LockPage(pfn);
+        memmap.LockPage(pfn);
         file.Cache.MarkDirty(pfn);
-        var ptl = machine.Tables.Ptl(table);
+        var ptl = tables.Ptl(table);
         if (!LockPteStillNone(cpu, ptl, table, index))
         {
-            machine.Memmap.UnlockPage(pfn);
-            machine.ReleasePage(cpu.Id, pfn);
+            memmap.UnlockPage(pfn);
+            release.PutPage(cpu.Id, pfn);
             return;
         }
 
-        machine.Memmap.AddMapTestFirst(pfn);
-        machine.Ptes.SetPte(table, index, Pte.Make(pfn, write: true, dirty: true, young: true));
+        memmap.AddMapTestFirst(pfn);
+        ptes.SetPte(table, index, Pte.Make(pfn, write: true, dirty: true, young: true));
         ptl.Exit();
         file.Cache.MarkDirty(pfn);
-        machine.Memmap.UnlockPage(pfn);
-        machine.Counters.Add(cpu.Id, Stat.FileSharedWriteFaults);
+        memmap.UnlockPage(pfn);
+        counters.Add(cpu.Id, Stat.FileSharedWriteFaults);
     }
 
     /// <summary>
@@ -261,62 +281,62 @@ internal sealed class FaultHandler(Machine machine)
     /// PTL, <c>pte_same</c>, make the entry writable and dirty (no flush: a stale read-only translation faults), dirty
     /// the page again and unlock it.
     /// </summary>
-    private void WpPageShared(Cpu cpu, Vma vma, long table, int index, Pte orig)
+    private void WpPageShared(CpuContext cpu, Vma vma, long table, int index, Pte orig)
     {
         var file = vma.File!;
-        var ptl = machine.Tables.Ptl(table);
+        var ptl = tables.Ptl(table);
         ptl.Enter();
-        if (machine.Ptes.PtepGet(table, index) != orig)
+        if (ptes.PtepGet(table, index) != orig)
         {
             ptl.Exit();
-            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            counters.Add(cpu.Id, Stat.FaultRetries);
             return;
         }
 
         var pfn = orig.Pfn;
-        machine.Memmap.GetPage(pfn);
+        memmap.GetPage(pfn);
         ptl.Exit();
 
-        machine.Memmap.LockPage(pfn);
+        memmap.LockPage(pfn);
         file.Cache.MarkDirty(pfn);
         ptl.Enter();
-        var same = machine.Ptes.PtepGet(table, index) == orig;
+        var same = ptes.PtepGet(table, index) == orig;
         if (same)
         {
-            machine.Ptes.SetPte(table, index, orig.MkWrite().MkDirty().MkYoung());
+            ptes.SetPte(table, index, orig.MkWrite().MkDirty().MkYoung());
         }
 
         ptl.Exit();
         if (same)
         {
             file.Cache.MarkDirty(pfn);
-            machine.Counters.Add(cpu.Id, Stat.FileSharedWriteFaults);
+            counters.Add(cpu.Id, Stat.FileSharedWriteFaults);
         }
         else
         {
-            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            counters.Add(cpu.Id, Stat.FaultRetries);
         }
 
-        machine.Memmap.UnlockPage(pfn);
-        machine.ReleasePage(cpu.Id, pfn);
+        memmap.UnlockPage(pfn);
+        release.PutPage(cpu.Id, pfn);
     }
 
     /// <summary>
     /// <c>do_wp_page</c>: a write to a present read-only entry in a writable VMA. Enter with the mmap_lock held for
     /// read and no PTL, <paramref name="orig"/> the lockless snapshot; returns with the mmap_lock held and no PTL.
     /// </summary>
-    private void DoWpPage(Cpu cpu, Vma vma, long table, int index, ulong address, Pte orig, bool unshare)
+    private void DoWpPage(CpuContext cpu, Vma vma, long table, int index, ulong address, Pte orig, bool unshare)
     {
-        var ptl = machine.Tables.Ptl(table);
+        var ptl = tables.Ptl(table);
         ptl.Enter();
-        if (machine.Ptes.PtepGet(table, index) != orig)
+        if (ptes.PtepGet(table, index) != orig)
         {
             ptl.Exit();
-            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            counters.Add(cpu.Id, Stat.FaultRetries);
             return;
         }
 
-        machine.Counters.Add(cpu.Id, Stat.WriteProtectFaults);
+        counters.Add(cpu.Id, Stat.WriteProtectFaults);
         if (orig.IsSpecial)
         {
             // The zero page: nothing to reuse, nothing to reference.
@@ -326,22 +346,22 @@ internal sealed class FaultHandler(Machine machine)
         }
 
         var pfn = orig.Pfn;
-        if (CowReusePolicy.CanReuse(machine.Options.CowReuse, machine.Memmap, pfn, vma.AnonVma))
+        if (generation.CanReuse(memmap, pfn, vma.AnonVma))
         {
             // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
             // finds the new one). An unshare only needed the page exclusive: the entry stays as it is.
             if (!unshare)
             {
-                machine.Ptes.SetPte(table, index, vma.CanWrite ? orig.MkWrite().MkDirty().MkYoung() : orig.MkDirty().MkYoung());
+                ptes.SetPte(table, index, vma.CanWrite ? orig.MkWrite().MkDirty().MkYoung() : orig.MkDirty().MkYoung());
             }
 
             ptl.Exit();
-            machine.Counters.Add(cpu.Id, Stat.CowReuses);
+            counters.Add(cpu.Id, Stat.CowReuses);
             return;
         }
 
         // Hold the old page across the unlocked copy.
-        machine.Memmap.GetPage(pfn);
+        memmap.GetPage(pfn);
         ptl.Exit();
         WpPageCopy(cpu, vma, table, index, address, orig, oldIsZeroPage: false, unshare);
     }
@@ -352,17 +372,17 @@ internal sealed class FaultHandler(Machine machine)
     /// order: copy without the PTL; relock; <c>pte_same</c>; clear the old entry and flush the TLB; add the new
     /// page's rmap; set the new entry; only then remove the old page's rmap; drop the old page after unlocking.
     /// </summary>
-    private void WpPageCopy(Cpu cpu, Vma vma, long table, int index, ulong address, Pte orig, bool oldIsZeroPage, bool unshare)
+    private void WpPageCopy(CpuContext cpu, Vma vma, long table, int index, ulong address, Pte orig, bool oldIsZeroPage, bool unshare)
     {
         var mm = vma.Mm;
         var old = orig.Pfn;
-        AnonRmap.Prepare(machine, vma, cpu.Id);
-        var fresh = machine.Allocator.AllocatePage(cpu.Id);
+        anonRmap.Prepare(vma, cpu.Id);
+        var fresh = allocator.AllocatePage(cpu.Id);
         if (fresh < 0)
         {
             if (!oldIsZeroPage)
             {
-                machine.ReleasePage(cpu.Id, old);
+                release.PutPage(cpu.Id, old);
             }
 
             throw new OutOfFramesException($"Out of frames for a copy-on-write at 0x{address:x}.");
@@ -373,35 +393,35 @@ internal sealed class FaultHandler(Machine machine)
             // Every mapping of the old page is read-only and every TLB entry for it too (fork flushed them), so no
             // store races with this copy; the new frame is reachable by nobody yet.
             SchedulingPoint.Interleave();
-            machine.Memory.Frame(old).CopyTo(machine.Memory.Frame(fresh));
+            memory.Frame(old).CopyTo(memory.Frame(fresh));
         }
 
-        machine.Memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
-        var ptl = machine.Tables.Ptl(table);
+        memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
+        var ptl = tables.Ptl(table);
         ptl.Enter();
-        if (machine.Ptes.PtepGet(table, index) != orig)
+        if (ptes.PtepGet(table, index) != orig)
         {
             ptl.Exit();
-            machine.ReleasePage(cpu.Id, fresh);
+            release.PutPage(cpu.Id, fresh);
             if (!oldIsZeroPage)
             {
-                machine.ReleasePage(cpu.Id, old);
+                release.PutPage(cpu.Id, old);
             }
 
-            machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+            counters.Add(cpu.Id, Stat.FaultRetries);
             return;
         }
 
         // ptep_clear_flush: no CPU may keep using the old translation once the new page can be written.
-        machine.Ptes.PtepGetAndClear(table, index);
-        machine.FlushTlbRange(mm, address & ~(ulong)(PhysicalMemory.PageSize - 1), (address & ~(ulong)(PhysicalMemory.PageSize - 1)) + PhysicalMemory.PageSize);
-        AnonRmap.AddNewAnonRmap(machine.Memmap, fresh, vma, address);
-        machine.Ptes.SetPte(table, index, unshare
+        ptes.PtepGetAndClear(table, index);
+        shootdown.FlushTlbRange(mm.Context, address & ~(ulong)(PhysicalMemory.PageSize - 1), (address & ~(ulong)(PhysicalMemory.PageSize - 1)) + PhysicalMemory.PageSize);
+        anonRmap.AddNewAnonRmap(fresh, vma, address);
+        ptes.SetPte(table, index, unshare
             ? Pte.Make(fresh, write: false, dirty: false, young: true)
             : Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
         if (!oldIsZeroPage)
         {
-            machine.Memmap.RemoveMapTestLast(old);
+            memmap.RemoveMapTestLast(old);
         }
 
         ptl.Exit();
@@ -409,12 +429,12 @@ internal sealed class FaultHandler(Machine machine)
         if (!oldIsZeroPage)
         {
             // The old entry's reference, then the one held across the copy.
-            machine.ReleasePage(cpu.Id, old);
-            machine.ReleasePage(cpu.Id, old);
+            release.PutPage(cpu.Id, old);
+            release.PutPage(cpu.Id, old);
         }
 
-        machine.Counters.Add(cpu.Id, Stat.CowCopies);
-        machine.Counters.Add(cpu.Id, Stat.PagesAllocated);
+        counters.Add(cpu.Id, Stat.CowCopies);
+        counters.Add(cpu.Id, Stat.PagesAllocated);
     }
 
     /// <summary>
@@ -428,16 +448,16 @@ internal sealed class FaultHandler(Machine machine)
     /// returns with the PTL held. False: another fault filled the entry first; returns with the PTL released and the
     /// retry counted, and the caller undoes its preparation.
     /// </summary>
-    private bool LockPteStillNone(Cpu cpu, Spinlock ptl, long table, int index)
+    private bool LockPteStillNone(CpuContext cpu, Spinlock ptl, long table, int index)
     {
         ptl.Enter();
-        if (machine.Ptes.PtepGet(table, index).IsNone)
+        if (ptes.PtepGet(table, index).IsNone)
         {
             return true;
         }
 
         ptl.Exit();
-        machine.Counters.Add(cpu.Id, Stat.FaultRetries);
+        counters.Add(cpu.Id, Stat.FaultRetries);
         return false;
     }
 }

@@ -1,7 +1,4 @@
-using Engine.AddressSpace;
-using Engine.Rmap;
-using Engine.Memory;
-using Engine.Sync;
+using Engine.Mm;
 
 namespace Engine;
 
@@ -13,25 +10,17 @@ namespace Engine;
 /// </summary>
 public sealed class BackingFile
 {
-    private readonly ulong[] _stored;
-
-    internal BackingFile(Machine machine, int id, string name, long size)
+    internal BackingFile(Machine machine, Inode inode)
     {
         Machine = machine;
-        Id = id;
-        Name = name;
-        Size = size;
-        Pages = (int)((size + PhysicalMemory.PageSize - 1) / PhysicalMemory.PageSize);
-        _stored = new ulong[(long)Pages * PhysicalMemory.WordsPerFrame];
-        Cache = new PageCache(this, Pages);
-        Rmap = new FileRmap();
+        Inode = inode;
     }
 
     /// <summary>The file's name.</summary>
-    public string Name { get; }
+    public string Name => Inode.Name;
 
     /// <summary>The file's size in bytes.</summary>
-    public long Size { get; }
+    public long Size => Inode.Size;
 
     /// <summary>
     /// The 64-bit word the backing store holds at <paramref name="offset"/> (8-byte aligned, inside the file): what
@@ -44,29 +33,18 @@ public sealed class BackingFile
             throw new ArgumentException($"Offset {offset} is not an 8-byte aligned offset inside '{Name}' ({Size} bytes).", nameof(offset));
         }
 
-        return Atomic.Read(ref _stored[offset / sizeof(ulong)]);
+        return Inode.Store.ReadWord(offset);
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"'{Name}' ({Size} bytes)";
+    public override string ToString() => Inode.ToString();
 
+    /// <summary>The machine the file belongs to.</summary>
     internal Machine Machine { get; }
 
-    /// <summary>The file's number, stored in its pages' <c>mapping</c> field (never 0).</summary>
-    internal int Id { get; }
-
     /// <summary>Pages the file spans.</summary>
-    internal int Pages { get; }
+    internal int Pages => Inode.Pages;
 
-    /// <summary>The page cache (<c>address_space->i_pages</c>).</summary>
-    internal PageCache Cache { get; }
-
-    /// <summary>The VMAs mapping the file (<c>address_space->i_mmap</c>).</summary>
-    internal FileRmap Rmap { get; }
-
-    /// <summary>
-    /// Page <paramref name="index"/> of the backing store, for the bulk copies of I/O (one visible step each, as
-    /// <c>copy_page</c> is in the fault path); single words are read with <see cref="ReadStored"/>.
-    /// </summary>
-    internal Span<ulong> StoredPage(int index) => _stored.AsSpan(index * PhysicalMemory.WordsPerFrame, PhysicalMemory.WordsPerFrame);
+    /// <summary>The file as the engine sees it: backing store, page cache, i_mmap.</summary>
+    internal Inode Inode { get; }
 }

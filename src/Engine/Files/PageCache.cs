@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using Engine.Memory;
+using Engine.Stats;
 using Engine.Sync;
 
-namespace Engine;
+namespace Engine.Files;
 
 /// <summary>
 /// A file's page cache (the kernel's <c>i_pages</c> xarray): one slot per page of the file holding the pfn of the
@@ -13,13 +14,30 @@ namespace Engine;
 /// </summary>
 internal sealed class PageCache
 {
-    private readonly BackingFile _file;
+    private readonly int _mappingId;
+    private readonly BackingStore _store;
+    private readonly Memmap _memmap;
+    private readonly PhysicalMemory _memory;
+    private readonly FrameAllocator _allocator;
+    private readonly PageRelease _release;
+    private readonly StatCounters _counters;
     private readonly long[] _slots;
     private readonly int[] _dirtyTags;
 
-    public PageCache(BackingFile file, int pages)
+    /// <summary>
+    /// The cache of a file whose pages carry <paramref name="mappingId"/> in their <c>mapping</c> field and whose
+    /// contents live in <paramref name="store"/>.
+    /// </summary>
+    public PageCache(int mappingId, BackingStore store, Memmap memmap, PhysicalMemory memory, FrameAllocator allocator, PageRelease release, StatCounters counters)
     {
-        _file = file;
+        _mappingId = mappingId;
+        _store = store;
+        _memmap = memmap;
+        _memory = memory;
+        _allocator = allocator;
+        _release = release;
+        _counters = counters;
+        var pages = store.Pages;
         _slots = new long[pages];
         _slots.AsSpan().Fill(-1);
         _dirtyTags = new int[pages];
@@ -44,7 +62,6 @@ internal sealed class PageCache
     /// </summary>
     public long FindGetPage(int index)
     {
-        var machine = _file.Machine;
         while (true)
         {
             var pfn = Atomic.Read(ref _slots[index]);
@@ -53,7 +70,7 @@ internal sealed class PageCache
                 return -1;
             }
 
-            if (!machine.Memmap.TryGetPage(pfn))
+            if (!_memmap.TryGetPage(pfn))
             {
                 // Being evicted (frozen) or already freed: the slot is about to change.
                 SchedulingPoint.Yield();
@@ -66,7 +83,7 @@ internal sealed class PageCache
             }
 
             // The page left the cache (and may have been reused) between the read and the reference.
-            machine.ReleasePage(-1, pfn);
+            _release.PutPage(-1, pfn);
         }
     }
 
@@ -77,7 +94,6 @@ internal sealed class PageCache
     /// </summary>
     public long GetOrFill(int index, int cpu)
     {
-        var machine = _file.Machine;
         while (true)
         {
             var pfn = FindGetPage(index);
@@ -86,7 +102,7 @@ internal sealed class PageCache
                 return pfn;
             }
 
-            var fresh = machine.Allocator.AllocatePage(cpu);
+            var fresh = _allocator.AllocatePage(cpu);
             if (fresh < 0)
             {
                 return -1;
@@ -94,13 +110,13 @@ internal sealed class PageCache
 
             // The read I/O. Nobody can reach the frame yet: fill it in bulk, then publish it under the index lock.
             SchedulingPoint.Interleave();
-            _file.StoredPage(index).CopyTo(machine.Memory.Frame(fresh));
+            _store.Page(index).CopyTo(_memory.Frame(fresh));
 
-            ref var page = ref machine.Memmap.Page(fresh);
-            Atomic.Write(ref page.Mapping, (long)_file.Id);
+            ref var page = ref _memmap.Page(fresh);
+            Atomic.Write(ref page.Mapping, (long)_mappingId);
             Atomic.Write(ref page.Index, (long)index);
-            machine.Memmap.SetFlags(fresh, PageFlags.Uptodate);
-            machine.Memmap.GetPage(fresh);
+            _memmap.SetFlags(fresh, PageFlags.Uptodate);
+            _memmap.GetPage(fresh);
             IndexLock.Enter();
             var raced = Atomic.Read(ref _slots[index]) >= 0;
             if (!raced)
@@ -111,14 +127,14 @@ internal sealed class PageCache
             IndexLock.Exit();
             if (!raced)
             {
-                machine.Counters.Add(cpu, Invariants.Stat.PageCacheFills);
-                machine.Counters.Add(cpu, Invariants.Stat.PagesAllocated);
+                _counters.Add(cpu, Stat.PageCacheFills);
+                _counters.Add(cpu, Stat.PagesAllocated);
                 return fresh;
             }
 
             // Another fault filled the slot first: drop ours (both references) and use theirs.
-            machine.Memmap.PutPageTestZero(fresh);
-            machine.ReleasePage(cpu, fresh);
+            _memmap.PutPageTestZero(fresh);
+            _release.PutPage(cpu, fresh);
         }
     }
 
@@ -128,13 +144,12 @@ internal sealed class PageCache
     /// </summary>
     public void MarkDirty(long pfn)
     {
-        var machine = _file.Machine;
-        if (machine.Memmap.TestAndSetFlag(pfn, PageFlags.Dirty))
+        if (_memmap.TestAndSetFlag(pfn, PageFlags.Dirty))
         {
             return;
         }
 
-        var index = (int)Atomic.Read(ref machine.Memmap.Page(pfn).Index);
+        var index = (int)Atomic.Read(ref _memmap.Page(pfn).Index);
         IndexLock.Enter();
         if (Atomic.Read(ref _slots[index]) == pfn)
         {
@@ -150,10 +165,9 @@ internal sealed class PageCache
     /// </summary>
     public void ClearDirtyTagIfClean(int index)
     {
-        var machine = _file.Machine;
         IndexLock.Enter();
         var pfn = Atomic.Read(ref _slots[index]);
-        if (pfn < 0 || !machine.Memmap.TestFlags(pfn, PageFlags.Dirty))
+        if (pfn < 0 || !_memmap.TestFlags(pfn, PageFlags.Dirty))
         {
             Atomic.Write(ref _dirtyTags[index], 0);
         }
@@ -169,25 +183,24 @@ internal sealed class PageCache
     /// </summary>
     public bool TryEvict(int index, int cpu)
     {
-        var machine = _file.Machine;
         var pfn = FindGetPage(index);
         if (pfn < 0)
         {
             return false;
         }
 
-        if (!machine.Memmap.TryLockPage(pfn))
+        if (!_memmap.TryLockPage(pfn))
         {
-            machine.ReleasePage(cpu, pfn);
+            _release.PutPage(cpu, pfn);
             return false;
         }
 
         var evicted = false;
-        if ((machine.Memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) == 0 && machine.Memmap.MapCount(pfn) == 0)
+        if ((_memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) == 0 && _memmap.MapCount(pfn) == 0)
         {
             // The cache's reference and ours, nobody else's: no PTE, no GUP reference, no lookup in progress.
             IndexLock.Enter();
-            if (Atomic.Read(ref _slots[index]) == pfn && machine.Memmap.FreezeRefs(pfn, 2))
+            if (Atomic.Read(ref _slots[index]) == pfn && _memmap.FreezeRefs(pfn, 2))
             {
                 Atomic.Write(ref _slots[index], -1L);
                 Atomic.Write(ref _dirtyTags[index], 0);
@@ -197,16 +210,16 @@ internal sealed class PageCache
             IndexLock.Exit();
         }
 
-        machine.Memmap.UnlockPage(pfn);
+        _memmap.UnlockPage(pfn);
         if (!evicted)
         {
-            machine.ReleasePage(cpu, pfn);
+            _release.PutPage(cpu, pfn);
             return false;
         }
 
-        Debug.Assert(machine.Memmap.MapCount(pfn) == 0, "evicting a mapped page");
-        machine.FreePages(cpu, new ReadOnlySpan<long>(in pfn));
-        machine.Counters.Add(cpu, Invariants.Stat.PagesEvicted);
+        Debug.Assert(_memmap.MapCount(pfn) == 0, "evicting a mapped page");
+        _release.FreeReleasedPages(cpu, new ReadOnlySpan<long>(in pfn));
+        _counters.Add(cpu, Stat.PagesEvicted);
         return true;
     }
 }

@@ -1,9 +1,11 @@
-using Engine.AddressSpace;
+using Engine.Cpus;
 using Engine.Faults;
 using Engine.Invariants;
 using Engine.Memory;
+using Engine.Mm;
 using Engine.PageTables;
-using Engine.Sync;
+using Engine.Policy;
+using Engine.Stats;
 
 namespace Engine.Gup;
 
@@ -11,7 +13,17 @@ namespace Engine.Gup;
 /// get_user_pages and pin_user_pages (mm/gup.c): the lockless fast path, then the slow path under the mmap_lock for
 /// what the fast path left, faulting pages in (and unsharing them for read-only pins) as needed.
 /// </summary>
-internal sealed class GupEngine(Machine machine)
+internal sealed class GupEngine(
+    Memmap memmap,
+    PageRelease release,
+    PageTableSet tables,
+    PteAccess ptes,
+    FaultHandler faults,
+    FileTable files,
+    KernelGeneration generation,
+    StatCounters counters,
+    GupKnobs knobs,
+    long zeroPfn)
 {
     /// <summary>
     /// Takes <paramref name="pages"/> pages from <paramref name="address"/> of <paramref name="mm"/> into
@@ -23,7 +35,7 @@ internal sealed class GupEngine(Machine machine)
     /// as ptrace's <c>access_remote_vm</c> calls it, keeping fork out until it has used the pages): only the slow
     /// path runs, and it neither takes nor drops the lock.
     /// </summary>
-    public int Take(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns, bool mmapLocked = false)
+    public int Take(CpuContext cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns, bool mmapLocked = false)
     {
         if (pin)
         {
@@ -63,7 +75,7 @@ internal sealed class GupEngine(Machine machine)
     {
         foreach (var pfn in pfns)
         {
-            if (pfn != machine.ZeroPfn && (!machine.Memmap.Contains(pfn) || machine.Memmap.GupHeld(pfn).Pins <= 0))
+            if (pfn != zeroPfn && (!memmap.Contains(pfn) || memmap.GupHeld(pfn).Pins <= 0))
             {
                 throw new InvalidOperationException($"Frame 0x{pfn:x} holds no pin: it was never pinned, or it was unpinned already. Nothing was unpinned.");
             }
@@ -86,11 +98,10 @@ internal sealed class GupEngine(Machine machine)
     /// stops. A read-only pin of an anonymous page that is not AnonExclusive stops too (the slow path unshares it).
     /// Finally, a pin that saw the sequence move (a fork ran) drops everything.
     /// </summary>
-    private int Fast(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns)
+    private int Fast(CpuContext cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns)
     {
-        var options = machine.Options;
         var start = 0;
-        if (pin && options.GupFastForkSeq && !mm.WriteProtectSeq.TryReadBegin(out start))
+        if (pin && knobs.GupFastForkSeq && !mm.WriteProtectSeq.TryReadBegin(out start))
         {
             return 0;
         }
@@ -102,22 +113,22 @@ internal sealed class GupEngine(Machine machine)
         for (; taken < pages; taken++)
         {
             var at = address + ((ulong)taken << PhysicalMemory.PageShift);
-            var table = machine.Tables.WalkToPteTable(mm.Pgd, at, out var pmdTable);
+            var table = tables.WalkToPteTable(mm.Pgd, at, out var pmdTable);
             if (table < 0)
             {
                 break;
             }
 
-            var pmd = machine.Tables.ReadPmd(pmdTable, at);
+            var pmd = tables.ReadPmd(pmdTable, at);
             var index = PageTableSet.Index(at, 1);
-            var pte = machine.Ptes.PtepGetLockless(table, index);
-            if (!pte.IsPresent || pte.IsSpecial || (write && !pte.IsWrite) || !machine.Memmap.Contains(pte.Pfn))
+            var pte = ptes.PtepGetLockless(table, index);
+            if (!pte.IsPresent || pte.IsSpecial || (write && !pte.IsWrite) || !memmap.Contains(pte.Pfn))
             {
                 break;
             }
 
             var pfn = pte.Pfn;
-            if (!machine.Memmap.TryGrabPage(pfn, refs, options.RefcountOverflowGuard))
+            if (!memmap.TryGrabPage(pfn, refs, knobs.RefcountOverflowGuard))
             {
                 break;
             }
@@ -125,11 +136,11 @@ internal sealed class GupEngine(Machine machine)
             // The grab's compare-and-swap is a full barrier (a value-returning atomic, as folio_try_get's is): it pairs
             // with the unmapper's clear and its own atomic put, so either the re-read below sees the change or the
             // unmapper's put sees our reference.
-            if (options.GupFastRecheck
-                && (machine.Tables.ReadPmd(pmdTable, at) != pmd || machine.Ptes.PtepGetLockless(table, index) != pte))
+            if (knobs.GupFastRecheck
+                && (tables.ReadPmd(pmdTable, at) != pmd || ptes.PtepGetLockless(table, index) != pte))
             {
                 // The page may have been unmapped meanwhile (and freed, and reused): ours can be the last reference.
-                machine.Counters.Add(cpu.Id, Stat.GupFastRecheckDrops);
+                counters.Add(cpu.Id, Stat.GupFastRecheckDrops);
                 Drop(pfn, refs, cpu.Id);
                 break;
             }
@@ -140,18 +151,18 @@ internal sealed class GupEngine(Machine machine)
                 break;
             }
 
-            machine.Memmap.AccountGup(pfn, refs, pin ? 1 : 0);
+            memmap.AccountGup(pfn, refs, pin ? 1 : 0);
             pfns[taken] = pfn;
         }
 
         cpu.LocalIrqEnable();
-        if (pin && options.GupFastForkSeq && mm.WriteProtectSeq.ReadRetry(start))
+        if (pin && knobs.GupFastForkSeq && mm.WriteProtectSeq.ReadRetry(start))
         {
             Release(pfns[..taken], pin, cpu.Id);
             return 0;
         }
 
-        machine.Counters.Add(cpu.Id, Stat.GupFastPages, taken);
+        counters.Add(cpu.Id, Stat.GupFastPages, taken);
         return taken;
     }
 
@@ -161,7 +172,7 @@ internal sealed class GupEngine(Machine machine)
     /// or (for a read-only pin) maps an anonymous page that is not exclusive, drop the lock, fault (a write fault, or
     /// an unshare fault), and look again.
     /// </summary>
-    private void Slow(Cpu cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns, int from, bool locked)
+    private void Slow(CpuContext cpu, MmStruct mm, ulong address, int pages, GupFlags flags, bool pin, Span<long> pfns, int from, bool locked)
     {
         var write = (flags & GupFlags.Write) != 0;
         var force = (flags & GupFlags.Force) != 0;
@@ -175,7 +186,7 @@ internal sealed class GupEngine(Machine machine)
                 var need = Follow(mm, at, followWrite, force, pin, flags, locked, out var pfn);
                 if (need == FollowResult.Taken)
                 {
-                    machine.Counters.Add(cpu.Id, Stat.GupSlowPages);
+                    counters.Add(cpu.Id, Stat.GupSlowPages);
                     pfns[taken++] = pfn;
                     followWrite = write;
                     continue;
@@ -184,16 +195,16 @@ internal sealed class GupEngine(Machine machine)
                 // faultin_page: under the caller's mmap_lock, or HandleMmFault takes it.
                 if (locked)
                 {
-                    machine.Faults.HandleMmFaultLocked(cpu, mm, at, followWrite, unshare: need == FollowResult.Unshare, force);
+                    faults.HandleMmFaultLocked(cpu, mm, at, followWrite, unshare: need == FollowResult.Unshare, force);
                 }
                 else
                 {
-                    machine.Faults.HandleMmFault(cpu, mm, at, followWrite, unshare: need == FollowResult.Unshare, force);
+                    faults.HandleMmFault(cpu, mm, at, followWrite, unshare: need == FollowResult.Unshare, force);
                 }
 
                 // Before Dirty COW's fix: a forced write fault on a read-only mapping was taken to have broken COW, and
                 // the page was looked up again as a mere read, whatever the entry had become meanwhile.
-                if (followWrite && force && !machine.Options.ForceWriteCowCheck && IsReadOnlyPrivate(mm, at, locked))
+                if (followWrite && force && !knobs.ForceWriteCowCheck && IsReadOnlyPrivate(mm, at, locked))
                 {
                     followWrite = false;
                 }
@@ -231,18 +242,18 @@ internal sealed class GupEngine(Machine machine)
                 throw new SegmentationFault(at, SegmentationFaultReason.Protection, write);
             }
 
-            var table = machine.Tables.WalkToPteTable(mm.Pgd, at);
+            var table = tables.WalkToPteTable(mm.Pgd, at);
             if (table < 0)
             {
                 return FollowResult.Fault;
             }
 
             var index = PageTableSet.Index(at, 1);
-            var ptl = machine.Tables.Ptl(table);
+            var ptl = tables.Ptl(table);
             ptl.Enter();
             try
             {
-                var pte = machine.Ptes.PtepGet(table, index);
+                var pte = ptes.PtepGet(table, index);
                 if (!pte.IsPresent || (write && !pte.IsWrite && !CanFollowForcedWrite(vma, pte, force)))
                 {
                     return FollowResult.Fault;
@@ -262,18 +273,18 @@ internal sealed class GupEngine(Machine machine)
 
                 // Under the PTL the entry holds a reference, so the page cannot be free; the guard still refuses a
                 // count driven past 2^31 by references (Jann Horn's 2019 vmsplice attack).
-                if (!machine.Options.RefcountOverflowGuard)
+                if (!knobs.RefcountOverflowGuard)
                 {
                     // Before 2019: a plain get_page, which nothing stops from wrapping.
-                    machine.Memmap.GetPageRefsUnchecked(pte.Pfn, refs);
+                    memmap.GetPageRefsUnchecked(pte.Pfn, refs);
                 }
-                else if (!machine.Memmap.TryGrabPage(pte.Pfn, refs, overflowGuard: true))
+                else if (!memmap.TryGrabPage(pte.Pfn, refs, overflowGuard: true))
                 {
                     throw new InvalidOperationException($"The reference count of the page at 0x{at:x} would overflow; the reference is refused.");
                 }
 
                 pfn = pte.Pfn;
-                machine.Memmap.AccountGup(pfn, refs, pin ? 1 : 0);
+                memmap.AccountGup(pfn, refs, pin ? 1 : 0);
                 return FollowResult.Taken;
             }
             finally
@@ -295,8 +306,8 @@ internal sealed class GupEngine(Machine machine)
     /// writable, to the anonymous page exclusive to this mm that its own COW fault made. Never a page-cache page.
     /// </summary>
     private bool CanFollowForcedWrite(Vma vma, Pte pte, bool force)
-        => force && machine.Options.ForceWriteCowCheck && !vma.CanWrite && !vma.IsShared && !pte.IsSpecial
-           && machine.Memmap.TestFlags(pte.Pfn, PageFlags.Anon | PageFlags.AnonExclusive);
+        => force && knobs.ForceWriteCowCheck && !vma.CanWrite && !vma.IsShared && !pte.IsSpecial
+           && memmap.TestFlags(pte.Pfn, PageFlags.Anon | PageFlags.AnonExclusive);
 
     /// <summary>Whether <paramref name="at"/> lies in a private mapping without write permission (for the pre-2016 lookup).</summary>
     private static bool IsReadOnlyPrivate(MmStruct mm, ulong at, bool locked)
@@ -320,44 +331,42 @@ internal sealed class GupEngine(Machine machine)
     }
 
     /// <summary>
-    /// <c>gup_must_unshare</c> for a read-only pin: an anonymous page must be exclusive to its mm (Linux 5.19); a
-    /// long-term pin in a private mapping must not hold a page-cache page or the shared zero page either, since the
-    /// process's next write would copy away from it (Linux 6.2). <paramref name="vma"/> is null on the fast path,
-    /// which cannot look at the mapping and leaves such pages to the slow path.
+    /// <c>gup_must_unshare</c> for a read-only pin, as the machine's generation decides it. <paramref name="vma"/> is
+    /// null on the fast path, which cannot look at the mapping.
     /// </summary>
     private bool MustUnshare(long pfn, Vma? vma, GupFlags flags)
+        => generation.GupMustUnshare(memmap, pfn, pfn == zeroPfn, (flags & GupFlags.LongTerm) != 0, vma?.IsShared);
+
+    /// <summary>
+    /// <c>set_page_dirty_lock</c> on the page-cache pages of a write pin being released: what a device wrote through
+    /// the pin must reach the file at the next writeback. Enter with no lock held.
+    /// </summary>
+    public void MarkPagesDirty(ReadOnlySpan<long> pfns)
     {
-        var options = machine.Options;
-        if (!options.UnsharesReadOnlyPins)
+        foreach (var pfn in pfns)
         {
-            return false;
-        }
+            if (pfn == zeroPfn || memmap.TestFlags(pfn, PageFlags.Anon))
+            {
+                continue;
+            }
 
-        if (pfn != machine.ZeroPfn && machine.Memmap.TestFlags(pfn, PageFlags.Anon))
-        {
-            return !machine.Memmap.TestFlags(pfn, PageFlags.AnonExclusive);
+            memmap.LockPage(pfn);
+            files.OfPage(pfn).Cache.MarkDirty(pfn);
+            memmap.UnlockPage(pfn);
         }
-
-        return options.ReliableLongTermReadOnlyPins && (flags & GupFlags.LongTerm) != 0 && (vma is null || !vma.IsShared);
     }
 
     private void Put(long pfn, bool pin, int cpu)
     {
-        if (pfn == machine.ZeroPfn)
+        if (pfn == zeroPfn)
         {
             return;
         }
 
         var refs = pin ? Memmap.GupPinCountingBias : 1;
-        machine.Memmap.AccountGup(pfn, -refs, pin ? -1 : 0);
+        memmap.AccountGup(pfn, -refs, pin ? -1 : 0);
         Drop(pfn, refs, cpu);
     }
 
-    private void Drop(long pfn, int refs, int cpu)
-    {
-        if (machine.Memmap.PutPageRefsTestZero(pfn, refs))
-        {
-            machine.FreeReleasedPage(cpu, pfn);
-        }
-    }
+    private void Drop(long pfn, int refs, int cpu) => release.PutPageRefs(cpu, pfn, refs);
 }

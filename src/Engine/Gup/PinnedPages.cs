@@ -89,7 +89,7 @@ internal sealed class GupHandle(Machine machine, long[] pfns, int count, GupFlag
 
         if (pin && (flags & GupFlags.Write) != 0)
         {
-            machine.MarkPagesDirtyAfterGup(pfns.AsSpan(0, count));
+            machine.Gup.MarkPagesDirty(pfns.AsSpan(0, count));
         }
 
         machine.Gup.Release(pfns.AsSpan(0, count), pin, -1);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using Engine.Rmap;
 using Engine.Sync;
 
 namespace Engine.Memory;
@@ -22,7 +21,7 @@ internal sealed class Memmap
     private readonly PageDescriptor[] _pages;
 
     // An anonymous page's mapping: the anon_vma object itself, beside the descriptor (a long cannot hold a reference).
-    private readonly AnonVma?[] _anonVmas;
+    private readonly IAnonMapping?[] _anonMappings;
 
     // Checker bookkeeping, not protocol state (see AccountGup): per page, references in the low 40 bits and pins
     // above, so that one atomic add keeps both.
@@ -35,7 +34,7 @@ internal sealed class Memmap
         ArgumentOutOfRangeException.ThrowIfNegative(basePfn);
         BasePfn = basePfn;
         _pages = new PageDescriptor[frames];
-        _anonVmas = new AnonVma?[frames];
+        _anonMappings = new IAnonMapping?[frames];
         _gupHeld = new long[frames];
         for (var i = 0; i < frames; i++)
         {
@@ -227,23 +226,29 @@ internal sealed class Memmap
     public void SetNewAnonMap(long pfn) => Atomic.Write(ref Page(pfn).MapCount, 0);
 
     /// <summary>An anonymous page's <c>mapping</c> and <c>index</c> (<c>__folio_set_anon</c>). Enter before the page is mapped.</summary>
-    public void SetAnonMapping(long pfn, AnonVma anonVma, long index)
+    public void SetAnonMapping(long pfn, IAnonMapping anonVma, long index)
     {
-        Atomic.Write(ref _anonVmas[pfn - BasePfn], anonVma);
+        Atomic.Write(ref _anonMappings[pfn - BasePfn], anonVma);
         Atomic.Write(ref Page(pfn).Index, index);
     }
 
     /// <summary><c>folio_move_anon_rmap</c>: an anonymous page now belongs to <paramref name="anonVma"/>. Enter with the page locked.</summary>
-    public void MoveAnonMapping(long pfn, AnonVma anonVma) => Atomic.Write(ref _anonVmas[pfn - BasePfn], anonVma);
+    public void MoveAnonMapping(long pfn, IAnonMapping anonVma) => Atomic.Write(ref _anonMappings[pfn - BasePfn], anonVma);
 
     /// <summary>An anonymous page's anon_vma, or null (read without a lock, as <c>folio_anon</c>; the object stays valid).</summary>
-    public AnonVma? AnonVmaOf(long pfn) => Atomic.Read(ref _anonVmas[pfn - BasePfn]);
+    public IAnonMapping? AnonMappingOf(long pfn) => Atomic.Read(ref _anonMappings[pfn - BasePfn]);
 
     /// <summary>Forgets the page's anon_vma (the page is being freed).</summary>
-    public void ClearAnonMapping(long pfn) => Atomic.Write(ref _anonVmas[pfn - BasePfn], null);
+    public void ClearAnonMapping(long pfn) => Atomic.Write(ref _anonMappings[pfn - BasePfn], null);
 
     /// <summary>The page's flags.</summary>
     public PageFlags GetFlags(long pfn) => (PageFlags)Atomic.Read(ref Page(pfn).Flags);
+
+    /// <summary>
+    /// The page's flags read plainly, without a scheduling point: for contract checks (is the page locked?) only,
+    /// never for a protocol decision, so that checks on or off leave the tester's schedules unchanged.
+    /// </summary>
+    public PageFlags PeekFlags(long pfn) => (PageFlags)Volatile.Read(ref Page(pfn).Flags);
 
     /// <summary>True when every flag of <paramref name="flags"/> is set.</summary>
     public bool TestFlags(long pfn, PageFlags flags) => (GetFlags(pfn) & flags) == flags;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using Engine.AddressSpace;
-using Engine.Invariants;
 using Engine.Memory;
+using Engine.Stats;
 using Engine.Sync;
 
 namespace Engine.PageTables;
@@ -12,45 +11,30 @@ namespace Engine.PageTables;
 /// <para>
 /// Upper-level entries are 64-bit words (present, writable, user, pfn of the next table) read atomically by every
 /// walker. They are populated under the mm's page_table_lock while the mmap_lock is held, and cleared only when a
-/// table is freed: under the mmap_lock held for write, then a grace period in which every CPU leaves any access or
-/// IRQ-disabled section it was in (<see cref="Machine.WaitForLocklessWalkers"/>), then the free.
+/// table is detached: under the mm's page_table_lock (<see cref="DetachEmptyTables"/>), after which the caller waits
+/// for a grace period in which every CPU leaves any access or IRQ-disabled section it was in, then frees the table
+/// (<c>Engine.Zap.PageTableFreeing</c>, the kernel's <c>free_pgtables</c> and <c>tlb_remove_table</c>).
 /// </para>
 /// </summary>
-internal sealed class PageTableSet
+internal sealed class PageTableSet(PhysicalMemory memory, Memmap memmap, FrameAllocator allocator, PageTableLocks ptls, StatCounters counters)
 {
     public const int Entries = PhysicalMemory.WordsPerFrame;
     public const ulong PteTableSpan = (ulong)Entries << PhysicalMemory.PageShift;
-
-    [ThreadStatic]
-    private static List<long>? t_detached;
-
-    private readonly Machine _machine;
-    private readonly Spinlock[] _ptl;
-
-    public PageTableSet(Machine machine)
-    {
-        _machine = machine;
-        _ptl = new Spinlock[machine.Memmap.Frames];
-        for (var i = 0; i < _ptl.Length; i++)
-        {
-            _ptl[i] = new Spinlock();
-        }
-    }
 
     /// <summary>The index of <paramref name="address"/> in its table at <paramref name="level"/> (4 = PGD … 1 = PTE table).</summary>
     public static int Index(ulong address, int level) => (int)((address >> (PhysicalMemory.PageShift + (9 * (level - 1)))) & (Entries - 1));
 
     /// <summary>The split PTL of a PTE table (<c>pte_lockptr</c>).</summary>
-    public Spinlock Ptl(long table) => _ptl[table - _machine.Memmap.BasePfn];
+    public Spinlock Ptl(long table) => ptls.Ptl(table);
 
     /// <summary>A zeroed table frame, or −1. Enter with no spinlock held.</summary>
     public long AllocateTable(int cpu)
     {
-        var pfn = _machine.Allocator.AllocatePage(cpu);
+        var pfn = allocator.AllocatePage(cpu);
         if (pfn >= 0)
         {
-            _machine.Memmap.SetFlags(pfn, PageFlags.PageTable);
-            _machine.Counters.Add(cpu, Stat.PageTablesAllocated);
+            memmap.SetFlags(pfn, PageFlags.PageTable);
+            counters.Add(cpu, Stat.PageTablesAllocated);
         }
 
         return pfn;
@@ -59,11 +43,11 @@ internal sealed class PageTableSet
     /// <summary>Frees a table no walker can reach any more. Enter with no spinlock held.</summary>
     public void FreeTable(int cpu, long pfn)
     {
-        _machine.Memmap.ClearFlags(pfn, PageFlags.PageTable);
-        var last = _machine.Memmap.PutPageTestZero(pfn);
+        memmap.ClearFlags(pfn, PageFlags.PageTable);
+        var last = memmap.PutPageTestZero(pfn);
         Debug.Assert(last, "a page table with extra references");
-        _machine.Allocator.FreePage(cpu, pfn);
-        _machine.Counters.Add(cpu, Stat.PageTablesFreed);
+        allocator.FreePage(cpu, pfn);
+        counters.Add(cpu, Stat.PageTablesFreed);
     }
 
     /// <summary>
@@ -84,7 +68,7 @@ internal sealed class PageTableSet
                 pmdTable = table;
             }
 
-            var entry = new Pte(Atomic.Read(ref _machine.Memory.Word(table, Index(address, level))));
+            var entry = new Pte(Atomic.Read(ref memory.Word(table, Index(address, level))));
             if (!entry.IsPresent)
             {
                 return -1;
@@ -97,18 +81,20 @@ internal sealed class PageTableSet
     }
 
     /// <summary>The PMD entry for <paramref name="address"/> in <paramref name="pmdTable"/>, read once (<c>pmdp_get_lockless</c>).</summary>
-    public Pte ReadPmd(long pmdTable, ulong address) => new(Atomic.Read(ref _machine.Memory.Word(pmdTable, Index(address, 2))));
+    public Pte ReadPmd(long pmdTable, ulong address) => new(Atomic.Read(ref memory.Word(pmdTable, Index(address, 2))));
 
     /// <summary>
-    /// <c>__pte_alloc</c> and friends: the PTE table covering <paramref name="address"/>, allocating missing levels;
-    /// −1 when out of frames. Enter with the mm's mmap_lock held (read or write) and no spinlock; returns the same.
+    /// <c>__pte_alloc</c> and friends: the PTE table covering <paramref name="address"/> under <paramref name="pgd"/>,
+    /// allocating missing levels and publishing them under <paramref name="pageTableLock"/> (the mm's
+    /// <c>page_table_lock</c>); −1 when out of frames. Enter with the mm's mmap_lock held (read or write) and no
+    /// spinlock; returns the same.
     /// </summary>
-    public long PteAlloc(MmStruct mm, ulong address, int cpu)
+    public long PteAlloc(long pgd, Spinlock pageTableLock, ulong address, int cpu)
     {
-        var table = mm.Pgd;
+        var table = pgd;
         for (var level = 4; level > 1; level--)
         {
-            ref var slot = ref _machine.Memory.Word(table, Index(address, level));
+            ref var slot = ref memory.Word(table, Index(address, level));
             var entry = new Pte(Atomic.Read(ref slot));
             if (!entry.IsPresent)
             {
@@ -118,7 +104,7 @@ internal sealed class PageTableSet
                     return -1;
                 }
 
-                mm.PageTableLock.Enter();
+                pageTableLock.Enter();
                 entry = new Pte(Atomic.Read(ref slot));
                 if (!entry.IsPresent)
                 {
@@ -128,7 +114,7 @@ internal sealed class PageTableSet
                     fresh = -1;
                 }
 
-                mm.PageTableLock.Exit();
+                pageTableLock.Exit();
                 if (fresh >= 0)
                 {
                     // Another fault populated the level first.
@@ -143,55 +129,15 @@ internal sealed class PageTableSet
     }
 
     /// <summary>
-    /// <c>free_pgd_range</c>: frees the PTE tables, PMDs and PUDs meeting [<paramref name="start"/>, <paramref name="end"/>)
-    /// whose whole span lies in [<paramref name="floor"/>, <paramref name="ceiling"/>), the gap no VMA covers, and
-    /// which map nothing. Enter with the mmap_lock held (read is enough: a fault cannot populate a table in a gap,
-    /// since it finds no VMA there, and upper entries change only under page_table_lock, taken here) and no
-    /// spinlock; returns the same.
+    /// The detaching half of <c>free_pgd_range</c>: unhooks, bottom-up, the PTE tables, PMDs and PUDs under
+    /// <paramref name="pgd"/> meeting [<paramref name="start"/>, <paramref name="end"/>) whose whole span lies in
+    /// [<paramref name="floor"/>, <paramref name="ceiling"/>), the gap no VMA covers, and adds them to
+    /// <paramref name="detached"/>. A walker may still be on them until a grace period ends; the caller frees them
+    /// after it. Enter with the mmap_lock held (read is enough: a fault cannot populate a table in a gap, since it finds
+    /// no VMA there) and the mm's <c>page_table_lock</c> (upper entries change only under it); returns the same.
     /// </summary>
-    public void FreeEmptyTables(MmStruct mm, ulong start, ulong end, ulong floor, ulong ceiling, int cpu)
-    {
-        // A per-thread scratch list: two munmaps of one mm may both be here (each under the read side).
-        var detached = t_detached ??= [];
-        detached.Clear();
-        mm.PageTableLock.Enter();
-        DetachEmpty(mm.Pgd, 4, 0, new Gap(start, end, floor, ceiling), detached);
-        mm.PageTableLock.Exit();
-        if (detached.Count == 0)
-        {
-            return;
-        }
-
-        // No walker can find the detached tables any more; one still on them is inside an access or an IRQ-disabled
-        // section, which it leaves before the grace period ends.
-        if (_machine.Options.GracePeriodBeforeTableFree)
-        {
-            _machine.WaitForLocklessWalkers();
-        }
-        foreach (var table in detached)
-        {
-            FreeTable(cpu, table);
-        }
-    }
-
-    /// <summary>Frees every table of an exited mm, PGD included. Enter with the mm unreachable.</summary>
-    public void FreeAll(MmStruct mm, int cpu)
-    {
-        // The per-thread scratch list again: exit allocates nothing per table.
-        var tables = t_detached ??= [];
-        tables.Clear();
-        Collect(mm.Pgd, 4, tables);
-        if (_machine.Options.GracePeriodBeforeTableFree)
-        {
-            _machine.WaitForLocklessWalkers();
-        }
-        foreach (var table in tables)
-        {
-            FreeTable(cpu, table);
-        }
-
-        tables.Clear();
-    }
+    public void DetachEmptyTables(long pgd, ulong start, ulong end, ulong floor, ulong ceiling, List<long> detached)
+        => DetachEmpty(pgd, 4, 0, new Gap(start, end, floor, ceiling), detached);
 
     /// <summary>Every table reachable from <paramref name="table"/> at <paramref name="level"/>, children first.</summary>
     public void Collect(long table, int level, List<long> into)
@@ -200,7 +146,7 @@ internal sealed class PageTableSet
         {
             for (var i = 0; i < Entries; i++)
             {
-                var entry = new Pte(Atomic.Read(ref _machine.Memory.Word(table, i)));
+                var entry = new Pte(Atomic.Read(ref memory.Word(table, i)));
                 if (entry.IsPresent)
                 {
                     Collect(entry.Pfn, level - 1, into);
@@ -236,7 +182,7 @@ internal sealed class PageTableSet
         var empty = true;
         for (var i = 0; i < Entries; i++)
         {
-            ref var slot = ref _machine.Memory.Word(table, i);
+            ref var slot = ref memory.Word(table, i);
             var entry = new Pte(slot);
             if (entry.IsNone)
             {
@@ -261,7 +207,7 @@ internal sealed class PageTableSet
 
     private bool FrameMapsAnything(long table)
     {
-        foreach (var word in _machine.Memory.Frame(table))
+        foreach (var word in memory.Frame(table))
         {
             if (word != 0)
             {

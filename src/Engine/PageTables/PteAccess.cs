@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.Sync;
 
@@ -29,8 +30,10 @@ internal sealed class PteAccess
     private readonly PhysicalMemory memory;
     private readonly PteLayout layout;
     private readonly bool locklessRetry;
+    private readonly PageTableLocks ptls;
+    private readonly ViolationLog violations;
 
-    public PteAccess(PhysicalMemory memory, PteLayout layout, bool locklessRetry)
+    public PteAccess(PhysicalMemory memory, PageTableLocks ptls, ViolationLog violations, PteLayout layout, bool locklessRetry)
     {
         // The halves are addressed inside the 64-bit word: low half first in memory, as on x86.
         if (!BitConverter.IsLittleEndian)
@@ -39,17 +42,13 @@ internal sealed class PteAccess
         }
 
         this.memory = memory;
+        this.ptls = ptls;
+        this.violations = violations;
         this.layout = layout;
         this.locklessRetry = locklessRetry;
     }
 
     public PteLayout Layout => layout;
-
-    /// <summary>
-    /// Set by the machine: called before every software store to an entry with the table's pfn, to check that the
-    /// table's PTL is held (the invariant "every PTE store happens under the right PTL").
-    /// </summary>
-    public Action<long>? StoreCheck { get; set; }
 
     /// <summary>Whether <see cref="PtepGetLockless"/> re-reads the low half (the <c>LocklessPteRetry</c> knob).</summary>
     public bool LocklessRetry => locklessRetry;
@@ -59,7 +58,7 @@ internal sealed class PteAccess
     /// </summary>
     public void SetPte(long table, int index, Pte pte)
     {
-        StoreCheck?.Invoke(table);
+        CheckPtlHeld(table);
         ref var slot = ref memory.Word(table, index);
         if (layout == PteLayout.Native64)
         {
@@ -75,7 +74,7 @@ internal sealed class PteAccess
     /// <summary><c>pte_clear</c>. Enter with the table's PTL held; returns with it held.</summary>
     public void PteClear(long table, int index)
     {
-        StoreCheck?.Invoke(table);
+        CheckPtlHeld(table);
         ref var slot = ref memory.Word(table, index);
         if (layout == PteLayout.Native64)
         {
@@ -94,7 +93,7 @@ internal sealed class PteAccess
     /// </summary>
     public Pte PtepGetAndClear(long table, int index)
     {
-        StoreCheck?.Invoke(table);
+        CheckPtlHeld(table);
         ref var slot = ref memory.Word(table, index);
         if (layout == PteLayout.Native64)
         {
@@ -158,7 +157,7 @@ internal sealed class PteAccess
     /// </summary>
     public Pte PtepSetWrprotect(long table, int index)
     {
-        StoreCheck?.Invoke(table);
+        CheckPtlHeld(table);
         return new(Atomic.And(ref memory.Word(table, index), ~Pte.WriteBit));
     }
 
@@ -168,9 +167,26 @@ internal sealed class PteAccess
     /// </summary>
     public bool PtepTestAndClearYoung(long table, int index)
     {
-        StoreCheck?.Invoke(table);
+        CheckPtlHeld(table);
         return (Atomic.And(ref memory.Word(table, index), ~Pte.YoungBit) & Pte.YoungBit) != 0;
     }
+
+    /// <summary>
+    /// The invariant "every software PTE store happens under the table's PTL", checked at each store when
+    /// <see cref="Checks.Enabled"/> (the JIT removes it otherwise). Reads the lock word plainly: no scheduling point.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CheckPtlHeld(long table)
+    {
+        if (Checks.Enabled && !ptls.Ptl(table).IsHeld)
+        {
+            ReportUnlockedStore(table);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ReportUnlockedStore(long table)
+        => violations.Record(InvariantViolation.Of(ViolationKind.PteStoreWithoutPtl, $"PTE store in table 0x{table:x} without its PTL held") with { Pfn = table });
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ref uint LowHalf(ref ulong slot) => ref Unsafe.As<ulong, uint>(ref slot);

@@ -1,6 +1,6 @@
-using Engine.AddressSpace;
-using Engine.Invariants;
 using Engine.Memory;
+using Engine.Mm;
+using Engine.Stats;
 
 namespace Engine.Rmap;
 
@@ -10,14 +10,14 @@ namespace Engine.Rmap;
 /// <c>unlink_anon_vmas</c> when one goes, <c>folio_add_new_anon_rmap</c> for a new page and
 /// <c>folio_move_anon_rmap</c> when a write fault reuses a page that was shared.
 /// </summary>
-internal static class AnonRmap
+internal sealed class AnonRmap(Memmap memmap, StatCounters counters, bool prepareRecheck)
 {
     /// <summary>
     /// <c>anon_vma_prepare</c>: the VMA's anon_vma, made and linked if it has none. Two faults in a new VMA may both
     /// find none; the mm's <c>page_table_lock</c> decides which one is installed, and the loser's is dropped. Enter
     /// with the mmap_lock held for read (or write); returns the same.
     /// </summary>
-    public static AnonVma Prepare(Machine machine, Vma vma, int cpu)
+    public AnonVma Prepare(Vma vma, int cpu)
     {
         var existing = vma.AnonVma;
         if (existing is not null)
@@ -28,7 +28,7 @@ internal static class AnonRmap
         var fresh = AnonVma.NewRoot();
         fresh.Lock.EnterWrite();
         vma.Mm.PageTableLock.Enter();
-        existing = machine.Options.AnonVmaPrepareRecheck ? vma.AnonVma : null;
+        existing = prepareRecheck ? vma.AnonVma : null;
         if (existing is null)
         {
             fresh.Link(vma);
@@ -39,7 +39,7 @@ internal static class AnonRmap
         fresh.Lock.ExitWrite();
         if (existing is not null)
         {
-            machine.Counters.Add(cpu, Stat.AnonVmaPrepareRaces);
+            counters.Add(cpu, Stat.AnonVmaPrepareRaces);
         }
 
         return existing ?? fresh;
@@ -126,9 +126,12 @@ internal static class AnonRmap
     /// belongs to the VMA's anon_vma at the VMA's linear page index; its mapcount is set directly. Enter with the PTL
     /// held, before the entry is set.
     /// </summary>
-    public static void AddNewAnonRmap(Memmap memmap, long pfn, Vma vma, ulong address)
+    public void AddNewAnonRmap(long pfn, Vma vma, ulong address)
     {
         memmap.SetAnonMapping(pfn, vma.AnonVma!, vma.LinearPageIndex(address));
         memmap.SetNewAnonMap(pfn);
     }
+
+    /// <summary>An anonymous page's anon_vma, or null (<c>folio_anon</c>: read without a lock; the object stays valid).</summary>
+    public static AnonVma? AnonVmaOf(Memmap memmap, long pfn) => (AnonVma?)memmap.AnonMappingOf(pfn);
 }

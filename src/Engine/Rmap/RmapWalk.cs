@@ -1,5 +1,5 @@
-using Engine.AddressSpace;
 using Engine.Memory;
+using Engine.Mm;
 using Engine.Sync;
 
 namespace Engine.Rmap;
@@ -20,24 +20,23 @@ internal interface IRmapVisitor
 /// <c>rmap_walk</c>: every VMA that may map a page, found from the page alone: an anonymous page through its
 /// anon_vma (<c>rmap_walk_anon</c>), a page-cache page through its file's <c>i_mmap</c> (<c>rmap_walk_file</c>).
 /// </summary>
-internal static class RmapWalk
+internal sealed class RmapWalk(Memmap memmap, FileTable files)
 {
     /// <summary>
     /// Walks the VMAs that may map <paramref name="pfn"/>; false if the walk was stopped by the visitor. An anonymous
     /// page that is no longer mapped is not walked (<c>folio_lock_anon_vma_read</c> gives up: its anon_vma may have
     /// lost its VMAs). Enter with no PTL held.
     /// </summary>
-    public static bool Walk<TVisitor>(Machine machine, long pfn, ref TVisitor visitor)
+    public bool Walk<TVisitor>(long pfn, ref TVisitor visitor)
         where TVisitor : struct, IRmapVisitor
     {
-        var memmap = machine.Memmap;
         var index = Atomic.Read(ref memmap.Page(pfn).Index);
         if (memmap.TestFlags(pfn, PageFlags.Anon))
         {
             return WalkAnon(memmap, pfn, index, ref visitor);
         }
 
-        var file = machine.FileOf(pfn);
+        var file = files.OfPage(pfn);
         file.Rmap.Lock.EnterRead();
         try
         {
@@ -54,7 +53,7 @@ internal static class RmapWalk
     {
         // folio_lock_anon_vma_read: the mapping is read without a lock, so check the page is mapped before and after
         // taking the family lock; once it is held and the page is mapped, its anon_vma's list is the one to walk.
-        var anonVma = memmap.AnonVmaOf(pfn);
+        var anonVma = AnonRmap.AnonVmaOf(memmap, pfn);
         if (anonVma is null || memmap.MapCount(pfn) <= 0)
         {
             return true;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using Engine.AddressSpace;
+using Engine.Cpus;
 using Engine.Memory;
-using Engine.Sync;
+using Engine.Mm;
 
 namespace Engine.Zap;
 
@@ -16,9 +16,9 @@ namespace Engine.Zap;
 /// the other zap may have cleared entries this caller relies on being gone. With the <c>FlushBeforeFree</c> knob
 /// off the pages are freed before the flush, which reopens use-after-free through stale TLB entries.
 /// </para>
-/// Instances are pooled by the machine and reused: no allocation per zap.
+/// Instances are pooled (<see cref="GatherPool"/>) and reused: no allocation per zap.
 /// </summary>
-internal sealed class MmuGather(Machine machine)
+internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown shootdown, bool flushBeforeFree, bool nestedTlbFlush)
 {
     /// <summary>Pages per batch before a forced flush (the kernel's batch is a page of pointers, about 500).</summary>
     public const int Capacity = 256;
@@ -63,7 +63,7 @@ internal sealed class MmuGather(Machine machine)
     public void FlushMmu()
     {
         var mm = _mm!;
-        if (machine.Options.FlushBeforeFree)
+        if (flushBeforeFree)
         {
             FlushTlb(mm);
             FreePages();
@@ -79,7 +79,7 @@ internal sealed class MmuGather(Machine machine)
     public void Finish(ulong rangeStart, ulong rangeEnd)
     {
         var mm = _mm!;
-        if (machine.Options.NestedTlbFlush && mm.TlbFlushPending > 1)
+        if (nestedTlbFlush && mm.TlbFlushPending > 1)
         {
             // A concurrent zap of this mm may have cleared entries in our range whose flush has not happened yet.
             _start = Math.Min(_start, rangeStart);
@@ -109,7 +109,7 @@ internal sealed class MmuGather(Machine machine)
             if ((_pages[i] & DelayRmapBit) != 0)
             {
                 _pages[i] &= ~DelayRmapBit;
-                machine.Memmap.RemoveMapTestLast(_pages[i]);
+                memmap.RemoveMapTestLast(_pages[i]);
             }
         }
     }
@@ -118,7 +118,7 @@ internal sealed class MmuGather(Machine machine)
     {
         if (_end > _start)
         {
-            machine.FlushTlbRange(mm, _start, _end);
+            shootdown.FlushTlbRange(mm.Context, _start, _end);
             _start = ulong.MaxValue;
             _end = 0;
         }
@@ -133,16 +133,16 @@ internal sealed class MmuGather(Machine machine)
             if ((_pages[i] & DelayRmapBit) != 0)
             {
                 // Delayed rmap removal runs after the flush (the page-cache issue sets this bit).
-                machine.Memmap.RemoveMapTestLast(pfn);
+                memmap.RemoveMapTestLast(pfn);
             }
 
-            if (machine.Memmap.PutPageTestZero(pfn))
+            if (memmap.PutPageTestZero(pfn))
             {
                 _freed[freed++] = pfn;
             }
         }
 
-        machine.FreePages(_cpu, _freed.AsSpan(0, freed));
+        release.FreeReleasedPages(_cpu, _freed.AsSpan(0, freed));
         _count = 0;
     }
 }

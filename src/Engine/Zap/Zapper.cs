@@ -1,11 +1,12 @@
-using Engine.AddressSpace;
+using Engine.Invariants;
 using Engine.Memory;
+using Engine.Mm;
 using Engine.PageTables;
 
 namespace Engine.Zap;
 
 /// <summary>Unmapping page ranges (<c>unmap_page_range</c>, <c>zap_pte_range</c>) into an <see cref="MmuGather"/>.</summary>
-internal sealed class Zapper(Machine machine)
+internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap, FileTable files, GatherPool gathers, ViolationLog violations, bool flushDirtyUnderPtl, bool delayRmap)
 {
     /// <summary>
     /// <c>zap_page_range</c> over [<paramref name="start"/>, <paramref name="end"/>). Enter with the mmap_lock held
@@ -14,14 +15,19 @@ internal sealed class Zapper(Machine machine)
     /// </summary>
     public void ZapRange(MmStruct mm, ulong start, ulong end, int cpu)
     {
-        var tlb = machine.RentGather();
+        if (Checks.Enabled)
+        {
+            Contract.Held(violations, mm.MmapLock, "the mmap_lock");
+        }
+
+        var tlb = gathers.Rent();
         tlb.Begin(mm, cpu);
         try
         {
             for (var address = start; address < end;)
             {
                 var tableEnd = Math.Min(end, (address & ~(PageTableSet.PteTableSpan - 1)) + PageTableSet.PteTableSpan);
-                var table = machine.Tables.WalkToPteTable(mm.Pgd, address);
+                var table = tables.WalkToPteTable(mm.Pgd, address);
                 if (table >= 0)
                 {
                     ZapPteRange(tlb, table, address, tableEnd);
@@ -33,7 +39,7 @@ internal sealed class Zapper(Machine machine)
         finally
         {
             tlb.Finish(start, end);
-            machine.ReturnGather(tlb);
+            gathers.Return(tlb);
         }
     }
 
@@ -50,8 +56,7 @@ internal sealed class Zapper(Machine machine)
     /// </summary>
     private void ZapPteRange(MmuGather tlb, long table, ulong start, ulong end)
     {
-        var ptl = machine.Tables.Ptl(table);
-        var options = machine.Options;
+        var ptl = tables.Ptl(table);
         var address = start;
         while (address < end)
         {
@@ -61,12 +66,12 @@ internal sealed class Zapper(Machine machine)
             for (; address < end && !full; address += PhysicalMemory.PageSize)
             {
                 var index = PageTableSet.Index(address, 1);
-                if (machine.Ptes.PtepGet(table, index).IsNone)
+                if (ptes.PtepGet(table, index).IsNone)
                 {
                     continue;
                 }
 
-                var old = machine.Ptes.PtepGetAndClear(table, index);
+                var old = ptes.PtepGetAndClear(table, index);
                 tlb.TrackRange(address);
                 if (!old.MapsPage || old.IsSpecial)
                 {
@@ -74,24 +79,24 @@ internal sealed class Zapper(Machine machine)
                 }
 
                 var pfn = old.Pfn;
-                var delayRmap = false;
-                if (old.IsDirty && !machine.Memmap.TestFlags(pfn, PageFlags.Anon))
+                var delayRmapHere = false;
+                if (old.IsDirty && !memmap.TestFlags(pfn, PageFlags.Anon))
                 {
                     // A shared file page written through this entry: the page carries the dirt from now on.
-                    machine.FileOf(pfn).Cache.MarkDirty(pfn);
+                    files.OfPage(pfn).Cache.MarkDirty(pfn);
                     forceFlush = true;
-                    delayRmap = options.DelayRmap;
+                    delayRmapHere = delayRmap;
                 }
 
-                if (!delayRmap)
+                if (!delayRmapHere)
                 {
-                    machine.Memmap.RemoveMapTestLast(pfn);
+                    memmap.RemoveMapTestLast(pfn);
                 }
 
-                full = tlb.Add(pfn, delayRmap);
+                full = tlb.Add(pfn, delayRmapHere);
             }
 
-            if ((forceFlush || full) && options.FlushDirtyUnderPtl)
+            if ((forceFlush || full) && flushDirtyUnderPtl)
             {
                 // Before the PTL goes: no stale translation may outlive the entry, and only then the rmap.
                 tlb.FlushTlbOnly();

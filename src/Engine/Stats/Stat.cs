@@ -1,4 +1,4 @@
-namespace Engine.Invariants;
+namespace Engine.Stats;
 
 /// <summary>The machine's event counters (see <see cref="MachineStats"/> for their meaning).</summary>
 internal enum Stat

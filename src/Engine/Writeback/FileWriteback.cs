@@ -1,17 +1,29 @@
-using Engine.AddressSpace;
+using Engine.Cpus;
 using Engine.Invariants;
 using Engine.Memory;
+using Engine.Mm;
 using Engine.PageTables;
 using Engine.Rmap;
+using Engine.Stats;
 using Engine.Sync;
 
-namespace Engine;
+namespace Engine.Writeback;
 
 /// <summary>
 /// Writeback of dirty page-cache pages (<c>write_cache_pages</c>, <c>clear_page_dirty_for_io</c>,
 /// <c>folio_mkclean</c>, <c>folio_start_writeback</c>/<c>folio_end_writeback</c>) and eviction of clean ones.
 /// </summary>
-internal sealed class FileWriteback(Machine machine)
+internal sealed class FileWriteback(
+    PhysicalMemory memory,
+    Memmap memmap,
+    PageRelease release,
+    PageTableSet tables,
+    PteAccess ptes,
+    Shootdown shootdown,
+    RmapWalk rmap,
+    StatCounters counters,
+    ViolationLog violations,
+    bool syncWritebackWaits)
 {
     /// <summary>
     /// <c>filemap_write_and_wait</c>: writes every page of <paramref name="file"/> that is dirty when reached to the
@@ -21,10 +33,10 @@ internal sealed class FileWriteback(Machine machine)
     /// the call is in the backing store when it returns. Enter with no lock held; returns with none. Runs on
     /// the calling thread, which is not a CPU.
     /// </summary>
-    public int Writeback(BackingFile file) => Writeback(file, 0, file.Cache.Pages);
+    public int Writeback(Inode file) => Writeback(file, 0, file.Cache.Pages);
 
     /// <summary>The same for pages [<paramref name="first"/>, <paramref name="end"/>) of the file (<c>filemap_write_and_wait_range</c>).</summary>
-    public int Writeback(BackingFile file, int first, int end)
+    public int Writeback(Inode file, int first, int end)
     {
         var written = 0;
         var cache = file.Cache;
@@ -41,35 +53,35 @@ internal sealed class FileWriteback(Machine machine)
                 continue;
             }
 
-            machine.Memmap.LockPage(pfn);
+            memmap.LockPage(pfn);
 
             // WB_SYNC_ALL: a copy of an older state may still be in flight (another writeback took the page first);
             // wait for it, or it could land after ours.
             WaitOnWriteback(pfn);
             if (ClearPageDirtyForIo(file, pfn))
             {
-                machine.Memmap.SetFlags(pfn, PageFlags.Writeback);
+                memmap.SetFlags(pfn, PageFlags.Writeback);
                 cache.ClearDirtyTagIfClean(index);
-                machine.Memmap.UnlockPage(pfn);
+                memmap.UnlockPage(pfn);
 
                 // The I/O: the page's contents as they are now. A store after this point must have re-dirtied the
                 // page (through a fault or a page walk), or it is lost.
                 // One visible step: CPUs store into the page meanwhile with single 64-bit stores, so each word is copied
                 // as it was either before or after any one of them.
                 SchedulingPoint.Interleave();
-                machine.Memory.Frame(pfn).CopyTo(file.StoredPage(index));
+                memory.Frame(pfn).CopyTo(file.Store.Page(index));
 
-                machine.Memmap.ClearFlags(pfn, PageFlags.Writeback);
-                machine.Counters.Add(-1, Stat.PagesWrittenBack);
+                memmap.ClearFlags(pfn, PageFlags.Writeback);
+                counters.Add(-1, Stat.PagesWrittenBack);
                 written++;
             }
             else
             {
                 cache.ClearDirtyTagIfClean(index);
-                machine.Memmap.UnlockPage(pfn);
+                memmap.UnlockPage(pfn);
             }
 
-            machine.ReleasePage(-1, pfn);
+            release.PutPage(-1, pfn);
         }
 
         // filemap_fdatawait: a page another writeback cleaned before this one reached it may still be being copied;
@@ -77,7 +89,7 @@ internal sealed class FileWriteback(Machine machine)
         for (var index = first; index < end; index++)
         {
             var pfn = cache.Peek(index);
-            if (pfn < 0 || !machine.Memmap.TestFlags(pfn, PageFlags.Writeback))
+            if (pfn < 0 || !memmap.TestFlags(pfn, PageFlags.Writeback))
             {
                 continue;
             }
@@ -86,7 +98,7 @@ internal sealed class FileWriteback(Machine machine)
             if (pfn >= 0)
             {
                 WaitOnWriteback(pfn);
-                machine.ReleasePage(-1, pfn);
+                release.PutPage(-1, pfn);
             }
         }
 
@@ -96,9 +108,9 @@ internal sealed class FileWriteback(Machine machine)
     /// <summary><c>folio_wait_writeback</c> (a test knob can turn it off). Enter with a reference on the page.</summary>
     private void WaitOnWriteback(long pfn)
     {
-        if (machine.Options.SyncWritebackWaits)
+        if (syncWritebackWaits)
         {
-            Wait.Until((machine.Memmap, pfn), static s => !s.Memmap.TestFlags(s.pfn, PageFlags.Writeback));
+            Wait.Until((memmap, pfn), static s => !s.memmap.TestFlags(s.pfn, PageFlags.Writeback));
         }
     }
 
@@ -107,14 +119,14 @@ internal sealed class FileWriteback(Machine machine)
     /// moving a dirty PTE's state to the page, then test-and-clear the page's dirty flag. True when the page was
     /// dirty. Enter with the page locked and referenced; returns the same.
     /// </summary>
-    private bool ClearPageDirtyForIo(BackingFile file, long pfn)
+    private bool ClearPageDirtyForIo(Inode file, long pfn)
     {
         if (FolioMkclean(file, pfn) > 0)
         {
             file.Cache.MarkDirty(pfn);
         }
 
-        return machine.Memmap.TestAndClearFlag(pfn, PageFlags.Dirty);
+        return memmap.TestAndClearFlag(pfn, PageFlags.Dirty);
     }
 
     /// <summary>
@@ -125,15 +137,20 @@ internal sealed class FileWriteback(Machine machine)
     /// page into a clean read-only one with a TLB flush in between (<c>ptep_clear_flush</c>, then <c>set_pte_at</c>).
     /// Returns how many entries were writable or dirty. Enter with the page locked; returns the same.
     /// </summary>
-    private int FolioMkclean(BackingFile file, long pfn)
+    private int FolioMkclean(Inode file, long pfn)
     {
-        if (machine.Memmap.MapCount(pfn) <= 0)
+        if (Checks.Enabled)
+        {
+            Contract.That(violations, (memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
+        }
+
+        if (memmap.MapCount(pfn) <= 0)
         {
             return 0;
         }
 
         var visitor = new MkcleanVisitor(this, pfn);
-        RmapWalk.Walk(machine, pfn, ref visitor);
+        rmap.Walk(pfn, ref visitor);
         return visitor.Cleaned;
     }
 
@@ -143,27 +160,33 @@ internal sealed class FileWriteback(Machine machine)
     /// </summary>
     private int PageVmaMkcleanOne(Vma vma, ulong address, long pfn)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(violations, vma.File!.Rmap.Lock, "i_mmap_rwsem");
+            Contract.That(violations, (memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
+        }
+
         var mm = vma.Mm;
-        var table = machine.Tables.WalkToPteTable(mm.Pgd, address);
+        var table = tables.WalkToPteTable(mm.Pgd, address);
         if (table < 0)
         {
             return 0;
         }
 
         var index = PageTableSet.Index(address, 1);
-        var ptl = machine.Tables.Ptl(table);
+        var ptl = tables.Ptl(table);
         ptl.Enter();
         try
         {
-            var pte = machine.Ptes.PtepGet(table, index);
+            var pte = ptes.PtepGet(table, index);
             if (!pte.IsPresent || pte.Pfn != pfn || (!pte.IsWrite && !pte.IsDirty))
             {
                 return 0;
             }
 
-            var old = machine.Ptes.PtepGetAndClear(table, index);
-            machine.FlushTlbRange(mm, address, address + PhysicalMemory.PageSize);
-            machine.Ptes.SetPte(table, index, old.WrProtect().MkClean());
+            var old = ptes.PtepGetAndClear(table, index);
+            shootdown.FlushTlbRange(mm.Context, address, address + PhysicalMemory.PageSize);
+            ptes.SetPte(table, index, old.WrProtect().MkClean());
             return 1;
         }
         finally
@@ -192,7 +215,7 @@ internal sealed class FileWriteback(Machine machine)
     /// Drops the clean, unmapped page-cache pages of <paramref name="files"/>; returns how many.
     /// Enter with no lock held.
     /// </summary>
-    public int EvictCleanPages(IEnumerable<BackingFile> files)
+    public int EvictCleanPages(IEnumerable<Inode> files)
     {
         var evicted = 0;
         foreach (var file in files)

@@ -1,7 +1,6 @@
-using Engine.AddressSpace;
 using Engine.Sync;
 
-namespace Engine.Rmap;
+namespace Engine.Mm;
 
 /// <summary>
 /// The VMAs that map a file (the kernel's <c>i_mmap</c> with <c>i_mmap_rwsem</c>): an rmap walk reads it under the

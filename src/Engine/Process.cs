@@ -1,5 +1,5 @@
-using Engine.AddressSpace;
 using Engine.Memory;
+using Engine.Mm;
 using Engine.PageTables;
 using Engine.Rmap;
 using Engine.Sync;
@@ -13,10 +13,10 @@ namespace Engine;
 public sealed class Process : IDisposable
 {
     /// <summary>The lowest user address.</summary>
-    public const ulong UserStart = 0x1000;
+    public const ulong UserStart = UserSpace.Start;
 
     /// <summary>One past the highest user address (47-bit user space, as on x86-64).</summary>
-    public const ulong UserEnd = 1UL << 47;
+    public const ulong UserEnd = UserSpace.End;
 
     private const ulong MmapBase = 0x10_0000_0000;
     private const ulong PageMask = PhysicalMemory.PageSize - 1;
@@ -89,7 +89,7 @@ public sealed class Process : IDisposable
             throw new ArgumentException($"[{offset}, +{length}) reaches beyond the {file.Pages} page(s) of {file}.", nameof(length));
         }
 
-        return MapRegion(mm, size, prot, flags, file, offset >> PhysicalMemory.PageShift);
+        return MapRegion(mm, size, prot, flags, file.Inode, offset >> PhysicalMemory.PageShift);
     }
 
     /// <summary>Unmaps [<paramref name="address"/>, +<paramref name="length"/>): its pages are released once no CPU can use them. Unmapped holes are fine.</summary>
@@ -142,7 +142,7 @@ public sealed class Process : IDisposable
             }
 
             unlinked.Clear();
-            _machine.Tables.FreeEmptyTables(mm, start, end, floor, ceiling, -1);
+            _machine.TableFreeing.FreeEmptyTables(mm, start, end, floor, ceiling, -1);
         }
         finally
         {
@@ -183,7 +183,7 @@ public sealed class Process : IDisposable
                 vma.Prot = prot;
             }
 
-            ChangeProtection(mm, start, end, prot);
+            _machine.Mprotect.ChangeProtection(mm, start, end, prot);
         }
         finally
         {
@@ -228,7 +228,7 @@ public sealed class Process : IDisposable
     {
         var mm = LiveMm();
         var (start, end) = CheckRange(address, length);
-        var ranges = new List<(BackingFile File, int First, int End)>();
+        var ranges = new List<(Inode File, int First, int End)>();
         mm.MmapLock.EnterRead();
         try
         {
@@ -256,7 +256,7 @@ public sealed class Process : IDisposable
         // As the kernel does, the file is written back without the mmap_lock (vfs_fsync_range may sleep on I/O).
         foreach (var (file, first, last) in ranges)
         {
-            _machine.Files.Writeback(file, first, last);
+            _machine.FileWriteback.Writeback(file, first, last);
         }
     }
 
@@ -308,7 +308,7 @@ public sealed class Process : IDisposable
             }
 
             _mm.Vmas.Clear();
-            _machine.Tables.FreeAll(_mm, -1);
+            _machine.TableFreeing.FreeAll(_mm, -1);
         }
         finally
         {
@@ -343,7 +343,7 @@ public sealed class Process : IDisposable
     }
 
     /// <summary>Inserts a new VMA of <paramref name="size"/> bytes at a free address (and into its file's rmap).</summary>
-    private ulong MapRegion(MmStruct mm, ulong size, Prot prot, MapFlags flags, BackingFile? file, long pgOff)
+    private ulong MapRegion(MmStruct mm, ulong size, Prot prot, MapFlags flags, Inode? file, long pgOff)
     {
         mm.MmapLock.EnterWrite();
         try
@@ -473,61 +473,6 @@ public sealed class Process : IDisposable
 
         return false;
     }
-
-    /// <summary>
-    /// <c>change_protection</c>: rewrites the entries of the range for <paramref name="prot"/> (each through
-    /// <c>ptep_modify_prot_start/commit</c>: get-and-clear, then set, so a dirty bit set meanwhile is kept), then
-    /// flushes the TLB if any entry lost a permission. Write permission is granted here only to an anonymous page
-    /// exclusive to this mm, in the AnonExclusive generation (<c>can_change_pte_writable</c>, Linux 6.0); any other
-    /// entry stays read-only, and a write faults and lets the fault handler decide. Enter with the mmap_lock held for
-    /// write.
-    /// </summary>
-    private void ChangeProtection(MmStruct mm, ulong start, ulong end, Prot prot)
-    {
-        var flush = false;
-        mm.IncTlbFlushPending();
-        for (var address = start; address < end; address += PhysicalMemory.PageSize)
-        {
-            var table = _machine.Tables.WalkToPteTable(mm.Pgd, address);
-            if (table < 0)
-            {
-                address = (address & ~(PageTableSet.PteTableSpan - 1)) + PageTableSet.PteTableSpan - PhysicalMemory.PageSize;
-                continue;
-            }
-
-            var index = PageTableSet.Index(address, 1);
-            var ptl = _machine.Tables.Ptl(table);
-            ptl.Enter();
-            var pte = _machine.Ptes.PtepGet(table, index);
-            if (pte.MapsPage)
-            {
-                var old = _machine.Ptes.PtepGetAndClear(table, index);
-                var updated = prot == Prot.None
-                    ? (old.IsPresent ? old.MkProtNone() : old)
-                    : old.IsProtNone ? old.MkPresentReadOnly() : (prot & Prot.Write) == 0 ? old.WrProtect() : old;
-                if ((prot & Prot.Write) != 0 && updated.IsPresent && !updated.IsWrite && !updated.IsSpecial && CanChangePteWritable(updated.Pfn))
-                {
-                    updated = updated.MkWrite();
-                }
-
-                flush |= old.IsPresent && (!updated.IsPresent || (old.IsWrite && !updated.IsWrite));
-                _machine.Ptes.SetPte(table, index, updated);
-            }
-
-            ptl.Exit();
-        }
-
-        if (flush)
-        {
-            _machine.FlushTlbRange(mm, start, end);
-        }
-
-        mm.DecTlbFlushPending();
-    }
-
-    /// <summary><c>can_change_pte_writable</c> for a private anonymous page (no soft-dirty or uffd-wp in this model).</summary>
-    private bool CanChangePteWritable(long pfn)
-        => _machine.Options.CowReuse == CowReuse.AnonExclusive && _machine.Memmap.TestFlags(pfn, PageFlags.Anon | PageFlags.AnonExclusive);
 
     private void ThrowIfExited() => ObjectDisposedException.ThrowIf(HasExited, this);
 }

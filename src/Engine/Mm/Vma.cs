@@ -1,14 +1,13 @@
 using Engine.Memory;
-using Engine.Rmap;
 using Engine.Sync;
 
-namespace Engine.AddressSpace;
+namespace Engine.Mm;
 
 /// <summary>
 /// A virtual memory area: [Start, End), page aligned. Changed only under the mm's mmap_lock held for write (and, for a
 /// file mapping, its file's <see cref="FileRmap.Lock"/> held for write, since rmap walks read it).
 /// </summary>
-internal sealed class Vma(MmStruct mm, ulong start, ulong end, Prot prot, MapFlags flags, BackingFile? file = null, long pgOff = 0)
+internal sealed class Vma(MmStruct mm, ulong start, ulong end, Prot prot, MapFlags flags, Inode? file = null, long pgOff = 0)
 {
     private AnonVma? _anonVma;
     private List<AnonVma>? _anonVmaChain;
@@ -25,7 +24,7 @@ internal sealed class Vma(MmStruct mm, ulong start, ulong end, Prot prot, MapFla
     public MapFlags Flags { get; } = flags;
 
     /// <summary>The mapped file (<c>vm_file</c>), or null for anonymous memory.</summary>
-    public BackingFile? File { get; } = file;
+    public Inode? File { get; } = file;
 
     /// <summary>
     /// <c>vm_pgoff</c>: the file page mapped at <see cref="Start"/>; for anonymous memory, <see cref="Start"/> in pages

@@ -1,9 +1,11 @@
+using Engine.Cpus;
 using Engine.Sync;
 
-namespace Engine.AddressSpace;
+namespace Engine.Mm;
 
 /// <summary>
-/// An address space (the kernel's <c>mm_struct</c>): the top-level page table, the VMAs, and the locks.
+/// An address space (the kernel's <c>mm_struct</c>): the VMAs, the locks, and the CPUs' view of it
+/// (<see cref="Context"/>: ASID, top-level table, cpumask).
 /// <list type="bullet">
 /// <item><see cref="MmapLock"/> (<c>mmap_lock</c>): VMAs. Faults and madvise take it for read, mmap, munmap,
 /// mprotect, fork and exit for write.</item>
@@ -13,15 +15,17 @@ namespace Engine.AddressSpace;
 /// </summary>
 internal sealed class MmStruct(int id, long pgd)
 {
-    private ulong _cpuMask;
     private int _tlbFlushPending;
     private int _hasPinned;
 
-    /// <summary>The mm's id; TLB entries are tagged with it (an ASID that is never reused).</summary>
-    public int Id { get; } = id;
+    /// <summary>What the CPUs know of this mm: its ASID, its top-level table and its cpumask.</summary>
+    public MmContext Context { get; } = new(id, pgd);
+
+    /// <summary>The mm's id (its ASID, never reused; also the process id).</summary>
+    public int Id => Context.Id;
 
     /// <summary>The pfn of the top-level table.</summary>
-    public long Pgd { get; } = pgd;
+    public long Pgd => Context.Pgd;
 
     public ReaderWriterSemaphore MmapLock { get; } = new();
 
@@ -32,9 +36,6 @@ internal sealed class MmStruct(int id, long pgd)
 
     /// <summary>The VMAs, sorted by start, non-overlapping. Read under <see cref="MmapLock"/>, changed under it for write.</summary>
     public List<Vma> Vmas { get; } = [];
-
-    /// <summary>CPUs that may cache this mm's translations (the kernel's <c>mm_cpumask</c>); bits are only ever added.</summary>
-    public ulong CpuMask => Atomic.Read(ref _cpuMask);
 
     /// <summary>Zaps in progress (<c>tlb_flush_pending</c>); above one, a zap must flush even what it did not clear itself.</summary>
     public int TlbFlushPending => Atomic.Read(ref _tlbFlushPending);
@@ -48,15 +49,6 @@ internal sealed class MmStruct(int id, long pgd)
         if (Atomic.Read(ref _hasPinned) == 0)
         {
             Atomic.Write(ref _hasPinned, 1);
-        }
-    }
-
-    public void AddCpu(int cpu)
-    {
-        var bit = 1UL << cpu;
-        if ((Atomic.Read(ref _cpuMask) & bit) == 0)
-        {
-            Atomic.Or(ref _cpuMask, bit);
         }
     }
 

@@ -1,11 +1,11 @@
-using Engine.AddressSpace;
+using Engine.Memory;
 using Engine.Sync;
 
-namespace Engine.Rmap;
+namespace Engine.Mm;
 
 /// <summary>
 /// The kernel's <c>anon_vma</c>: what an anonymous page's <c>mapping</c> points to, so that an rmap walk can find every
-/// VMA that may map the page. One is created for a VMA at its first anonymous page (<see cref="AnonRmap.Prepare"/>);
+/// VMA that may map the page. One is created for a VMA at its first anonymous page (<c>Engine.Rmap.AnonRmap.Prepare</c>);
 /// fork gives each child VMA a new one whose <see cref="Parent"/> is the parent VMA's, all sharing the family's
 /// <see cref="Root"/> and its lock. A VMA is listed in its own anon_vma and in every ancestor's (the
 /// <c>anon_vma_chain</c> links), so a page created before a fork, whose mapping is an ancestor's anon_vma, is found in
@@ -19,7 +19,7 @@ namespace Engine.Rmap;
 /// <c>mapping</c> read locklessly stays a valid object, as <c>SLAB_TYPESAFE_BY_RCU</c> guarantees in the kernel).
 /// </para>
 /// </summary>
-internal sealed class AnonVma
+internal sealed class AnonVma : IAnonMapping
 {
     private readonly List<Vma> _vmas = new(1);
 

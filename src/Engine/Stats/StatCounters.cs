@@ -1,6 +1,6 @@
 using Engine.Sync;
 
-namespace Engine.Invariants;
+namespace Engine.Stats;
 
 /// <summary>
 /// Event counters, one row per CPU plus one shared row for callers that are not CPUs. A CPU's row is written only

@@ -1,10 +1,13 @@
 using System.Globalization;
+using Engine.Cpus;
+using Engine.Invariants;
 using Engine.Memory;
+using Engine.Mm;
 using Engine.PageTables;
 using Engine.Rmap;
 using Engine.Sync;
 
-namespace Engine.Invariants;
+namespace Engine;
 
 /// <summary>
 /// The machine's invariants, checked at quiescence (section 1 of the protocol reference and issue 3):
@@ -22,17 +25,26 @@ namespace Engine.Invariants;
 /// mapcount entries.</item>
 /// </list>
 /// </summary>
-internal static class InvariantChecker
+internal sealed class MachineInvariants(Machine machine, RmapWalk rmapWalk, CpuContext[] cpus)
 {
-    public static List<string> Check(Machine machine, IReadOnlyList<Process> processes)
+    /// <summary>Every violation found; the checker's reads are not scheduling points (it runs at quiescence).</summary>
+    public List<InvariantViolation> Check(IReadOnlyList<Process> processes)
     {
-        var violations = new List<string>();
+        using (SchedulingHook.EnterQuiescent())
+        {
+            return CheckQuiescent(processes);
+        }
+    }
+
+    private List<InvariantViolation> CheckQuiescent(IReadOnlyList<Process> processes)
+    {
+        var violations = new List<InvariantViolation>();
         var memmap = machine.Memmap;
         var mappings = new Dictionary<long, int>();
         var tables = new HashSet<long>();
         var translations = new Dictionary<(int Mm, ulong Vpn), Pte>();
-        var cached = CheckPageCache(machine, violations);
-        CheckFileRmaps(machine, processes, violations);
+        var cached = CheckPageCache(violations);
+        CheckFileRmaps(processes, violations);
 
         foreach (var process in processes)
         {
@@ -43,20 +55,20 @@ internal static class InvariantChecker
 
             var mm = process.Mm;
             CheckVmas(mm, violations);
-            Walk(machine, mm.Pgd, 4, 0, (address, pte) =>
+            Walk(mm.Pgd, 4, 0, (address, pte) =>
             {
                 translations[(mm.Id, address >> PhysicalMemory.PageShift)] = pte;
                 var vma = mm.FindVma(address);
                 if (vma is null)
                 {
-                    violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} ({pte}) lies outside every VMA"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.EntryOutsideVma, $"pid {mm.Id}: entry at 0x{address:x} ({pte}) lies outside every VMA"));
                 }
 
                 if (pte.IsSpecial)
                 {
                     if (pte.Pfn != machine.ZeroPfn || pte.IsWrite)
                     {
-                        violations.Add(Format($"pid {mm.Id}: special entry at 0x{address:x} ({pte}) is not the read-only zero page"));
+                        violations.Add(InvariantViolation.Of(ViolationKind.BadSpecialEntry, $"pid {mm.Id}: special entry at 0x{address:x} ({pte}) is not the read-only zero page"));
                     }
 
                     return;
@@ -64,7 +76,7 @@ internal static class InvariantChecker
 
                 if (!memmap.Contains(pte.Pfn))
                 {
-                    violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps pfn 0x{pte.Pfn:x} outside physical memory"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.EntryMapsBadFrame, $"pid {mm.Id}: entry at 0x{address:x} maps pfn 0x{pte.Pfn:x} outside physical memory"));
                     return;
                 }
 
@@ -72,22 +84,22 @@ internal static class InvariantChecker
                 var flags = memmap.GetFlags(pte.Pfn);
                 if (memmap.PageCount(pte.Pfn) == 0)
                 {
-                    violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps free frame 0x{pte.Pfn:x}"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.EntryMapsBadFrame, $"pid {mm.Id}: entry at 0x{address:x} maps free frame 0x{pte.Pfn:x}"));
                 }
 
                 if ((flags & PageFlags.PageTable) != 0)
                 {
-                    violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps page-table frame 0x{pte.Pfn:x}"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.EntryMapsBadFrame, $"pid {mm.Id}: entry at 0x{address:x} maps page-table frame 0x{pte.Pfn:x}"));
                 }
 
-                if (pte.IsWrite && (flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0 && machine.Options.CowReuse == CowReuse.AnonExclusive)
+                if (pte.IsWrite && (flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0 && machine.Generation.WritableAnonImpliesExclusive)
                 {
-                    violations.Add(Format($"pid {mm.Id}: writable entry at 0x{address:x} maps anon page 0x{pte.Pfn:x} that is not AnonExclusive"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.WritableNotExclusive, $"pid {mm.Id}: writable entry at 0x{address:x} maps anon page 0x{pte.Pfn:x} that is not AnonExclusive"));
                 }
 
                 if (vma is not null && (flags & PageFlags.Anon) != 0)
                 {
-                    CheckAnonMapping(machine, vma, address, pte.Pfn, violations);
+                    CheckAnonMapping(vma, address, pte.Pfn, violations);
                 }
 
                 if (vma?.File is { } file && (flags & PageFlags.Anon) == 0)
@@ -95,22 +107,22 @@ internal static class InvariantChecker
                     var index = (int)vma.LinearPageIndex(address);
                     if (file.Cache.Peek(index) != pte.Pfn)
                     {
-                        violations.Add(Format($"pid {mm.Id}: entry at 0x{address:x} maps pfn 0x{pte.Pfn:x}, not the page cached for page {index} of {file}"));
+                        violations.Add(InvariantViolation.Of(ViolationKind.FileMappingBroken, $"pid {mm.Id}: entry at 0x{address:x} maps pfn 0x{pte.Pfn:x}, not the page cached for page {index} of {file}"));
                     }
 
                     if (pte.IsWrite && !vma.IsShared)
                     {
-                        violations.Add(Format($"pid {mm.Id}: private mapping's entry at 0x{address:x} maps page-cache page 0x{pte.Pfn:x} writable"));
+                        violations.Add(InvariantViolation.Of(ViolationKind.FileMappingBroken, $"pid {mm.Id}: private mapping's entry at 0x{address:x} maps page-cache page 0x{pte.Pfn:x} writable"));
                     }
 
                     if (pte.IsWrite && (flags & PageFlags.Dirty) == 0)
                     {
-                        violations.Add(Format($"pid {mm.Id}: shared file page 0x{pte.Pfn:x} is mapped writable at 0x{address:x} while the page is clean (write-notify broken)"));
+                        violations.Add(InvariantViolation.Of(ViolationKind.WriteNotifyBroken, $"pid {mm.Id}: shared file page 0x{pte.Pfn:x} is mapped writable at 0x{address:x} while the page is clean (write-notify broken)"));
                     }
                 }
                 else if (vma?.File is not null && vma.IsShared)
                 {
-                    violations.Add(Format($"pid {mm.Id}: shared file mapping's entry at 0x{address:x} maps anon page 0x{pte.Pfn:x}"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.FileMappingBroken, $"pid {mm.Id}: shared file mapping's entry at 0x{address:x} maps anon page 0x{pte.Pfn:x}"));
                 }
             }, tables, violations);
         }
@@ -121,10 +133,10 @@ internal static class InvariantChecker
             if (memmap.TestFlags(pfn, PageFlags.Anon))
             {
                 var walk = new CountingVisitor(machine, pfn);
-                RmapWalk.Walk(machine, pfn, ref walk);
+                rmapWalk.Walk(pfn, ref walk);
                 if (walk.Found != count)
                 {
-                    violations.Add(Format($"pfn 0x{pfn:x}: an rmap walk finds {walk.Found} of the {count} entries mapping it"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.AnonRmapBroken, $"pfn 0x{pfn:x}: an rmap walk finds {walk.Found} of the {count} entries mapping it"));
                 }
             }
 
@@ -132,14 +144,14 @@ internal static class InvariantChecker
             var refcount = memmap.PageCount(pfn);
             if (mapcount != count)
             {
-                violations.Add(Format($"pfn 0x{pfn:x}: mapcount {mapcount} but {count} entries map it"));
+                violations.Add(InvariantViolation.Of(ViolationKind.MapcountMismatch, $"pfn 0x{pfn:x}: mapcount {mapcount} but {count} entries map it"));
             }
 
             var (gupRefs, _) = memmap.GupHeld(pfn);
             var expected = count + (cached.Contains(pfn) ? 1 : 0) + gupRefs;
             if (refcount != expected)
             {
-                violations.Add(Format($"pfn 0x{pfn:x}: refcount {refcount} but {count} entries map it and {expected - count} other reference(s) are held (cache, GUP)"));
+                violations.Add(InvariantViolation.Of(ViolationKind.RefcountMismatch, $"pfn 0x{pfn:x}: refcount {refcount} but {count} entries map it and {expected - count} other reference(s) are held (cache, GUP)"));
             }
 
             if (count > 1 && memmap.TestFlags(pfn, PageFlags.Anon))
@@ -148,7 +160,7 @@ internal static class InvariantChecker
                 {
                     if (!pte.IsSpecial && pte.Pfn == pfn && pte.IsWrite)
                     {
-                        violations.Add(Format($"pid {mm}: writable entry at 0x{vpn << PhysicalMemory.PageShift:x} maps pfn 0x{pfn:x}, which is mapped {count} times"));
+                        violations.Add(InvariantViolation.Of(ViolationKind.WritableShared, $"pid {mm}: writable entry at 0x{vpn << PhysicalMemory.PageShift:x} maps pfn 0x{pfn:x}, which is mapped {count} times"));
                     }
                 }
             }
@@ -159,7 +171,7 @@ internal static class InvariantChecker
         {
             if (!free.Add(pfn))
             {
-                violations.Add(Format($"pfn 0x{pfn:x} is on the free lists twice"));
+                violations.Add(InvariantViolation.Of(ViolationKind.FreeListCorrupt, $"pfn 0x{pfn:x} is on the free lists twice"));
             }
         }
 
@@ -176,32 +188,32 @@ internal static class InvariantChecker
             {
                 if (!free.Contains(pfn))
                 {
-                    violations.Add(Format($"pfn 0x{pfn:x} has refcount 0 but is on no free list (lost)"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.FreeListCorrupt, $"pfn 0x{pfn:x} has refcount 0 but is on no free list (lost)"));
                 }
 
                 if (memmap.MapCount(pfn) != 0 || flags != PageFlags.None)
                 {
-                    violations.Add(Format($"free pfn 0x{pfn:x} has mapcount {memmap.MapCount(pfn)} and flags {flags}"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.FreeListCorrupt, $"free pfn 0x{pfn:x} has mapcount {memmap.MapCount(pfn)} and flags {flags}"));
                 }
             }
             else if (free.Contains(pfn))
             {
-                violations.Add(Format($"pfn 0x{pfn:x} is on a free list with refcount {refcount}"));
+                violations.Add(InvariantViolation.Of(ViolationKind.FreeListCorrupt, $"pfn 0x{pfn:x} is on a free list with refcount {refcount}"));
             }
             else if ((flags & PageFlags.PageTable) != 0)
             {
                 if (!tables.Contains(pfn))
                 {
-                    violations.Add(Format($"page-table frame 0x{pfn:x} belongs to no live mm (leaked table)"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.LeakedPageTable, $"page-table frame 0x{pfn:x} belongs to no live mm (leaked table)"));
                 }
             }
             else if (!mappings.ContainsKey(pfn) && !cached.Contains(pfn) && memmap.GupHeld(pfn).Refs == 0)
             {
-                violations.Add(Format($"pfn 0x{pfn:x} has refcount {refcount} but nothing maps or holds it (leak)"));
+                violations.Add(InvariantViolation.Of(ViolationKind.LeakedFrame, $"pfn 0x{pfn:x} has refcount {refcount} but nothing maps or holds it (leak)"));
             }
             else if (!mappings.ContainsKey(pfn) && !cached.Contains(pfn) && refcount != memmap.GupHeld(pfn).Refs)
             {
-                violations.Add(Format($"pfn 0x{pfn:x} is held only by GUP handles ({memmap.GupHeld(pfn).Refs} references) but has refcount {refcount}"));
+                violations.Add(InvariantViolation.Of(ViolationKind.RefcountMismatch, $"pfn 0x{pfn:x} is held only by GUP handles ({memmap.GupHeld(pfn).Refs} references) but has refcount {refcount}"));
             }
 
             // Pins: maybe_dma_pinned never misses a pin; under the modern rule a pinned anonymous page is exclusive.
@@ -210,42 +222,42 @@ internal static class InvariantChecker
             {
                 if (!memmap.MaybeDmaPinned(pfn))
                 {
-                    violations.Add(Format($"pfn 0x{pfn:x} is pinned {pins} time(s) but folio_maybe_dma_pinned is false"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.PinNotDetected, $"pfn 0x{pfn:x} is pinned {pins} time(s) but folio_maybe_dma_pinned is false"));
                 }
 
-                if ((flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0 && machine.Options.UnsharesReadOnlyPins)
+                if ((flags & PageFlags.Anon) != 0 && (flags & PageFlags.AnonExclusive) == 0 && machine.Generation.PinnedAnonImpliesExclusive)
                 {
-                    violations.Add(Format($"pinned anon pfn 0x{pfn:x} is not AnonExclusive"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.PinnedNotExclusive, $"pinned anon pfn 0x{pfn:x} is not AnonExclusive"));
                 }
             }
         }
 
         var liveMms = processes.Where(p => !p.HasExited).Select(p => p.Mm.Id).ToHashSet();
-        foreach (var cpu in machine.Cpus)
+        foreach (var cpu in cpus)
         {
             foreach (var (mm, vpn, pfn, writable, _) in cpu.Tlb.Entries())
             {
                 var where = Format($"CPU {cpu.Id}: TLB entry for pid {mm} at 0x{vpn << PhysicalMemory.PageShift:x} -> pfn 0x{pfn:x}");
                 if (!liveMms.Contains(mm))
                 {
-                    violations.Add(where + " belongs to an exited process");
+                    violations.Add(new InvariantViolation(ViolationKind.StaleTlbEntry, where + " belongs to an exited process"));
                 }
                 else if (!translations.TryGetValue((mm, vpn), out var pte) || !pte.IsPresent)
                 {
-                    violations.Add(where + " is stale: no present entry maps that address");
+                    violations.Add(new InvariantViolation(ViolationKind.StaleTlbEntry, where + " is stale: no present entry maps that address"));
                 }
                 else if (pte.Pfn != pfn)
                 {
-                    violations.Add(where + Format($" is stale: the entry maps pfn 0x{pte.Pfn:x}"));
+                    violations.Add(new InvariantViolation(ViolationKind.StaleTlbEntry, where + Format($" is stale: the entry maps pfn 0x{pte.Pfn:x}")));
                 }
                 else if (writable && !pte.IsWrite)
                 {
-                    violations.Add(where + " is writable but the entry is read-only");
+                    violations.Add(new InvariantViolation(ViolationKind.StaleTlbEntry, where + " is writable but the entry is read-only"));
                 }
 
                 if (memmap.Contains(pfn) && memmap.PageCount(pfn) == 0)
                 {
-                    violations.Add(where + " points at a free frame");
+                    violations.Add(new InvariantViolation(ViolationKind.StaleTlbEntry, where + " points at a free frame"));
                 }
             }
         }
@@ -259,11 +271,11 @@ internal static class InvariantChecker
     /// when clean, identical to its backing store.
     /// Returns the set of cached pfns.
     /// </summary>
-    private static HashSet<long> CheckPageCache(Machine machine, List<string> violations)
+    private HashSet<long> CheckPageCache( List<InvariantViolation> violations)
     {
         var memmap = machine.Memmap;
         var cached = new HashSet<long>();
-        foreach (var file in machine.AllFiles())
+        foreach (var file in machine.Files.All)
         {
             for (var index = 0; index < file.Cache.Pages; index++)
             {
@@ -276,39 +288,39 @@ internal static class InvariantChecker
                 var where = Format($"{file} page {index} (pfn 0x{pfn:x})");
                 if (!memmap.Contains(pfn))
                 {
-                    violations.Add(where + " is outside physical memory");
+                    violations.Add(new InvariantViolation(ViolationKind.PageCacheCorrupt, where + " is outside physical memory"));
                     continue;
                 }
 
                 if (!cached.Add(pfn))
                 {
-                    violations.Add(where + " is cached twice");
+                    violations.Add(new InvariantViolation(ViolationKind.PageCacheCorrupt, where + " is cached twice"));
                 }
 
                 var flags = memmap.GetFlags(pfn);
                 ref var page = ref memmap.Page(pfn);
                 if (memmap.PageCount(pfn) == 0)
                 {
-                    violations.Add(where + " is free while in the page cache");
+                    violations.Add(new InvariantViolation(ViolationKind.PageCacheCorrupt, where + " is free while in the page cache"));
                 }
                 else if (memmap.MapCount(pfn) == 0 && memmap.PageCount(pfn) != 1 + memmap.GupHeld(pfn).Refs)
                 {
-                    violations.Add(where + Format($" is unmapped but has refcount {memmap.PageCount(pfn)}; only the cache and {memmap.GupHeld(pfn).Refs} GUP references hold it"));
+                    violations.Add(new InvariantViolation(ViolationKind.RefcountMismatch, where + Format($" is unmapped but has refcount {memmap.PageCount(pfn)}; only the cache and {memmap.GupHeld(pfn).Refs} GUP references hold it")));
                 }
 
                 if ((flags & (PageFlags.Anon | PageFlags.PageTable)) != 0 || Atomic.Read(ref page.Mapping) != file.Id || Atomic.Read(ref page.Index) != index)
                 {
-                    violations.Add(where + Format($" has flags {flags}, mapping {Atomic.Read(ref page.Mapping)}, index {Atomic.Read(ref page.Index)}"));
+                    violations.Add(new InvariantViolation(ViolationKind.PageCacheCorrupt, where + Format($" has flags {flags}, mapping {Atomic.Read(ref page.Mapping)}, index {Atomic.Read(ref page.Index)}")));
                 }
 
                 if ((flags & (PageFlags.Locked | PageFlags.Writeback)) != 0)
                 {
-                    violations.Add(where + Format($" is {flags & (PageFlags.Locked | PageFlags.Writeback)} at quiescence"));
+                    violations.Add(new InvariantViolation(ViolationKind.PageCacheCorrupt, where + Format($" is {flags & (PageFlags.Locked | PageFlags.Writeback)} at quiescence")));
                 }
 
                 if ((flags & PageFlags.Dirty) != 0 && !file.Cache.IsTaggedDirty(index))
                 {
-                    violations.Add(where + " is dirty but not in its file's dirty set");
+                    violations.Add(new InvariantViolation(ViolationKind.PageCacheCorrupt, where + " is dirty but not in its file's dirty set"));
                 }
 
                 // The backing-store invariant in the form quiescence can check: a page is clean only once it has been
@@ -318,11 +330,11 @@ internal static class InvariantChecker
                 if ((flags & (PageFlags.Dirty | PageFlags.Writeback)) == 0)
                 {
                     var contents = machine.Memory.Frame(pfn);
-                    var stored = file.StoredPage(index);
+                    var stored = file.Store.Page(index);
                     var word = contents.CommonPrefixLength(stored);
                     if (word < contents.Length)
                     {
-                        violations.Add(where + Format($" is clean but differs from the backing store at word {word} (0x{contents[word]:x} cached, 0x{stored[word]:x} stored): a store reached it without dirtying it"));
+                        violations.Add(new InvariantViolation(ViolationKind.CleanPageDiffers, where + Format($" is clean but differs from the backing store at word {word} (0x{contents[word]:x} cached, 0x{stored[word]:x} stored): a store reached it without dirtying it")));
                     }
                 }
             }
@@ -332,9 +344,9 @@ internal static class InvariantChecker
     }
 
     /// <summary>Every file VMA of a live process is in its file's rmap, and the rmap lists nothing else.</summary>
-    private static void CheckFileRmaps(Machine machine, IReadOnlyList<Process> processes, List<string> violations)
+    private void CheckFileRmaps(IReadOnlyList<Process> processes, List<InvariantViolation> violations)
     {
-        var live = new HashSet<AddressSpace.Vma>();
+        var live = new HashSet<Vma>();
         foreach (var process in processes)
         {
             if (process.HasExited)
@@ -352,18 +364,18 @@ internal static class InvariantChecker
                 live.Add(vma);
                 if (!vma.File.Rmap.Vmas.Contains(vma))
                 {
-                    violations.Add(Format($"pid {process.Mm.Id}: VMA {vma} is missing from its file's rmap"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.RmapLinksBroken, $"pid {process.Mm.Id}: VMA {vma} is missing from its file's rmap"));
                 }
             }
         }
 
-        foreach (var file in machine.AllFiles())
+        foreach (var file in machine.Files.All)
         {
             foreach (var vma in file.Rmap.Vmas)
             {
                 if (!live.Contains(vma) || vma.File != file)
                 {
-                    violations.Add(Format($"{file}: rmap lists VMA {vma} of pid {vma.Mm.Id}, which is not mapped"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.RmapLinksBroken, $"{file}: rmap lists VMA {vma} of pid {vma.Mm.Id}, which is not mapped"));
                 }
             }
         }
@@ -373,18 +385,18 @@ internal static class InvariantChecker
     /// An entry mapping an anonymous page lies where the page's anon_vma and index say: the anon_vma is in the VMA's
     /// family and lists the VMA, and the page's index maps back to this address.
     /// </summary>
-    private static void CheckAnonMapping(Machine machine, AddressSpace.Vma vma, ulong address, long pfn, List<string> violations)
+    private void CheckAnonMapping(Vma vma, ulong address, long pfn, List<InvariantViolation> violations)
     {
-        var anonVma = machine.Memmap.AnonVmaOf(pfn);
+        var anonVma = AnonRmap.AnonVmaOf(machine.Memmap, pfn);
         var index = Atomic.Read(ref machine.Memmap.Page(pfn).Index);
         if (anonVma is null || vma.AnonVma is null || anonVma.Root != vma.AnonVma.Root || !anonVma.Vmas.Contains(vma))
         {
-            violations.Add(Format($"pid {vma.Mm.Id}: anon page 0x{pfn:x} at 0x{address:x} belongs to {anonVma?.ToString() ?? "no anon_vma"}, which does not list its VMA {vma} (whose anon_vma is {vma.AnonVma?.ToString() ?? "none"})"));
+            violations.Add(InvariantViolation.Of(ViolationKind.AnonRmapBroken, $"pid {vma.Mm.Id}: anon page 0x{pfn:x} at 0x{address:x} belongs to {anonVma?.ToString() ?? "no anon_vma"}, which does not list its VMA {vma} (whose anon_vma is {vma.AnonVma?.ToString() ?? "none"})"));
         }
 
         if (vma.AddressOf(index) != address)
         {
-            violations.Add(Format($"pid {vma.Mm.Id}: anon page 0x{pfn:x} at 0x{address:x} has index {index}, which VMA {vma} places at 0x{vma.AddressOf(index) ?? 0:x}"));
+            violations.Add(InvariantViolation.Of(ViolationKind.AnonRmapBroken, $"pid {vma.Mm.Id}: anon page 0x{pfn:x} at 0x{address:x} has index {index}, which VMA {vma} places at 0x{vma.AddressOf(index) ?? 0:x}"));
         }
     }
 
@@ -392,9 +404,9 @@ internal static class InvariantChecker
     /// Every live VMA is linked into its own anon_vma and its chain's, all of one family, each listing it once; every
     /// VMA an anon_vma lists is live and has it in its chain.
     /// </summary>
-    private static void CheckAnonVmaChains(IReadOnlyList<Process> processes, List<string> violations)
+    private static void CheckAnonVmaChains(IReadOnlyList<Process> processes, List<InvariantViolation> violations)
     {
-        var live = new HashSet<AddressSpace.Vma>();
+        var live = new HashSet<Vma>();
         var anonVmas = new HashSet<AnonVma>();
         foreach (var process in processes)
         {
@@ -410,7 +422,7 @@ internal static class InvariantChecker
                 {
                     if (vma.AnonVmaChain.Count != 0)
                     {
-                        violations.Add(Format($"pid {vma.Mm.Id}: VMA {vma} has no anon_vma but is linked into {vma.AnonVmaChain.Count}"));
+                        violations.Add(InvariantViolation.Of(ViolationKind.RmapLinksBroken, $"pid {vma.Mm.Id}: VMA {vma} has no anon_vma but is linked into {vma.AnonVmaChain.Count}"));
                     }
 
                     continue;
@@ -418,7 +430,7 @@ internal static class InvariantChecker
 
                 if (!vma.AnonVmaChain.Contains(own))
                 {
-                    violations.Add(Format($"pid {vma.Mm.Id}: VMA {vma} is not linked into its own {own}"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.RmapLinksBroken, $"pid {vma.Mm.Id}: VMA {vma} is not linked into its own {own}"));
                 }
 
                 foreach (var anonVma in vma.AnonVmaChain)
@@ -426,7 +438,7 @@ internal static class InvariantChecker
                     anonVmas.Add(anonVma);
                     if (anonVma.Root != own.Root || anonVma.Vmas.Count(v => v == vma) != 1)
                     {
-                        violations.Add(Format($"pid {vma.Mm.Id}: VMA {vma} is chained to {anonVma}, which is of another family or lists it other than once"));
+                        violations.Add(InvariantViolation.Of(ViolationKind.RmapLinksBroken, $"pid {vma.Mm.Id}: VMA {vma} is chained to {anonVma}, which is of another family or lists it other than once"));
                     }
                 }
             }
@@ -438,7 +450,7 @@ internal static class InvariantChecker
             {
                 if (!live.Contains(vma) || !vma.AnonVmaChain.Contains(anonVma))
                 {
-                    violations.Add(Format($"{anonVma} lists VMA {vma} of pid {vma.Mm.Id}, which is gone or not chained to it"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.RmapLinksBroken, $"{anonVma} lists VMA {vma} of pid {vma.Mm.Id}, which is gone or not chained to it"));
                 }
             }
         }
@@ -449,7 +461,7 @@ internal static class InvariantChecker
     {
         public int Found { get; private set; }
 
-        public bool Visit(AddressSpace.Vma vma, ulong address)
+        public bool Visit(Vma vma, ulong address)
         {
             var table = machine.Tables.WalkToPteTable(vma.Mm.Pgd, address);
             if (table >= 0 && machine.Ptes.PtepGet(table, PageTableSet.Index(address, 1)) is { MapsPage: true, IsSpecial: false } pte && pte.Pfn == pfn)
@@ -461,26 +473,26 @@ internal static class InvariantChecker
         }
     }
 
-    private static void CheckVmas(AddressSpace.MmStruct mm, List<string> violations)
+    private static void CheckVmas(MmStruct mm, List<InvariantViolation> violations)
     {
         ulong previousEnd = 0;
         foreach (var vma in mm.Vmas)
         {
             if (vma.Start >= vma.End || (vma.Start & 0xFFF) != 0 || (vma.End & 0xFFF) != 0 || vma.Start < previousEnd)
             {
-                violations.Add(Format($"pid {mm.Id}: VMA {vma} is empty, unaligned or overlaps its predecessor"));
+                violations.Add(InvariantViolation.Of(ViolationKind.MalformedVma, $"pid {mm.Id}: VMA {vma} is empty, unaligned or overlaps its predecessor"));
             }
 
             previousEnd = vma.End;
         }
     }
 
-    private static void Walk(Machine machine, long table, int level, ulong tableBase, Action<ulong, Pte> leaf, HashSet<long> tables, List<string> violations)
+    private void Walk(long table, int level, ulong tableBase, Action<ulong, Pte> leaf, HashSet<long> tables, List<InvariantViolation> violations)
     {
         tables.Add(table);
         if (machine.Memmap.PageCount(table) != 1 || !machine.Memmap.TestFlags(table, PageFlags.PageTable))
         {
-            violations.Add(Format($"page table 0x{table:x} (level {level}) has refcount {machine.Memmap.PageCount(table)} and flags {machine.Memmap.GetFlags(table)}"));
+            violations.Add(InvariantViolation.Of(ViolationKind.BadPageTable, $"page table 0x{table:x} (level {level}) has refcount {machine.Memmap.PageCount(table)} and flags {machine.Memmap.GetFlags(table)}"));
         }
 
         var span = 1UL << (PhysicalMemory.PageShift + (9 * (level - 1)));
@@ -496,16 +508,16 @@ internal static class InvariantChecker
                 }
                 else if (!entry.IsNone && !entry.IsSwap)
                 {
-                    violations.Add(Format($"entry at 0x{address:x} holds garbage 0x{entry.Value:x16}"));
+                    violations.Add(InvariantViolation.Of(ViolationKind.GarbageEntry, $"entry at 0x{address:x} holds garbage 0x{entry.Value:x16}"));
                 }
             }
             else if (entry.IsPresent)
             {
-                Walk(machine, entry.Pfn, level - 1, address, leaf, tables, violations);
+                Walk(entry.Pfn, level - 1, address, leaf, tables, violations);
             }
             else if (!entry.IsNone)
             {
-                violations.Add(Format($"upper-level entry (level {level}) for 0x{address:x} holds garbage 0x{entry.Value:x16}"));
+                violations.Add(InvariantViolation.Of(ViolationKind.GarbageEntry, $"upper-level entry (level {level}) for 0x{address:x} holds garbage 0x{entry.Value:x16}"));
             }
         }
     }

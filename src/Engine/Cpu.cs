@@ -1,104 +1,55 @@
-using System.Diagnostics;
-using Engine.AddressSpace;
 using Engine.Cpus;
-using Engine.Invariants;
 using Engine.Memory;
-using Engine.PageTables;
+using Engine.Mm;
 using Engine.Sync;
 
 namespace Engine;
 
 /// <summary>
 /// A simulated CPU: loads and stores go through its TLB and, on a miss, through a hardware page walk that sets the
-/// accessed and dirty bits, faulting when the walk finds no usable entry. A <see cref="Cpu"/> is driven by one thread
-/// at a time.
-/// <para>
-/// The access protocol. An access (TLB lookup, hardware walk, TLB fill, the load or store itself) is bracketed by
-/// two increments of <see cref="AccessSequence"/>, odd inside: the shootdown initiator reads it to learn whether the
-/// CPU may be using or filling a translation it is removing. Both increments are full barriers, so either a shootdown's
-/// invalidation is visible to the lookup, or the initiator sees the access in progress and waits for it. A fault is
-/// handled outside the bracket, so a CPU in a fault handler (or blocked, idle, finished) never holds a shootdown up.
-/// </para>
+/// accessed and dirty bits (<c>Engine.Cpus.Mmu</c>, inside the access bracket a shootdown waits on), faulting when
+/// the walk finds no usable entry; GUP and ptrace's pokes run here too. This is the top of the CPU: it calls the
+/// fault handler and GUP, which sit above the TLB, the walker and the shootdown of <c>Engine.Cpus</c>. A
+/// <see cref="Cpu"/> is driven by one thread at a time.
 /// </summary>
 public sealed class Cpu
 {
     private readonly Machine _machine;
-    private readonly PaddedCounter _accessSequence = new();
-    private readonly PaddedCounter _irqOffSequence = new();
 
-    internal Cpu(Machine machine, int id)
+    internal Cpu(Machine machine, CpuContext context)
     {
         _machine = machine;
-        Id = id;
+        Context = context;
     }
 
     /// <summary>The CPU's number.</summary>
-    public int Id { get; }
+    public int Id => Context.Id;
 
-    internal Tlb Tlb { get; } = new();
+    /// <summary>The CPU's state below the entry points: TLB, access and IRQ-off sequences.</summary>
+    internal CpuContext Context { get; }
 
-    /// <summary>Odd while an access (a TLB lookup, walk, fill and the load or store) runs on this CPU.</summary>
-    internal int AccessSequence => Atomic.Read(ref _accessSequence.Value);
-
-    /// <summary>Odd while an IRQ-disabled section (<see cref="LocalIrqDisable"/>) runs on this CPU.</summary>
-    internal int IrqOffSequence => Atomic.Read(ref _irqOffSequence.Value);
+    internal Tlb Tlb => Context.Tlb;
 
     /// <summary>Loads the 64-bit word at <paramref name="address"/> (8-byte aligned) of <paramref name="process"/>.</summary>
     public ulong Read(Process process, ulong address)
     {
         var mm = Enter(process, address);
-        var vpn = address >> PhysicalMemory.PageShift;
-        var word = WordIndex(address);
-        while (true)
+        ulong value;
+        while (!_machine.Mmu.TryRead(Context, mm.Context, address, out value))
         {
-            BeginAccess();
-            if (!Tlb.Lookup(mm.Id, vpn, out var pfn, out _, out _))
-            {
-                _machine.Counters.Add(Id, Stat.TlbMisses);
-                if (!WalkAndFill(mm, address, write: false, out pfn))
-                {
-                    EndAccess();
-                    _machine.Faults.HandleMmFault(this, mm, address, write: false);
-                    continue;
-                }
-            }
-
-            var value = Atomic.Read(ref _machine.Memory.Word(pfn, word));
-            _machine.CheckLiveFrame(Id, pfn, address);
-            EndAccess();
-            _machine.Counters.Add(Id, Stat.Reads);
-            return value;
+            _machine.Faults.HandleMmFault(Context, mm, address, write: false);
         }
+
+        return value;
     }
 
     /// <summary>Stores <paramref name="value"/> at <paramref name="address"/> (8-byte aligned) of <paramref name="process"/>.</summary>
     public void Write(Process process, ulong address, ulong value)
     {
         var mm = Enter(process, address);
-        var vpn = address >> PhysicalMemory.PageShift;
-        var word = WordIndex(address);
-        while (true)
+        while (!_machine.Mmu.TryWrite(Context, mm.Context, address, value))
         {
-            BeginAccess();
-
-            // A writable and dirty entry stores without touching the page table; anything else walks, and the walk
-            // sets the PTE's dirty bit (x86 does the same), so a clean PTE always means "not written since cleaned".
-            if (!Tlb.Lookup(mm.Id, vpn, out var pfn, out var writable, out var dirty) || !writable || !dirty)
-            {
-                _machine.Counters.Add(Id, Stat.TlbMisses);
-                if (!WalkAndFill(mm, address, write: true, out pfn))
-                {
-                    EndAccess();
-                    _machine.Faults.HandleMmFault(this, mm, address, write: true);
-                    continue;
-                }
-            }
-
-            Atomic.Write(ref _machine.Memory.Word(pfn, word), value);
-            _machine.CheckLiveFrame(Id, pfn, address);
-            EndAccess();
-            _machine.Counters.Add(Id, Stat.Writes);
-            return;
+            _machine.Faults.HandleMmFault(Context, mm, address, write: true);
         }
     }
 
@@ -126,7 +77,7 @@ public sealed class Cpu
     public int PinUserPages(Process process, ulong address, Span<long> frames, GupFlags flags)
     {
         var mm = CheckUserPages(process, address, frames.Length, flags);
-        return _machine.Gup.Take(this, mm, address, frames.Length, flags, pin: true, frames);
+        return _machine.Gup.Take(Context, mm, address, frames.Length, flags, pin: true, frames);
     }
 
     /// <summary>
@@ -140,7 +91,7 @@ public sealed class Cpu
         _machine.Gup.CheckPinned(frames);
         if (dirty)
         {
-            _machine.MarkPagesDirtyAfterGup(frames);
+            _machine.Gup.MarkPagesDirty(frames);
         }
 
         _machine.Gup.Release(frames, pin: true, Id);
@@ -177,9 +128,9 @@ public sealed class Cpu
         mm.MmapLock.EnterRead();
         try
         {
-            _machine.Gup.Take(this, mm, page, 1, GupFlags.Force | GupFlags.Write, pin: false, pfns, mmapLocked: true);
+            _machine.Gup.Take(Context, mm, page, 1, GupFlags.Force | GupFlags.Write, pin: false, pfns, mmapLocked: true);
             Atomic.Write(ref _machine.Memory.Word(pfns[0], (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1))), value);
-            _machine.MarkPagesDirtyAfterGup(pfns);
+            _machine.Gup.MarkPagesDirty(pfns);
             _machine.Gup.Release(pfns, pin: false, Id);
         }
         finally
@@ -192,7 +143,7 @@ public sealed class Cpu
     {
         var mm = CheckUserPages(process, address, pages, flags);
         var pfns = new long[pages];
-        var count = _machine.Gup.Take(this, mm, address, pages, flags, pin, pfns);
+        var count = _machine.Gup.Take(Context, mm, address, pages, flags, pin, pfns);
         return (pfns, count);
     }
 
@@ -218,43 +169,15 @@ public sealed class Cpu
         }
 
         var mm = process.LiveMm();
-        _machine.SwitchMm(mm, this);
+        Shootdown.SwitchMm(mm.Context, Context);
         return mm;
     }
 
-    /// <summary>
-    /// <c>local_irq_disable</c> for a lockless walker (GUP-fast): until <see cref="LocalIrqEnable"/> this CPU holds
-    /// off the grace period before page tables are freed and, when shootdowns are IPIs (not
-    /// <see cref="MachineOptions.BroadcastTlbInvalidate"/>), shootdown acknowledgements. Must not be nested in an
-    /// access, and nothing may wait inside it for anything a shootdown initiator holds.
-    /// </summary>
-    internal void LocalIrqDisable()
-    {
-        var now = Atomic.Increment(ref _irqOffSequence.Value);
-        Debug.Assert((now & 1) == 1, "nested IRQ-disabled section");
-    }
+    /// <summary><c>local_irq_disable</c> (see <see cref="CpuContext.LocalIrqDisable"/>).</summary>
+    internal void LocalIrqDisable() => Context.LocalIrqDisable();
 
-    /// <summary>
-    /// <c>local_irq_enable</c>: ends the section opened by <see cref="LocalIrqDisable"/>. Only this CPU's thread writes
-    /// its sequence, so a release store closes it (the walker's reads cannot move after it); the opening needs the full
-    /// barrier (announce, then read the tables), the closing does not.
-    /// </summary>
-    internal void LocalIrqEnable() => Atomic.Write(ref _irqOffSequence.Value, _irqOffSequence.Value + 1);
-
-    /// <summary>Opens an access (or an IRQ-disabled section): the sequence turns odd, with a full barrier.</summary>
-    internal void BeginAccess()
-    {
-        var now = Atomic.Increment(ref _accessSequence.Value);
-        Debug.Assert((now & 1) == 1, "nested access");
-    }
-
-    /// <summary>
-    /// Closes it: the sequence turns even, by a release store (as <see cref="LocalIrqEnable"/>: only this CPU's thread
-    /// writes it, and the access's loads and stores cannot move after a release).
-    /// </summary>
-    internal void EndAccess() => Atomic.Write(ref _accessSequence.Value, _accessSequence.Value + 1);
-
-    private static int WordIndex(ulong address) => (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1));
+    /// <summary><c>local_irq_enable</c> (see <see cref="CpuContext.LocalIrqEnable"/>).</summary>
+    internal void LocalIrqEnable() => Context.LocalIrqEnable();
 
     private MmStruct Enter(Process process, ulong address)
     {
@@ -265,41 +188,7 @@ public sealed class Cpu
         }
 
         var mm = process.LiveMm();
-        _machine.SwitchMm(mm, this);
+        Shootdown.SwitchMm(mm.Context, Context);
         return mm;
-    }
-
-    /// <summary>
-    /// The hardware walker, inside an access: reads each level atomically, checks presence and permission, sets
-    /// accessed (and for a store, dirty) with a 64-bit compare-and-swap, and fills the TLB. False when the access
-    /// must fault.
-    /// </summary>
-    private bool WalkAndFill(MmStruct mm, ulong address, bool write, out long pfn)
-    {
-        pfn = -1;
-        var tables = _machine.Tables;
-        var table = tables.WalkToPteTable(mm.Pgd, address);
-        if (table < 0)
-        {
-            return false;
-        }
-
-        var index = PageTableSet.Index(address, 1);
-        while (true)
-        {
-            var pte = _machine.Ptes.HardwareRead(table, index);
-            if (!pte.IsPresent || (write && !pte.IsWrite))
-            {
-                return false;
-            }
-
-            var updated = write ? pte.MkYoung().MkDirty() : pte.MkYoung();
-            if (updated == pte || _machine.Ptes.HardwareCompareExchange(table, index, pte, updated))
-            {
-                pfn = updated.Pfn;
-                Tlb.Fill(mm.Id, address >> PhysicalMemory.PageShift, pfn, updated.IsWrite, updated.IsDirty);
-                return true;
-            }
-        }
     }
 }

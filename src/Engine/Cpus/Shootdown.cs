@@ -1,0 +1,107 @@
+using System.Numerics;
+using Engine.Memory;
+using Engine.Stats;
+using Engine.Sync;
+
+namespace Engine.Cpus;
+
+/// <summary>
+/// TLB shootdowns and the grace period for lockless walkers: the initiator's side of the access protocol of
+/// <see cref="CpuContext"/> (the kernel's <c>flush_tlb_mm_range</c> in <c>arch/x86/mm/tlb.c</c>, and the
+/// IPI or RCU synchronisation behind <c>tlb_remove_table</c>).
+/// <para>
+/// The hazard it closes: hardware makes "walk the page table, then fill the TLB" atomic with respect to a shootdown
+/// IPI; the model's walker is not, so a walk in flight during a shootdown could fill a stale entry after the
+/// invalidation. A shootdown therefore invalidates, waits until each target that was inside an access has left it,
+/// and invalidates again (<see cref="MachineOptions.GuardWalksInFlight"/>).
+/// </para>
+/// </summary>
+internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool guardWalksInFlight, bool broadcastInvalidate)
+{
+    /// <summary><c>switch_mm</c>: <paramref name="cpu"/> may now cache <paramref name="mm"/>'s translations.</summary>
+    public static void SwitchMm(MmContext mm, CpuContext cpu) => mm.AddCpu(cpu.Id);
+
+    /// <summary>
+    /// <c>flush_tlb_mm_range</c>: no CPU uses a translation of [<paramref name="start"/>, <paramref name="end"/>) of
+    /// <paramref name="mm"/> after this returns. Invalidate on every CPU of the mm's cpumask; wait until each target
+    /// that was inside an access has left it (an access in flight may finish with the old translation, as a store in
+    /// flight does on hardware, and a walk in flight may have filled a stale entry after the first invalidation);
+    /// invalidate again. With IPIs (not <see cref="MachineOptions.BroadcastTlbInvalidate"/>) a target in an
+    /// IRQ-disabled section acknowledges only when it leaves it. A CPU outside both acknowledges at once. May be
+    /// called with a PTL held: accesses never take locks, so the wait always ends. <paramref name="cpu"/> is the
+    /// initiator (−1: a caller that is not a CPU), for the counters.
+    /// </summary>
+    public void FlushTlbRange(MmContext mm, ulong start, ulong end, int cpu = -1)
+    {
+        var mask = mm.CpuMask;
+        if (mask == 0 || end <= start)
+        {
+            return;
+        }
+
+        var startVpn = start >> PhysicalMemory.PageShift;
+        var endVpn = (end + PhysicalMemory.PageSize - 1) >> PhysicalMemory.PageShift;
+        var targets = 0;
+        for (var bits = mask; bits != 0; bits &= bits - 1)
+        {
+            cpus[BitOperations.TrailingZeroCount(bits)].Tlb.InvalidateRange(mm.Id, startVpn, endVpn);
+            targets++;
+        }
+
+        if (guardWalksInFlight)
+        {
+            for (var bits = mask; bits != 0; bits &= bits - 1)
+            {
+                WaitUntilOutsideAccess(cpus[BitOperations.TrailingZeroCount(bits)]);
+            }
+
+            for (var bits = mask; bits != 0; bits &= bits - 1)
+            {
+                cpus[BitOperations.TrailingZeroCount(bits)].Tlb.InvalidateRange(mm.Id, startVpn, endVpn);
+            }
+        }
+
+        if (!broadcastInvalidate)
+        {
+            // An IPI is taken only with interrupts on: a target in an IRQ-disabled section acknowledges when it leaves.
+            for (var bits = mask; bits != 0; bits &= bits - 1)
+            {
+                WaitUntilIrqsOn(cpus[BitOperations.TrailingZeroCount(bits)]);
+            }
+        }
+
+        counters.Add(cpu, Stat.TlbShootdowns);
+        counters.Add(cpu, Stat.ShootdownTargets, targets);
+    }
+
+    /// <summary>
+    /// A grace period for lockless walkers: returns once every CPU that was inside an access or an IRQ-disabled
+    /// section has left it. A table unhooked before the call cannot be reached by a walker after it.
+    /// </summary>
+    public void WaitForLocklessWalkers()
+    {
+        foreach (var cpu in cpus)
+        {
+            WaitUntilOutsideAccess(cpu);
+            WaitUntilIrqsOn(cpu);
+        }
+    }
+
+    private static void WaitUntilIrqsOn(CpuContext cpu)
+    {
+        var sequence = cpu.IrqOffSequence;
+        if ((sequence & 1) != 0)
+        {
+            Wait.Until((cpu, sequence), static s => s.cpu.IrqOffSequence != s.sequence);
+        }
+    }
+
+    private static void WaitUntilOutsideAccess(CpuContext cpu)
+    {
+        var sequence = cpu.AccessSequence;
+        if ((sequence & 1) != 0)
+        {
+            Wait.Until((cpu, sequence), static s => s.cpu.AccessSequence != s.sequence);
+        }
+    }
+}

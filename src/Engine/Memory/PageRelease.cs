@@ -1,0 +1,46 @@
+using Engine.Stats;
+
+namespace Engine.Memory;
+
+/// <summary>
+/// Dropping references and freeing the frames whose last reference went (the kernel's <c>put_page</c>,
+/// <c>release_pages</c> and <c>free_unref_page</c>): every path that lets go of a page ends here, so the count of
+/// freed pages is kept in one place.
+/// </summary>
+internal sealed class PageRelease(Memmap memmap, FrameAllocator allocator, StatCounters counters)
+{
+    /// <summary><c>put_page</c>: drops a reference and frees the frame when it was the last. Enter with no spinlock held.</summary>
+    public void PutPage(int cpu, long pfn)
+    {
+        if (memmap.PutPageTestZero(pfn))
+        {
+            FreeReleasedPage(cpu, pfn);
+        }
+    }
+
+    /// <summary>Drops <paramref name="refs"/> references at once (<c>gup_put_folio</c>) and frees the frame when they were the last.</summary>
+    public void PutPageRefs(int cpu, long pfn, int refs)
+    {
+        if (memmap.PutPageRefsTestZero(pfn, refs))
+        {
+            FreeReleasedPage(cpu, pfn);
+        }
+    }
+
+    /// <summary>Frees a frame whose last reference the caller just dropped.</summary>
+    public void FreeReleasedPage(int cpu, long pfn)
+    {
+        allocator.FreePage(cpu, pfn);
+        counters.Add(cpu, Stat.PagesFreed);
+    }
+
+    /// <summary>Frees frames whose last references the caller dropped, as one batch (<c>release_pages</c>'s free).</summary>
+    public void FreeReleasedPages(int cpu, ReadOnlySpan<long> pfns)
+    {
+        if (pfns.Length > 0)
+        {
+            allocator.FreePages(cpu, pfns);
+            counters.Add(cpu, Stat.PagesFreed, pfns.Length);
+        }
+    }
+}

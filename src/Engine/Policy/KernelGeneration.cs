@@ -1,0 +1,133 @@
+using Engine.Memory;
+
+namespace Engine.Policy;
+
+/// <summary>
+/// Every behaviour that depends on which kernel generation the machine models, built once per machine from its
+/// validated settings (<see cref="MachineOptions.CowReuse"/> and the pin-unsharing knobs). The fault handler, fork,
+/// GUP, mprotect and the invariant checks ask this object what to do; none of them asks which generation it is.
+/// <para>
+/// A generation's behaviours shipped together (docs/gup.md): the reuse test of a write-protect fault, fork's early copy
+/// of pages that may be pinned, the unshare of read-only pins, mprotect's shortcut to writable entries, and the
+/// invariants that hold only under the rule that keeps them. The swap and folio issues add their axes here.
+/// </para>
+/// </summary>
+internal sealed class KernelGeneration
+{
+    private readonly CowReuse _rule;
+    private readonly bool _reliableLongTermReadOnlyPins;
+
+    private KernelGeneration(CowReuse rule, bool unshareOnReadOnlyPin, bool reliableLongTermReadOnlyPins)
+    {
+        _rule = rule;
+        UnsharesReadOnlyPins = unshareOnReadOnlyPin && rule == CowReuse.AnonExclusive;
+        _reliableLongTermReadOnlyPins = reliableLongTermReadOnlyPins;
+    }
+
+    /// <summary>The generation <paramref name="options"/> (already validated) describes.</summary>
+    public static KernelGeneration From(MachineOptions options)
+        => new(options.CowReuse, options.UnshareOnReadOnlyPin, options.ReliableLongTermReadOnlyPins);
+
+    /// <summary>
+    /// Read-only pins of possibly shared anonymous pages unshare them (<c>FAULT_FLAG_UNSHARE</c>, Linux 5.19): only in
+    /// the AnonExclusive generation, and only with <see cref="MachineOptions.UnshareOnReadOnlyPin"/> on.
+    /// </summary>
+    public bool UnsharesReadOnlyPins { get; }
+
+    /// <summary>"A writable anonymous entry maps an AnonExclusive page": an invariant of the AnonExclusive generation only.</summary>
+    public bool WritableAnonImpliesExclusive => _rule == CowReuse.AnonExclusive;
+
+    /// <summary>"A pinned anonymous page is AnonExclusive": holds only where read-only pins unshare.</summary>
+    public bool PinnedAnonImpliesExclusive => UnsharesReadOnlyPins;
+
+    /// <summary>
+    /// The reuse test of a write-protect fault on an anonymous page (<c>wp_can_reuse_anon_folio</c>, and the
+    /// <c>do_wp_page</c> of earlier kernels): whether the page may be reused in place; when it may, it is moved to the
+    /// faulting VMA's anon_vma (<c>folio_move_anon_rmap</c>) and, in the AnonExclusive generation, marked exclusive. A
+    /// page-cache page (mapped by a private file mapping) is never reused: the file keeps it. Enter with the PTE
+    /// table's PTL held and no extra reference on the page; returns the same.
+    /// </summary>
+    public bool CanReuse(Memmap memmap, long pfn, IAnonMapping? anonVma)
+    {
+        if (_rule == CowReuse.AnonExclusive && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
+        {
+            return true;
+        }
+
+        if (!memmap.TestFlags(pfn, PageFlags.Anon))
+        {
+            return false;
+        }
+
+        // wp_can_reuse_anon_folio (5.19+) and do_wp_page (5.9-5.18) bail out early on extra references; the
+        // mapcount generation only looks at mappings.
+        if (_rule != CowReuse.MapCount && memmap.PageCount(pfn) != 1)
+        {
+            return false;
+        }
+
+        if (memmap.TestAndSetFlag(pfn, PageFlags.Locked))
+        {
+            return false;
+        }
+
+        // Re-check under the page lock: a racing GUP or a swap-cache addition raises the count.
+        var reuse = _rule == CowReuse.MapCount ? memmap.MapCount(pfn) == 1 : memmap.PageCount(pfn) == 1;
+        if (reuse)
+        {
+            if (anonVma is not null)
+            {
+                memmap.MoveAnonMapping(pfn, anonVma);
+            }
+
+            if (_rule == CowReuse.AnonExclusive)
+            {
+                memmap.SetFlags(pfn, PageFlags.AnonExclusive);
+            }
+        }
+
+        memmap.ClearFlags(pfn, PageFlags.Locked);
+        return reuse;
+    }
+
+    /// <summary>
+    /// Whether fork must give the child its own copy of a page now instead of sharing it: never in the mapcount
+    /// generation; from 5.9 an anonymous page that may be pinned in an mm that has pinned
+    /// (<c>page_needs_cow_for_dma</c>); from 5.19 only if it is also exclusive (<c>folio_try_dup_anon_rmap</c> failing).
+    /// Enter with the source PTL held.
+    /// </summary>
+    public bool ForkMustCopy(bool mmHasPinned, Memmap memmap, long pfn) => _rule switch
+    {
+        CowReuse.MapCount => false,
+        CowReuse.PageCount => mmHasPinned && memmap.TestFlags(pfn, PageFlags.Anon) && memmap.MaybeDmaPinned(pfn),
+        _ => mmHasPinned && memmap.TestFlags(pfn, PageFlags.AnonExclusive) && memmap.MaybeDmaPinned(pfn),
+    };
+
+    /// <summary>
+    /// <c>gup_must_unshare</c> for a read-only pin: an anonymous page must be exclusive to its mm (Linux 5.19); a
+    /// long-term pin in a private mapping must not hold a page-cache page or the shared zero page either, since the
+    /// process's next write would copy away from it (Linux 6.2). <paramref name="mappingIsShared"/> is null on the
+    /// fast path, which cannot look at the mapping and leaves such pages to the slow path.
+    /// </summary>
+    public bool GupMustUnshare(Memmap memmap, long pfn, bool isZeroPage, bool longTerm, bool? mappingIsShared)
+    {
+        if (!UnsharesReadOnlyPins)
+        {
+            return false;
+        }
+
+        if (!isZeroPage && memmap.TestFlags(pfn, PageFlags.Anon))
+        {
+            return !memmap.TestFlags(pfn, PageFlags.AnonExclusive);
+        }
+
+        return _reliableLongTermReadOnlyPins && longTerm && mappingIsShared != true;
+    }
+
+    /// <summary>
+    /// <c>can_change_pte_writable</c> for a private anonymous page (Linux 6.0): mprotect may make the entry writable
+    /// without a fault only when the page is exclusive to the mm, which only the AnonExclusive generation knows.
+    /// </summary>
+    public bool CanChangePteWritable(Memmap memmap, long pfn)
+        => _rule == CowReuse.AnonExclusive && memmap.TestFlags(pfn, PageFlags.Anon | PageFlags.AnonExclusive);
+}
