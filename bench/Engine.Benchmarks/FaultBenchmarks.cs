@@ -4,8 +4,8 @@ namespace Engine.Benchmarks;
 
 /// <summary>
 /// The cost of one anonymous fault, one write-protect fault from the zero page, and one zap of 512 pages, on a
-/// one-CPU machine with the scheduling hook off (<see cref="FacadeConfig"/> starts the job with
-/// <c>ENGINE_SYSTEMATIC=0</c>).
+/// one-CPU machine with the scheduling hook off, each with the engine's run-time checks off and on
+/// (<see cref="ChecksConfig"/>: jobs <c>checks-off</c> and <c>checks-on</c>).
 /// <para>
 /// Steady state without measuring the set-up: <see cref="GlobalSetup"/> maps one 128 MiB region, 64 chunks of 2 MiB
 /// (512 pages, one PTE table each). An iteration is exactly <see cref="Chunks"/> invocations (InvocationCount), and
@@ -16,7 +16,7 @@ namespace Engine.Benchmarks;
 /// (per page); the zap benchmark's are per zap of 512 pages.
 /// </para>
 /// </summary>
-[Config(typeof(FacadeConfig))]
+[Config(typeof(ChecksConfig))]
 [MemoryDiagnoser]
 [InvocationCount(Chunks)]
 public class FaultBenchmarks

@@ -6,7 +6,7 @@ namespace Engine.Benchmarks;
 /// The cost of pinning and unpinning pages that are already mapped (<c>pin_user_pages_fast</c> then
 /// <c>unpin_user_pages</c>), by the lockless fast path and by the slow path under the mmap_lock and the PTL, and of a
 /// plain reference (<c>get_user_pages_fast</c>, FOLL_GET) for comparison, on a one-CPU machine with the scheduling
-/// hook off (<see cref="FacadeConfig"/>).
+/// hook off, each with the engine's run-time checks off and on (<see cref="ChecksConfig"/>).
 /// <para>
 /// <see cref="GlobalSetup"/> maps and writes one 2 MiB private anonymous region (512 pages, one PTE table), so every
 /// entry is present, writable and maps an exclusive anonymous page: no call below faults, and a pin leaves nothing
@@ -23,7 +23,7 @@ namespace Engine.Benchmarks;
 /// whole run, so the slow path followed every entry at the first look, and the machine's invariants.
 /// </para>
 /// </summary>
-[Config(typeof(FacadeConfig))]
+[Config(typeof(ChecksConfig))]
 [MemoryDiagnoser]
 public class GupBenchmarks
 {

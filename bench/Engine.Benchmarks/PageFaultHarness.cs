@@ -131,6 +131,7 @@ public static class PageFaultHarness
             $"{duration.TotalSeconds:0.#} s measured per configuration; .NET {Environment.Version}, {Environment.ProcessorCount} logical cores, " +
             $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
         Console.WriteLine($"load average at start: {LoadAverage()} (other work on the machine skews every figure below)");
+        Console.WriteLine($"engine run-time checks: {(Engine.Invariants.Checks.Enabled ? "on" : "off")} ({Engine.Invariants.Checks.EnvironmentVariable}=1 turns them on, 0 off; off by default here)");
 
         var rows = only is null ? s_rows : s_rows.Where(r => r.Sharing == only).ToArray();
         string? nativeDirectory = null;

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Running;
+using Engine.Invariants;
 using Engine.Sync;
 
 namespace Engine.Benchmarks;
@@ -13,6 +14,12 @@ namespace Engine.Benchmarks;
 /// <c>gup-alloc</c> what a pin, a reference and their release allocate per call (<see cref="GupAllocationProbe"/>);
 /// anything else goes to BenchmarkDotNet's switcher, e.g.
 /// <c>--filter '*Facade*'</c> or <c>--filter '*Scheduler*' --job short</c>.
+/// <para>
+/// The engine's run-time checks (<see cref="Checks"/>) are off in every mode unless the environment variable
+/// <c>ENGINE_CHECKS=1</c> asks for them: benchmarks measure the engine as it runs when nothing is checking it. The
+/// harnesses print the setting; <see cref="FaultBenchmarks"/> and <see cref="GupBenchmarks"/> run both settings, as
+/// two jobs (<see cref="ChecksConfig"/>).
+/// </para>
 /// </summary>
 public static class Program
 {
@@ -20,6 +27,14 @@ public static class Program
     public static int Main(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
+
+        // Before any engine type is touched (Checks.Enabled is read once); the names are consts, so naming them here
+        // initialises nothing. BenchmarkDotNet's child processes get the variable from their job (FacadeConfig).
+        if (Environment.GetEnvironmentVariable(Checks.EnvironmentVariable) is null)
+        {
+            AppContext.SetSwitch(Checks.SwitchName, false);
+        }
+
         if (args.Length > 0 && args[0] == "scheduler")
         {
             // Must come before any Engine.Sync type is touched: SchedulingHook.IsEnabled is read once, at type

@@ -71,13 +71,13 @@ public sealed class Machine : IDisposable
         var anonRmap = new AnonRmap(Memmap, Counters, Options.AnonVmaPrepareRecheck);
         Rmap = new RmapWalk(Memmap, Files);
         var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, Options.FlushBeforeFree, Options.NestedTlbFlush));
-        Zapper = new Zapper(Tables, Ptes, Memmap, Files, gathers, Violations, Options.FlushDirtyUnderPtl, Options.DelayRmap);
-        TableFreeing = new PageTableFreeing(Tables, Shootdown, Violations, Options.GracePeriodBeforeTableFree);
-        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Violations, ZeroPfn);
+        Zapper = new Zapper(Tables, Ptes, Memmap, Files, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap);
+        TableFreeing = new PageTableFreeing(Tables, Shootdown, Options.GracePeriodBeforeTableFree);
+        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, ZeroPfn);
         Gup = new GupEngine(Memmap, Pages, Tables, Ptes, Faults, Files, Generation, Counters, GupKnobs.From(Options), ZeroPfn);
-        Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Violations, ForkKnobs.From(Options));
-        Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Violations);
-        FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Violations, Options.SyncWritebackWaits);
+        Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, ForkKnobs.From(Options));
+        Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation);
+        FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
         Invariants = new MachineInvariants(this, Rmap, contexts);
     }
 

@@ -1,3 +1,4 @@
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
 using Engine.PageTables;
@@ -418,6 +419,11 @@ public sealed class Process : IDisposable
     /// <summary>Splits the VMA containing <paramref name="address"/> so that a VMA starts there. Enter with the mmap_lock held for write.</summary>
     private static void SplitAt(MmStruct mm, ulong address)
     {
+        if (Checks.Enabled)
+        {
+            Contract.HeldForWrite(mm.MmapLock, "the mmap_lock");
+        }
+
         var vma = mm.FindVma(address);
         if (vma is null || vma.Start == address)
         {

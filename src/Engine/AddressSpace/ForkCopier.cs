@@ -26,7 +26,6 @@ internal sealed class ForkCopier(
     AnonRmap anonRmap,
     KernelGeneration generation,
     StatCounters counters,
-    ViolationLog violations,
     ForkKnobs knobs)
 {
     /// <summary>
@@ -39,7 +38,7 @@ internal sealed class ForkCopier(
     {
         if (Checks.Enabled)
         {
-            Contract.HeldForWrite(violations, parent.MmapLock, "the parent's mmap_lock");
+            Contract.HeldForWrite(parent.MmapLock, "the parent's mmap_lock");
         }
 
         // Odd while entries are being write-protected: GUP-fast, which pins without the mmap_lock, backs off.
@@ -173,6 +172,11 @@ internal sealed class ForkCopier(
     /// </summary>
     private void CopyPinnedPage(Vma childVma, long destination, int index, ulong address, Pte pte)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(tables.Ptl(destination), "the child's PTL");
+        }
+
         var fresh = allocator.AllocatePage(-1);
         if (fresh < 0)
         {

@@ -8,7 +8,7 @@ using Engine.Policy;
 namespace Engine.AddressSpace;
 
 /// <summary>The page-table half of mprotect (<c>mm/mprotect.c</c>).</summary>
-internal sealed class ProtectionChange(Memmap memmap, PageTableSet tables, PteAccess ptes, Shootdown shootdown, KernelGeneration generation, ViolationLog violations)
+internal sealed class ProtectionChange(Memmap memmap, PageTableSet tables, PteAccess ptes, Shootdown shootdown, KernelGeneration generation)
 {
     /// <summary>
     /// <c>change_protection</c>: rewrites the entries of the range for <paramref name="prot"/> (each through
@@ -22,7 +22,7 @@ internal sealed class ProtectionChange(Memmap memmap, PageTableSet tables, PteAc
     {
         if (Checks.Enabled)
         {
-            Contract.HeldForWrite(violations, mm.MmapLock, "the mmap_lock");
+            Contract.HeldForWrite(mm.MmapLock, "the mmap_lock");
         }
 
         var flush = false;

@@ -27,7 +27,6 @@ internal sealed class FaultHandler(
     AnonRmap anonRmap,
     KernelGeneration generation,
     StatCounters counters,
-    ViolationLog violations,
     long zeroPfn)
 {
     /// <summary>
@@ -60,7 +59,7 @@ internal sealed class FaultHandler(
     {
         if (Checks.Enabled)
         {
-            Contract.Held(violations, mm.MmapLock, "the mmap_lock");
+            Contract.Held(mm.MmapLock, "the mmap_lock");
         }
 
         var vma = mm.FindVma(address) ?? throw new SegmentationFault(address, SegmentationFaultReason.Unmapped, write);
@@ -119,6 +118,11 @@ internal sealed class FaultHandler(
     /// </summary>
     private void DoAnonymousPage(CpuContext cpu, Vma vma, long table, int index, ulong address, bool write)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
         var ptl = tables.Ptl(table);
         if (!write)
         {
@@ -170,6 +174,11 @@ internal sealed class FaultHandler(
     /// </summary>
     private void DoFault(CpuContext cpu, Vma vma, long table, int index, ulong address, bool write)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
         var file = vma.File!;
         var pfn = file.Cache.GetOrFill((int)vma.LinearPageIndex(address), cpu.Id);
         if (pfn < 0)
@@ -218,6 +227,11 @@ internal sealed class FaultHandler(
     /// </summary>
     private void DoCowFault(CpuContext cpu, Vma vma, long table, int index, ulong address, long pfn)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
         anonRmap.Prepare(vma, cpu.Id);
         var fresh = allocator.AllocatePage(cpu.Id);
         if (fresh < 0)
@@ -283,6 +297,11 @@ internal sealed class FaultHandler(
     /// </summary>
     private void WpPageShared(CpuContext cpu, Vma vma, long table, int index, Pte orig)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
         var file = vma.File!;
         var ptl = tables.Ptl(table);
         ptl.Enter();
@@ -327,6 +346,11 @@ internal sealed class FaultHandler(
     /// </summary>
     private void DoWpPage(CpuContext cpu, Vma vma, long table, int index, ulong address, Pte orig, bool unshare)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
         var ptl = tables.Ptl(table);
         ptl.Enter();
         if (ptes.PtepGet(table, index) != orig)
@@ -374,6 +398,11 @@ internal sealed class FaultHandler(
     /// </summary>
     private void WpPageCopy(CpuContext cpu, Vma vma, long table, int index, ulong address, Pte orig, bool oldIsZeroPage, bool unshare)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
         var mm = vma.Mm;
         var old = orig.Pfn;
         anonRmap.Prepare(vma, cpu.Id);

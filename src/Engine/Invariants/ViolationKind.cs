@@ -12,9 +12,6 @@ public enum ViolationKind
     /// <summary>PageTables: a PTE was stored without its table's PTL held.</summary>
     PteStoreWithoutPtl,
 
-    /// <summary>Any subsystem: a function was entered without a lock its contract requires ("enter with … held").</summary>
-    LockContract,
-
     /// <summary>PageTables: a table reachable from a live mm is not a page-table frame with one reference.</summary>
     BadPageTable,
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Engine.Invariants;
 using Engine.Sync;
 
 namespace Engine.Memory;
@@ -259,6 +260,11 @@ internal sealed class FrameAllocator
     /// <summary>Pushes a frame on the global list. Enter with the zone lock held.</summary>
     private void PushGlobal(long pfn)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(_zoneLock, "the zone lock");
+        }
+
         _global[_globalCount] = pfn;
         Atomic.Increment(ref _globalCount);
     }

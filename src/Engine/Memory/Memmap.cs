@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Engine.Invariants;
 using Engine.Sync;
 
 namespace Engine.Memory;
@@ -233,7 +234,15 @@ internal sealed class Memmap
     }
 
     /// <summary><c>folio_move_anon_rmap</c>: an anonymous page now belongs to <paramref name="anonVma"/>. Enter with the page locked.</summary>
-    public void MoveAnonMapping(long pfn, IAnonMapping anonVma) => Atomic.Write(ref _anonMappings[pfn - BasePfn], anonVma);
+    public void MoveAnonMapping(long pfn, IAnonMapping anonVma)
+    {
+        if (Checks.Enabled)
+        {
+            Contract.That((PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
+        }
+
+        Atomic.Write(ref _anonMappings[pfn - BasePfn], anonVma);
+    }
 
     /// <summary>An anonymous page's anon_vma, or null (read without a lock, as <c>folio_anon</c>; the object stays valid).</summary>
     public IAnonMapping? AnonMappingOf(long pfn) => Atomic.Read(ref _anonMappings[pfn - BasePfn]);

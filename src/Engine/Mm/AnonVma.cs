@@ -1,3 +1,4 @@
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.Sync;
 
@@ -59,12 +60,25 @@ internal sealed class AnonVma : IAnonMapping
     /// <summary>Links <paramref name="vma"/> (<c>anon_vma_chain_link</c>). Enter with <see cref="Lock"/> held for write.</summary>
     public void Link(Vma vma)
     {
+        if (Checks.Enabled)
+        {
+            Contract.HeldForWrite(Lock, "the anon_vma lock");
+        }
+
         _vmas.Add(vma);
         vma.AnonVmaChain.Add(this);
     }
 
     /// <summary>Unlinks <paramref name="vma"/> from this anon_vma only. Enter with <see cref="Lock"/> held for write.</summary>
-    public void UnlinkOne(Vma vma) => _vmas.Remove(vma);
+    public void UnlinkOne(Vma vma)
+    {
+        if (Checks.Enabled)
+        {
+            Contract.HeldForWrite(Lock, "the anon_vma lock");
+        }
+
+        _vmas.Remove(vma);
+    }
 
     public override string ToString() => $"anon_vma gen {Generation} ({_vmas.Count} VMA(s))";
 }

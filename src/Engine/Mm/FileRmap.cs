@@ -1,3 +1,4 @@
+using Engine.Invariants;
 using Engine.Sync;
 
 namespace Engine.Mm;
@@ -18,7 +19,15 @@ internal sealed class FileRmap
     public IReadOnlyList<Vma> Vmas => _vmas;
 
     /// <summary><c>vma_interval_tree_insert</c>. Enter with <see cref="Lock"/> held for write.</summary>
-    public void Add(Vma vma) => _vmas.Add(vma);
+    public void Add(Vma vma)
+    {
+        if (Checks.Enabled)
+        {
+            Contract.HeldForWrite(Lock, "i_mmap_rwsem");
+        }
+
+        _vmas.Add(vma);
+    }
 
     /// <summary>Adds under the write side.</summary>
     public void Link(Vma vma)

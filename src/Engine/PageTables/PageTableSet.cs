@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.Stats;
 using Engine.Sync;
@@ -136,8 +137,15 @@ internal sealed class PageTableSet(PhysicalMemory memory, Memmap memmap, FrameAl
     /// after it. Enter with the mmap_lock held (read is enough: a fault cannot populate a table in a gap, since it finds
     /// no VMA there) and the mm's <c>page_table_lock</c> (upper entries change only under it); returns the same.
     /// </summary>
-    public void DetachEmptyTables(long pgd, ulong start, ulong end, ulong floor, ulong ceiling, List<long> detached)
-        => DetachEmpty(pgd, 4, 0, new Gap(start, end, floor, ceiling), detached);
+    public void DetachEmptyTables(long pgd, Spinlock pageTableLock, ulong start, ulong end, ulong floor, ulong ceiling, List<long> detached)
+    {
+        if (Checks.Enabled)
+        {
+            Contract.Held(pageTableLock, "the mm's page_table_lock");
+        }
+
+        DetachEmpty(pgd, 4, 0, new Gap(start, end, floor, ceiling), detached);
+    }
 
     /// <summary>Every table reachable from <paramref name="table"/> at <paramref name="level"/>, children first.</summary>
     public void Collect(long table, int level, List<long> into)

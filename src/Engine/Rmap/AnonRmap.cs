@@ -1,3 +1,4 @@
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
 using Engine.Stats;
@@ -19,6 +20,11 @@ internal sealed class AnonRmap(Memmap memmap, StatCounters counters, bool prepar
     /// </summary>
     public AnonVma Prepare(Vma vma, int cpu)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
         var existing = vma.AnonVma;
         if (existing is not null)
         {
@@ -53,6 +59,11 @@ internal sealed class AnonRmap(Memmap memmap, StatCounters counters, bool prepar
     /// </summary>
     public static void Fork(Vma child, Vma parent)
     {
+        if (Checks.Enabled)
+        {
+            Contract.HeldForWrite(parent.Mm.MmapLock, "the parent's mmap_lock");
+        }
+
         var own = parent.AnonVma;
         if (own is null)
         {
@@ -79,6 +90,15 @@ internal sealed class AnonRmap(Memmap memmap, StatCounters counters, bool prepar
     /// </summary>
     public static void Split(Vma vma, Vma tail, ulong address)
     {
+        if (Checks.Enabled)
+        {
+            Contract.HeldForWrite(vma.Mm.MmapLock, "the mmap_lock");
+            if (vma.File is { } file)
+            {
+                Contract.HeldForWrite(file.Rmap.Lock, "i_mmap_rwsem");
+            }
+        }
+
         var own = vma.AnonVma;
         if (own is null)
         {
@@ -104,6 +124,11 @@ internal sealed class AnonRmap(Memmap memmap, StatCounters counters, bool prepar
     /// </summary>
     public static void Unlink(Vma vma)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
         var own = vma.AnonVma;
         if (own is null)
         {

@@ -22,7 +22,6 @@ internal sealed class FileWriteback(
     Shootdown shootdown,
     RmapWalk rmap,
     StatCounters counters,
-    ViolationLog violations,
     bool syncWritebackWaits)
 {
     /// <summary>
@@ -121,6 +120,11 @@ internal sealed class FileWriteback(
     /// </summary>
     private bool ClearPageDirtyForIo(Inode file, long pfn)
     {
+        if (Checks.Enabled)
+        {
+            Contract.That((memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
+        }
+
         if (FolioMkclean(file, pfn) > 0)
         {
             file.Cache.MarkDirty(pfn);
@@ -141,7 +145,7 @@ internal sealed class FileWriteback(
     {
         if (Checks.Enabled)
         {
-            Contract.That(violations, (memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
+            Contract.That((memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
         }
 
         if (memmap.MapCount(pfn) <= 0)
@@ -162,8 +166,8 @@ internal sealed class FileWriteback(
     {
         if (Checks.Enabled)
         {
-            Contract.Held(violations, vma.File!.Rmap.Lock, "i_mmap_rwsem");
-            Contract.That(violations, (memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
+            Contract.Held(vma.File!.Rmap.Lock, "i_mmap_rwsem");
+            Contract.That((memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
         }
 
         var mm = vma.Mm;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Engine.Cpus;
+using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
 
@@ -36,6 +37,11 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
     /// <summary><c>tlb_gather_mmu</c>. Enter with the mmap_lock held.</summary>
     public void Begin(MmStruct mm, int cpu)
     {
+        if (Checks.Enabled)
+        {
+            Contract.Held(mm.MmapLock, "the mmap_lock");
+        }
+
         Debug.Assert(_mm is null, "gather already in use");
         _mm = mm;
         _cpu = cpu;

@@ -10,7 +10,7 @@ namespace Engine.Zap;
 /// synchronisation): unhook them, wait for a grace period in which every CPU leaves any access or IRQ-disabled
 /// section it was in (so no hardware walk and no GUP-fast walk is still on them), then free them.
 /// </summary>
-internal sealed class PageTableFreeing(PageTableSet tables, Shootdown shootdown, ViolationLog violations, bool gracePeriod)
+internal sealed class PageTableFreeing(PageTableSet tables, Shootdown shootdown, bool gracePeriod)
 {
     [ThreadStatic]
     private static List<long>? t_detached;
@@ -25,14 +25,14 @@ internal sealed class PageTableFreeing(PageTableSet tables, Shootdown shootdown,
     {
         if (Checks.Enabled)
         {
-            Contract.Held(violations, mm.MmapLock, "the mmap_lock");
+            Contract.Held(mm.MmapLock, "the mmap_lock");
         }
 
         // A per-thread scratch list: two munmaps of one mm may both be here (each under the read side).
         var detached = t_detached ??= [];
         detached.Clear();
         mm.PageTableLock.Enter();
-        tables.DetachEmptyTables(mm.Pgd, start, end, floor, ceiling, detached);
+        tables.DetachEmptyTables(mm.Pgd, mm.PageTableLock, start, end, floor, ceiling, detached);
         mm.PageTableLock.Exit();
         if (detached.Count == 0)
         {
@@ -57,7 +57,7 @@ internal sealed class PageTableFreeing(PageTableSet tables, Shootdown shootdown,
     {
         if (Checks.Enabled)
         {
-            Contract.HeldForWrite(violations, mm.MmapLock, "the mmap_lock");
+            Contract.HeldForWrite(mm.MmapLock, "the mmap_lock");
         }
 
         // The per-thread scratch list again: exit allocates nothing per table.

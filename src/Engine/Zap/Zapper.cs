@@ -6,7 +6,7 @@ using Engine.PageTables;
 namespace Engine.Zap;
 
 /// <summary>Unmapping page ranges (<c>unmap_page_range</c>, <c>zap_pte_range</c>) into an <see cref="MmuGather"/>.</summary>
-internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap, FileTable files, GatherPool gathers, ViolationLog violations, bool flushDirtyUnderPtl, bool delayRmap)
+internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap, FileTable files, GatherPool gathers, bool flushDirtyUnderPtl, bool delayRmap)
 {
     /// <summary>
     /// <c>zap_page_range</c> over [<paramref name="start"/>, <paramref name="end"/>). Enter with the mmap_lock held
@@ -17,7 +17,7 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
     {
         if (Checks.Enabled)
         {
-            Contract.Held(violations, mm.MmapLock, "the mmap_lock");
+            Contract.Held(mm.MmapLock, "the mmap_lock");
         }
 
         var tlb = gathers.Rent();
