@@ -46,8 +46,7 @@ public sealed class Machine : IDisposable
         Memmap = new Memmap(Options.BasePfn, Options.Frames) { RefcountLimit = Options.RefcountLimit };
         ZeroPfn = Options.BasePfn;
         Memory.Zero(ZeroPfn);
-        Memmap.Page(ZeroPfn).RefCount = 1;
-        Memmap.Page(ZeroPfn).Flags = (int)(PageFlags.Reserved | PageFlags.Zero);
+        Memmap.Reserve(ZeroPfn, PageFlags.Zero);
         Allocator = new FrameAllocator(Memmap, Memory, Options.Cpus, Options.PoisonFreedFrames, new HashSet<long> { ZeroPfn });
         Pages = new PageRelease(Memmap, Allocator, Counters);
 
@@ -124,14 +123,14 @@ public sealed class Machine : IDisposable
     /// mapped writable are write-protected first (<c>folio_mkclean</c>), so a later store faults or walks and
     /// re-dirties the page. Runs on the calling thread, which is not a CPU.
     /// </summary>
-    public void Writeback(BackingFile file) => FileWriteback.Writeback(OwnFile(file).Inode);
+    public void Writeback(BackingFile file) => FileWriteback.Writeback(BackingFile.InodeOf(file, this));
 
     /// <summary>
     /// Drops the clean, unmapped page-cache pages of <paramref name="file"/> (every file when null) that nobody
     /// else holds; returns how many were dropped.
     /// </summary>
     public int EvictCleanPages(BackingFile? file = null)
-        => FileWriteback.EvictCleanPages(file is null ? Files.All : [OwnFile(file).Inode]);
+        => FileWriteback.EvictCleanPages(file is null ? Files.All : [BackingFile.InodeOf(file, this)]);
 
     /// <summary>
     /// Checks every invariant; call at quiescence (no access or process call in progress). Throws
@@ -190,10 +189,4 @@ public sealed class Machine : IDisposable
     internal IReadOnlyList<Process> LiveProcesses() => _processes.Live();
 
     internal void OnExited(Process process) => _processes.Remove(process);
-
-    private BackingFile OwnFile(BackingFile file)
-    {
-        ArgumentNullException.ThrowIfNull(file);
-        return file.Machine == this ? file : throw new ArgumentException($"{file} belongs to another machine.", nameof(file));
-    }
 }

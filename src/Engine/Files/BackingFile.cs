@@ -45,6 +45,13 @@ public sealed class BackingFile
     /// <summary>Pages the file spans.</summary>
     internal int Pages => Inode.Pages;
 
+    /// <summary>The inode of <paramref name="file"/>, which must belong to <paramref name="machine"/> (<see cref="ArgumentException"/> otherwise).</summary>
+    internal static Inode InodeOf(BackingFile file, Machine machine)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        return file.Machine == machine ? file.Inode : throw new ArgumentException($"{file} belongs to another machine.", nameof(file));
+    }
+
     /// <summary>The file as the engine sees it: backing store, page cache, i_mmap.</summary>
     internal Inode Inode { get; }
 }

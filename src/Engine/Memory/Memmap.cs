@@ -60,6 +60,16 @@ internal sealed class Memmap
         return ref _pages[pfn - BasePfn];
     }
 
+    /// <summary>
+    /// Makes <paramref name="pfn"/> a reserved frame (<c>PG_reserved</c>) with <paramref name="flags"/> as well: one
+    /// reference that is never dropped, so it is never freed. For the zero page, before the machine runs.
+    /// </summary>
+    public void Reserve(long pfn, PageFlags flags)
+    {
+        Page(pfn).RefCount = 1;
+        Page(pfn).Flags = (int)(PageFlags.Reserved | flags);
+    }
+
     /// <summary><c>page_count</c>.</summary>
     public int PageCount(long pfn) => Atomic.Read(ref Page(pfn).RefCount);
 
