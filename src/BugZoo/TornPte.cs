@@ -1,6 +1,6 @@
 using Engine;
-using Engine.PageTables;
 using Engine.Systematic;
+using Engine.Testing;
 using static BugZoo.ZooScenario;
 
 namespace BugZoo;
@@ -32,22 +32,15 @@ public static class TornPte
         var process = machine.CreateProcess();
         var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         machine.Cpus[1].Write(process, address, 1);
-        var table = machine.Tables.WalkToPteTable(process.Mm.Pgd, address);
-        var index = PageTableSet.Index(address, 1);
-        var first = machine.Ptes.PtepGet(table, index).Pfn;
+        var inspector = machine.Inspect();
+        var slot = inspector.LocateEntry(process, address);
+        var first = inspector.ReadEntry(slot).Pfn;
 
-        var observed = new Pte[1];
-        var walker = ControlledThread.Start(() =>
-        {
-            var cpu = machine.Cpus[0];
-            cpu.LocalIrqDisable();
-            var pteTable = machine.Tables.WalkToPteTable(process.Mm.Pgd, address);
-            observed[0] = pteTable >= 0 ? machine.Ptes.PtepGetLockless(pteTable, index) : default;
-            cpu.LocalIrqEnable();
-        }, "gup-fast");
+        var observed = new PageTableEntry[1];
+        var walker = ControlledThread.Start(() => observed[0] = inspector.ReadEntryLockless(machine.Cpus[0], process, address), "gup-fast");
         process.MadviseDontNeed(address, Page);
         machine.Cpus[1].Write(process, address, 2);
-        var second = machine.Ptes.PtepGet(table, index).Pfn;
+        var second = inspector.ReadEntry(slot).Pfn;
         walker.Join();
 
         var entry = observed[0];

@@ -1,6 +1,6 @@
 using Engine;
-using Engine.PageTables;
 using Engine.Systematic;
+using Engine.Testing;
 
 namespace BugZoo;
 
@@ -27,15 +27,5 @@ public static class ZooScenario
     }
 
     /// <summary>The frame <paramref name="address"/> of <paramref name="process"/> maps (not the zero page's), or −1.</summary>
-    public static long PfnAt(Machine machine, Process process, ulong address)
-    {
-        var table = machine.Tables.WalkToPteTable(process.Mm.Pgd, address);
-        if (table < 0)
-        {
-            return -1;
-        }
-
-        var pte = machine.Ptes.PtepGet(table, PageTableSet.Index(address, 1));
-        return pte.MapsPage && !pte.IsSpecial ? pte.Pfn : -1;
-    }
+    public static long PfnAt(Machine machine, Process process, ulong address) => machine.Inspect().PfnAt(process, address);
 }

@@ -152,11 +152,18 @@ public sealed class MachineOptions
     public bool ForceWriteCowCheck { get; init; } = true;
 
     /// <summary>
-    /// The largest value a GUP reference can take a page's count to before it wraps negative, as a 32-bit count wraps
-    /// past 2^31 − 1. A test setting: the overflow attack of 2019 needs 2^32 references, which a test cannot take, so
-    /// the overflow test shrinks the counter to a few dozen. Default <see cref="int.MaxValue"/> (the real width).
+    /// A test setting, not a kernel knob: the width of a page's <c>_refcount</c> as GUP sees it. The largest value a
+    /// GUP reference (<c>try_grab_folio</c>, or the slow path's plain <c>get_page</c>) can take the count to before it
+    /// wraps negative, as the kernel's 32-bit count wraps past 2^31 − 1; every put (<c>put_page</c>) wraps back the
+    /// same way. Other reference changes (fork, faults) count as usual. Why it exists: the overflow attack of 2019
+    /// ("mm: prevent get_user_pages() from overflowing page refcount", Linux 5.1) needs 2^32 references, which no
+    /// schedule can take one by one, so a scenario shrinks the counter to a few dozen (zoo entry 8 uses 15) and goes
+    /// round it with plain references. A pin adds <c>GUP_PIN_COUNTING_BIAS</c> (1,024) at once, so a limit below
+    /// 2,048 is for scenarios that take plain references only. Must be positive (<see cref="Validate"/> rejects
+    /// anything else). Default <see cref="int.MaxValue"/>: the real width, and the fast path that does not emulate
+    /// a narrower counter.
     /// </summary>
-    internal int RefcountLimit { get; init; } = int.MaxValue;
+    public int RefcountLimit { get; init; } = int.MaxValue;
 
     /// <summary>
     /// The architecture's TLB invalidation: false (default), x86-style shootdown IPIs, which a CPU with interrupts
@@ -198,6 +205,11 @@ public sealed class MachineOptions
         if (!Enum.IsDefined(CowReuse))
         {
             throw new ArgumentOutOfRangeException(nameof(CowReuse), CowReuse, "Unknown copy-on-write reuse rule.");
+        }
+
+        if (RefcountLimit < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RefcountLimit), RefcountLimit, "The refcount limit (a test setting: the counter's width as GUP sees it) must be positive.");
         }
     }
 }

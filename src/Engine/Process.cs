@@ -328,6 +328,9 @@ public sealed class Process : IDisposable
 
     internal MmStruct Mm => _mm;
 
+    /// <summary>The machine the process runs on.</summary>
+    internal Machine Machine => _machine;
+
     private static ulong CheckMmapLength(ulong length, Prot prot)
     {
         if (length == 0 || length > UserEnd - UserStart)
