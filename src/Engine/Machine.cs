@@ -1,6 +1,7 @@
 using Engine.AddressSpace;
 using Engine.Cpus;
 using Engine.Faults;
+using Engine.Files;
 using Engine.Gup;
 using Engine.Invariants;
 using Engine.Memory;
@@ -78,7 +79,17 @@ public sealed class Machine : IDisposable
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Violations, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Violations);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Violations, Options.SyncWritebackWaits);
-        Invariants = new MachineInvariants(this, Rmap, contexts);
+        Invariants = new MachineInvariants(
+            Memmap,
+            Files,
+            new PageTableInvariants(Memory, Memmap, ZeroPfn),
+            new MemoryInvariants(Memmap, Allocator),
+            new GenerationInvariants(Generation, Memmap),
+            new TlbInvariants(contexts, Memmap),
+            new PageCacheInvariants(Memmap, Memory),
+            new MmInvariants(Memmap, Files),
+            new RmapInvariants(Memmap, Rmap, Tables, Ptes),
+            new PinInvariants(Memmap));
     }
 
     /// <summary>The CPUs.</summary>
