@@ -253,6 +253,38 @@ public sealed class CoyoteBridgeTests
     }
 
     [Fact]
+    public void TheKindAnAssertionStatesIsCarriedThroughCoyoteAndBothReplays()
+    {
+        static void Body()
+        {
+            var counter = new int[1];
+            var other = ControlledThread.Start(() => Atomic.Write(ref counter[0], Atomic.Read(ref counter[0]) + 1), "other");
+            Atomic.Write(ref counter[0], Atomic.Read(ref counter[0]) + 1);
+            other.Join();
+            Specification.Assert(Atomic.Read(ref counter[0]) == 2, "LostUpdate", "lost update");
+        }
+
+        var found = Assert.Single(s_coyote.Run(Configuration.Create().WithTestingIterations(1_000).WithTraceFiles(false), Body).Bugs);
+        Assert.Equal("LostUpdate", found.Category);
+        Assert.Equal("LostUpdate", found.Trace.BugCategory);
+        Assert.EndsWith(": lost update", found.Message, StringComparison.Ordinal);
+        Assert.True(found.Reproducible, found.ReproductionNote);
+        Assert.Equal("the built-in scheduler follows the same schedule to the same bug", found.CrossCheck);
+
+        var own = s_coyote.Replay(found.Trace, Body);
+        Assert.Null(own.Divergence);
+        Assert.Equal("LostUpdate", Assert.Single(own.Bugs).Category);
+
+        var builtin = TestingEngine.Replay(found.Trace, Body);
+        Assert.Null(builtin.Divergence);
+        Assert.Equal("LostUpdate", Assert.Single(builtin.Bugs).Category);
+
+        var plain = Assert.Single(s_coyote.Run(Quiet(), () => Specification.Assert(false, "no kind stated")).Bugs);
+        Assert.Equal(BugKind.Assertion, plain.Kind);
+        Assert.Null(plain.Category);
+    }
+
+    [Fact]
     public void ATraceOfTheBuiltInSchedulerIsRefusedByCoyotesReplay()
     {
         var bug = ClassicBugCatalog.Get("lost-update");

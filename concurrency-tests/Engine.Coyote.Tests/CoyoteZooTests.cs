@@ -42,5 +42,24 @@ public sealed class CoyoteZooTests
         Assert.Equal(FixedSchedules, report.Iterations);
     }
 
+    [Theory]
+    [MemberData(nameof(Entries))]
+    public void CoyotesReportOfTheBuggyScenarioCarriesItsEntrysKindAndSoDoBothReplays(int number)
+    {
+        var entry = Entry(number);
+        var bug = ZooRunner.FindBug(entry, seed: 0, budget: 1_000, scheduler: s_coyote).FirstBug!;
+        Assert.Equal(BugKind.Assertion, bug.Kind);
+        Assert.Equal(entry.Kind, bug.Category);
+        Assert.Equal(entry.Kind, bug.Trace.BugCategory);
+
+        var own = s_coyote.Replay(bug.Trace, entry.Buggy);
+        Assert.Null(own.Divergence);
+        Assert.Equal(entry.Kind, own.FirstBug!.Category);
+
+        var builtin = TestingEngine.Replay(bug.Trace, entry.Buggy);
+        Assert.Null(builtin.Divergence);
+        Assert.Equal(entry.Kind, builtin.FirstBug!.Category);
+    }
+
     private static ZooEntry Entry(int number) => BugZooCatalog.Get(number.ToString(System.Globalization.CultureInfo.InvariantCulture));
 }

@@ -37,12 +37,68 @@ public sealed class BugZooTests
         Assert.Equal(10_000, report.Iterations);
     }
 
+    [Theory]
+    [MemberData(nameof(Entries))]
+    public void TheBuggyScenariosReportCarriesItsEntrysKindAndItsReplayToo(int number)
+    {
+        var entry = BugZooCatalog.Get(number.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var bug = ZooRunner.FindBug(entry, seed: 0, budget: 1_000).FirstBug!;
+        Assert.Equal(BugKind.Assertion, bug.Kind);
+        Assert.Equal(entry.Kind, bug.Category);
+        Assert.Equal(entry.Kind, bug.Trace.BugCategory);
+
+        var replay = TestingEngine.Replay(bug.ReplayString, entry.Buggy);
+        Assert.Null(replay.Divergence);
+        Assert.Equal(entry.Kind, replay.FirstBug!.Category);
+    }
+
+    [Fact]
+    public void AFailureOfAnotherKindIsNotTheEntrysBugWhateverItsMessageSays()
+    {
+        var entry = BugZooCatalog.Get("free-before-flush");
+
+        // The words of the entry's own assertion, but another kind (or none): another bug.
+        var other = Fail(() => Specification.Assert(false, ZooBugKind.LostStore, "use-after-free through a stale TLB entry"));
+        Assert.Contains("that is not its bug (kind LostStore, not UseAfterFree)", ZooRunner.Mismatch(entry, other), StringComparison.Ordinal);
+        Assert.Contains("(kind none, not UseAfterFree)", ZooRunner.Mismatch(entry, Fail(() => Specification.Assert(false, "use-after-free through a stale TLB entry"))), StringComparison.Ordinal);
+        Assert.Contains("failed with a Exception that is not its bug (kind none", ZooRunner.Mismatch(entry, Fail(() => throw new InvalidOperationException("use-after-free"))), StringComparison.Ordinal);
+
+        // Its kind, whatever the words.
+        Assert.Null(ZooRunner.Mismatch(entry, Fail(() => Specification.Assert(false, ZooBugKind.UseAfterFree, "worded otherwise"))));
+
+        // A real report of one entry is no other entry's bug: the kinds are distinct.
+        Assert.Equal(BugZooCatalog.All.Count, BugZooCatalog.All.Select(e => e.Kind).Distinct().Count());
+        var wrongCow = BugZooCatalog.Get("wrong-cow");
+        var found = ZooRunner.FindBug(wrongCow, seed: 0, budget: 1_000).FirstBug!;
+        Assert.Null(ZooRunner.Mismatch(wrongCow, found));
+        Assert.All(BugZooCatalog.All.Where(e => e != wrongCow), e => Assert.NotNull(ZooRunner.Mismatch(e, found)));
+    }
+
+    [Fact]
+    public void ABrokenInvariantIsReportedWithTheKindOfTheFirstViolation()
+    {
+        var bug = Fail(() =>
+        {
+            using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64 });
+            var leaked = machine.Allocator.AllocatePage(0);
+            Assert.True(leaked >= 0);
+            ZooScenario.AssertInvariants(machine);
+        });
+
+        Assert.Equal(nameof(Invariants.ViolationKind.LeakedFrame), bug.Category);
+        Assert.Contains("but nothing maps or holds it (leak)", bug.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void TheCatalogueNumbersItsTenEntriesInOrderWithDistinctNames()
     {
         Assert.Equal(Enumerable.Range(1, 10), BugZooCatalog.All.Select(e => e.Number));
         Assert.Equal(BugZooCatalog.All.Count, BugZooCatalog.All.Select(e => e.Name).Distinct().Count());
-        Assert.All(BugZooCatalog.All, e => Assert.False(string.IsNullOrWhiteSpace(e.Signature)));
+        Assert.All(BugZooCatalog.All, e => Assert.False(string.IsNullOrWhiteSpace(e.Kind)));
         Assert.Throws<ArgumentException>(() => BugZooCatalog.Get("no-such-bug"));
     }
+
+    private static BugReport Fail(Action body)
+        => TestingEngine.Run(Configuration.Create().WithTestingIterations(1).WithTraceFiles(false), body).FirstBug
+            ?? throw new InvalidOperationException("the body did not fail");
 }

@@ -91,8 +91,8 @@ public static class GupFastReuse
             for (var i = 0; i < Pages; i++)
             {
                 var word = pin.Read(i, 0);
-                Specification.Assert(word != Secret, $"GUP-fast without its re-check: the victim's pin of page {i} reads 0x{word:x}, the other process's secret: it took a reference to the frame after the victim's zap freed it and the other process was given it");
-                Specification.Assert(word == VictimData || word == 0, $"the victim's pin of page {i} reads 0x{word:x}: neither its data nor the zero page");
+                Specification.Assert(word != Secret, ZooBugKind.GupFastReuse, $"GUP-fast without its re-check: the victim's pin of page {i} reads 0x{word:x}, the other process's secret: it took a reference to the frame after the victim's zap freed it and the other process was given it");
+                Specification.Assert(word == VictimData || word == 0, ZooBugKind.PinReadsGarbage, $"the victim's pin of page {i} reads 0x{word:x}: neither its data nor the zero page");
                 seen[word == VictimData ? 0 : 1] = true;
             }
         }
@@ -159,7 +159,7 @@ public static class GupFastReuse
             // Some of the frames went to the balloon's page tables.
         }
 
-        Specification.Assert(machine.FreeFrames == 0, $"the balloon left {machine.FreeFrames} frame(s) free");
+        Specification.Assert(machine.FreeFrames == 0, ZooBugKind.ScenarioSetup, $"the balloon left {machine.FreeFrames} frame(s) free");
         return balloon;
     }
 }

@@ -46,7 +46,7 @@ public static class TornPte
         var entry = observed[0];
         if (entry.IsPresent)
         {
-            Specification.Assert(entry.Pfn == first || entry.Pfn == second,
+            Specification.Assert(entry.Pfn == first || entry.Pfn == second, ZooBugKind.TornRead,
                 $"torn read: the walker saw a present entry for pfn 0x{entry.Pfn:x} (high half 0x{entry.High:x8}, low half 0x{entry.Low:x8}); only 0x{first:x} and 0x{second:x} were mapped");
         }
 

@@ -9,7 +9,10 @@ namespace BugZoo;
 /// <param name="Bug">What goes wrong, in a few words.</param>
 /// <param name="Knob">The setting that reproduces it (a <c>MachineOptions</c> property off, or a <c>CowReuse</c> rule).</param>
 /// <param name="KernelFix">The kernel change that fixed it: title, commit, release.</param>
-/// <param name="Signature">Text every report of this bug contains (so a run that fails for another reason is not taken for it).</param>
+/// <param name="Kind">
+/// The kind of bug its reports carry (<see cref="ZooBugKind"/>, stated by the scenario's failing assertion and carried
+/// to <c>BugReport.Category</c>), so a run that fails for another reason is not taken for it.
+/// </param>
 /// <param name="Events">
 /// The interleavings a run with the fix must meet for its pass to mean something; the scenario reports them to the
 /// <see cref="ZooProbe"/> it is given, by index. Empty for bugs of a rule, which every schedule shows.
@@ -22,7 +25,7 @@ public sealed record ZooEntry(
     string Bug,
     string Knob,
     string KernelFix,
-    string Signature,
+    string Kind,
     IReadOnlyList<string> Events,
     Func<ZooProbe?, Action> Fixed,
     Action Buggy);

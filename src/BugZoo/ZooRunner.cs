@@ -39,11 +39,15 @@ public static class ZooRunner
         return (report, Enumerable.Range(0, entry.Events.Count).Select(probe.Count).ToArray());
     }
 
-    /// <summary>Null when <paramref name="bug"/> is this entry's bug (its report carries the signature); otherwise why not.</summary>
+    /// <summary>
+    /// Null when <paramref name="bug"/> is this entry's bug (its report carries the entry's <see cref="ZooEntry.Kind"/>
+    /// as its category); otherwise why not. The message plays no part: a failure of another kind is another bug
+    /// whatever it says.
+    /// </summary>
     public static string? Mismatch(ZooEntry entry, BugReport bug)
-        => bug.Message.Contains(entry.Signature, StringComparison.Ordinal)
+        => string.Equals(bug.Category, entry.Kind, StringComparison.Ordinal)
             ? null
-            : $"entry {entry.Number} ({entry.Name}) failed with a {bug.Kind} that is not its bug (no \"{entry.Signature}\"): {bug.Message}";
+            : $"entry {entry.Number} ({entry.Name}) failed with a {bug.Kind} that is not its bug (kind {bug.Category ?? "none"}, not {entry.Kind}): {bug.Message}";
 
     /// <summary>
     /// Null when a fixed run holds up: no bug, no schedule cut short by the step bound, and every event met at least

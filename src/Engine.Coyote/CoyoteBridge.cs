@@ -21,8 +21,9 @@ namespace Engine.Coyote;
 /// <item><see cref="ControlledThread.Start"/> creates a Coyote operation (<c>Operation.CreateFrom</c>, named after the
 /// thread), starts it (<c>Operation.Start</c>) on an OS thread that waits to be scheduled (<c>Operation.OnStarted</c>)
 /// and completes it (<c>Operation.OnCompleted</c>, <c>Operation.ScheduleNext</c>);</item>
-/// <item>a failed <see cref="Specification.Assert"/> and an exception a thread does not handle become Coyote bugs
-/// (<c>Microsoft.Coyote.Specifications.Specification.Assert</c>), with the same message the built-in scheduler gives;</item>
+/// <item>a failed <see cref="Specification.Assert(bool, string)"/> and an exception a thread does not handle become Coyote
+/// bugs (<c>Microsoft.Coyote.Specifications.Specification.Assert</c>), with the same message the built-in scheduler
+/// gives (and the category the assertion stated, kept beside Coyote's report);</item>
 /// <item><see cref="ControlledRandom"/> draws from Coyote's controlled generator.</item>
 /// </list>
 /// It is the scheduling hook (<see cref="ISchedulingHook"/>) and the external scheduler of the test API
@@ -171,12 +172,12 @@ internal sealed class CoyoteBridge : ISchedulingHook, IExternalScheduler
 
     /// <inheritdoc/>
     [DoesNotReturn]
-    public void Fail(string message)
+    public void Fail(string message, string? category)
     {
         var thread = Current();
         var iteration = thread.Iteration;
         iteration.ThrowIfEnded();
-        iteration.RecordBug(BugKind.Assertion, $"Assertion failed in {thread.Describe()}: {message}", null);
+        iteration.RecordBug(BugKind.Assertion, $"Assertion failed in {thread.Describe()}: {message}", null, category);
         throw iteration.ReportToCoyote();
     }
 

@@ -59,6 +59,9 @@ internal sealed class CoyoteIteration
 
     public string? BugMessage { get; private set; }
 
+    /// <summary>The kind of bug a failed assertion stated, if any (Coyote knows nothing of it).</summary>
+    public string? BugCategory { get; private set; }
+
     public Exception? BugException { get; private set; }
 
     /// <summary>Coyote's own words for the bug, when Coyote detected or was told about one.</summary>
@@ -134,8 +137,8 @@ internal sealed class CoyoteIteration
         return true;
     }
 
-    /// <summary>Records the iteration's bug (the first one wins) and ends the iteration.</summary>
-    public void RecordBug(BugKind kind, string message, Exception? exception)
+    /// <summary>Records the iteration's bug (the first one wins), of <paramref name="category"/> if its assertion stated one, and ends the iteration.</summary>
+    public void RecordBug(BugKind kind, string message, Exception? exception, string? category = null)
     {
         lock (_gate)
         {
@@ -143,6 +146,7 @@ internal sealed class CoyoteIteration
             {
                 BugKind = kind;
                 BugMessage = message;
+                BugCategory = category;
                 BugException = exception;
             }
 

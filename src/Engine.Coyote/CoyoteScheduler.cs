@@ -254,11 +254,13 @@ public sealed class CoyoteScheduler : ISystematicScheduler
             Settings = configuration.ToSettings(),
             BugKind = iteration.BugKind,
             BugMessage = iteration.BugMessage,
+            BugCategory = iteration.BugCategory,
             Threads = iteration.Threads.Select(t => t.Name).ToArray(),
             Steps = iteration.Steps.ToArray(),
         };
         return new BugReport(iteration.BugKind!.Value, iteration.BugMessage!, iteration.Number, $"{SchedulerName} {strategy}", trace, iteration.BugException)
         {
+            Category = iteration.BugCategory,
             OriginalPreemptions = iteration.Preemptions,
             SchedulerReport = coyoteReport,
         };
@@ -308,7 +310,8 @@ public sealed class CoyoteScheduler : ISystematicScheduler
             return $"the replay took {actual.Count} steps where the schedule has {expected.Count}.";
         }
 
-        if (trace.BugKind is { } kind && (iteration.BugKind != kind || (kind is BugKind.Assertion or BugKind.Exception && iteration.BugMessage != trace.BugMessage)))
+        if (trace.BugKind is { } kind && (iteration.BugKind != kind || (kind is BugKind.Assertion or BugKind.Exception && iteration.BugMessage != trace.BugMessage) ||
+            (trace.BugCategory is not null && iteration.BugCategory != trace.BugCategory)))
         {
             return iteration.BugKind is null
                 ? $"the schedule was followed to the end but the expected {kind} did not happen."

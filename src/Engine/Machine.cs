@@ -1,6 +1,7 @@
 using Engine.AddressSpace;
 using Engine.Cpus;
 using Engine.Faults;
+using Engine.Files;
 using Engine.Gup;
 using Engine.Invariants;
 using Engine.Memory;
@@ -77,7 +78,7 @@ public sealed class Machine : IDisposable
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
-        Invariants = new MachineInvariants(this, Rmap, contexts);
+        Invariants = MachineInvariants.For(this, contexts);
     }
 
     /// <summary>The CPUs.</summary>

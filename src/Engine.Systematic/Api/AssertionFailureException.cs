@@ -1,6 +1,6 @@
 namespace Engine.Systematic;
 
-/// <summary>A <see cref="Specification.Assert"/> that failed outside the tester (on real threads).</summary>
+/// <summary>A <see cref="Specification.Assert(bool, string)"/> that failed outside the tester (on real threads).</summary>
 public sealed class AssertionFailureException : Exception
 {
     /// <summary>Creates the exception.</summary>
@@ -19,4 +19,7 @@ public sealed class AssertionFailureException : Exception
         : base(message, innerException)
     {
     }
+
+    /// <summary>The kind of bug the assertion stated (<see cref="Specification.Assert(bool, string, string)"/>), or null.</summary>
+    public string? Category { get; init; }
 }

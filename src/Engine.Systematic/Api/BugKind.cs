@@ -3,7 +3,7 @@ namespace Engine.Systematic;
 /// <summary>What kind of bug an iteration found.</summary>
 public enum BugKind
 {
-    /// <summary>A <see cref="Specification.Assert"/> failed.</summary>
+    /// <summary>A <see cref="Specification.Assert(bool, string)"/> failed.</summary>
     Assertion,
     /// <summary>A controlled thread threw an exception it did not handle.</summary>
     Exception,

@@ -25,6 +25,12 @@ public sealed class BugReport
     /// <summary>What failed, in words.</summary>
     public string Message { get; }
 
+    /// <summary>
+    /// The kind of bug the failed assertion stated (<see cref="Specification.Assert(bool, string, string)"/>), or null
+    /// when it stated none or the bug is not an assertion. Tools match it; <see cref="Message"/> is for people.
+    /// </summary>
+    public string? Category { get; internal init; }
+
     /// <summary>The iteration that found it (from 0).</summary>
     public int Iteration { get; }
 

@@ -19,9 +19,13 @@ public interface IExternalScheduler
     /// <summary>A data choice in [0, <paramref name="maxValue"/>), made by the scheduler and recorded in its trace.</summary>
     int NextInteger(int maxValue, DecisionKind kind, string file, int line);
 
-    /// <summary>Fails the iteration with <paramref name="message"/>; unwinds the calling thread.</summary>
+    /// <summary>
+    /// Fails the iteration with <paramref name="message"/> and the kind of bug the assertion stated
+    /// (<paramref name="category"/>, null when none), which the report carries as <see cref="BugReport.Category"/>;
+    /// unwinds the calling thread.
+    /// </summary>
     [DoesNotReturn]
-    void Fail(string message);
+    void Fail(string message, string? category);
 }
 
 /// <summary>A controlled thread of an <see cref="IExternalScheduler"/>.</summary>

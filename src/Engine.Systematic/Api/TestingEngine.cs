@@ -39,7 +39,7 @@ public static class TestingEngine
     {
         ArgumentNullException.ThrowIfNull(trace);
         var settings = (configuration ?? Configuration.Create()).WithMaxSteps(trace.MaxSteps).WithStepBoundAsBug(trace.HangIsBug);
-        return Explorer.Replay(settings, body, trace.Steps, checkOperations: true, trace.BugKind, trace.BugMessage);
+        return Explorer.Replay(settings, body, trace.Steps, checkOperations: true, trace.BugKind, trace.BugMessage, trace.BugCategory);
     }
 
     /// <summary>Loads a JSON trace file and replays it (see <see cref="Replay(ScheduleTrace, Action, Configuration?)"/>).</summary>

@@ -102,7 +102,7 @@ internal static class Explorer
     }
 
     /// <summary>Runs one iteration under a replaying strategy and reports whether it followed the schedule.</summary>
-    public static TestReport Replay(Configuration configuration, Action body, IReadOnlyList<TraceStep> decisions, bool checkOperations, BugKind? expectedKind, string? expectedMessage)
+    public static TestReport Replay(Configuration configuration, Action body, IReadOnlyList<TraceStep> decisions, bool checkOperations, BugKind? expectedKind, string? expectedMessage, string? expectedCategory = null)
     {
         using var runtime = new ControlledRuntime(configuration, 0);
         var strategy = new ReplayStrategy(decisions, checkOperations);
@@ -118,7 +118,8 @@ internal static class Explorer
         }
 
         if (divergence is null && expectedKind is not null &&
-            (result.BugKind != expectedKind || (expectedKind is BugKind.Assertion or BugKind.Exception && result.BugMessage != expectedMessage)))
+            (result.BugKind != expectedKind || (expectedKind is BugKind.Assertion or BugKind.Exception && result.BugMessage != expectedMessage) ||
+             (expectedCategory is not null && result.BugCategory != expectedCategory)))
         {
             divergence = result.FoundBug
                 ? $"the schedule was followed to the end but ended in a different bug: {result.BugKind}: {result.BugMessage}"
@@ -130,6 +131,7 @@ internal static class Explorer
         {
             bugs.Add(new BugReport(result.BugKind!.Value, result.BugMessage!, 0, "replay", ToTrace(configuration, result, "replay"), result.BugException)
             {
+                Category = result.BugCategory,
                 OriginalPreemptions = result.Preemptions,
             });
         }
@@ -193,6 +195,7 @@ internal static class Explorer
         var bug = new BugReport(failing.BugKind!.Value, failing.BugMessage!, failing.Iteration, failing.StrategyName,
             ToTrace(configuration, failing, failing.StrategyName), failing.BugException)
         {
+            Category = failing.BugCategory,
             OriginalPreemptions = failing.Preemptions,
         };
 
@@ -242,6 +245,7 @@ internal static class Explorer
         Settings = configuration.ToSettings(),
         BugKind = result.BugKind,
         BugMessage = result.BugMessage,
+        BugCategory = result.BugCategory,
         Threads = result.ThreadNames,
         Steps = result.Trace ?? [],
     };

@@ -103,10 +103,10 @@ internal static class ScheduleMinimizer
     }
 
     /// <summary>
-    /// Same kind and, for assertions and exceptions, the same message. Deadlocks, hangs and uncontrolled
+    /// Same kind and category and, for assertions and exceptions, the same message. Deadlocks, hangs and uncontrolled
     /// concurrency match on kind alone: their messages name thread positions that a shorter schedule may change.
     /// </summary>
     public static bool IsSameBug(IterationResult result, IterationResult original)
-        => result.BugKind == original.BugKind &&
+        => result.BugKind == original.BugKind && result.BugCategory == original.BugCategory &&
            (original.BugKind is not (BugKind.Assertion or BugKind.Exception) || result.BugMessage == original.BugMessage);
 }

@@ -56,6 +56,7 @@ internal sealed class ControlledRuntime : IDisposable
     private bool _hitStepBound;
     private BugKind? _bugKind;
     private string? _bugMessage;
+    private string? _bugCategory;
     private Exception? _bugException;
     private string? _divergence;
     private int _workerSerial;
@@ -134,6 +135,7 @@ internal sealed class ControlledRuntime : IDisposable
             HitStepBound = _hitStepBound,
             BugKind = _bugKind,
             BugMessage = _bugMessage,
+            BugCategory = _bugCategory,
             BugException = _bugException,
             Divergence = _divergence,
             Trace = keep ? _trace.ToArray() : null,
@@ -229,13 +231,13 @@ internal sealed class ControlledRuntime : IDisposable
         }
     }
 
-    /// <summary>Records a failed assertion of the running thread and ends the iteration.</summary>
-    public void ReportAssertionFailure(Operation current, string message)
+    /// <summary>Records a failed assertion of the running thread, of <paramref name="category"/> if it stated one, and ends the iteration.</summary>
+    public void ReportAssertionFailure(Operation current, string message, string? category)
     {
         lock (_gate)
         {
             ThrowIfEnded(current);
-            RecordBug(BugKind.Assertion, $"Assertion failed in {current.Describe()}: {message}", null);
+            RecordBug(BugKind.Assertion, $"Assertion failed in {current.Describe()}: {message}", null, category);
             BeginAbort();
         }
 
@@ -377,6 +379,7 @@ internal sealed class ControlledRuntime : IDisposable
         _hitStepBound = false;
         _bugKind = null;
         _bugMessage = null;
+        _bugCategory = null;
         _bugException = null;
         _divergence = null;
         _fairRandom = new SplitMix64(seed ^ 0xFA1E5EEDUL);
@@ -538,12 +541,13 @@ internal sealed class ControlledRuntime : IDisposable
         return $"Deadlock: no thread can run; {string.Join("; ", waiting)}.";
     }
 
-    private void RecordBug(BugKind kind, string message, Exception? exception)
+    private void RecordBug(BugKind kind, string message, Exception? exception, string? category = null)
     {
         if (_bugKind is null)
         {
             _bugKind = kind;
             _bugMessage = message;
+            _bugCategory = category;
             _bugException = exception;
         }
     }

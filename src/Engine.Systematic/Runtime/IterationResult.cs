@@ -17,6 +17,9 @@ internal sealed class IterationResult
 
     public string? BugMessage { get; init; }
 
+    /// <summary>The kind of bug a failed assertion stated, if any.</summary>
+    public string? BugCategory { get; init; }
+
     public Exception? BugException { get; init; }
 
     /// <summary>Set when a replaying strategy found the program no longer follows its schedule.</summary>

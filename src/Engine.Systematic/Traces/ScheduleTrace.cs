@@ -66,6 +66,9 @@ public sealed class ScheduleTrace
     /// <summary>The bug's message, if any.</summary>
     public string? BugMessage { get; init; }
 
+    /// <summary>The kind of bug its assertion stated (<see cref="BugReport.Category"/>), if any.</summary>
+    public string? BugCategory { get; init; }
+
     /// <summary>Thread names, indexed by thread id.</summary>
     public IReadOnlyList<string> Threads { get; init; } = [];
 

@@ -43,6 +43,12 @@ internal sealed class PageCache
         _dirtyTags = new int[pages];
     }
 
+    /// <summary>The number its pages carry in their <c>mapping</c> field.</summary>
+    public int MappingId => _mappingId;
+
+    /// <summary>The backing store the cache is filled from and written back to.</summary>
+    public BackingStore Store => _store;
+
     /// <summary>The index lock (<c>xa_lock</c>).</summary>
     public Spinlock IndexLock { get; } = new();
 

@@ -2,7 +2,9 @@ namespace Engine.Invariants;
 
 /// <summary>
 /// What an <see cref="InvariantViolation"/> broke. The subsystem that owns the invariant is named first in each
-/// summary; docs/engine.md lists them with the kernel rule behind each.
+/// summary, and its <c>…Invariants</c> checker (<c>Memory/MemoryInvariants</c>, <c>Mm/MmInvariants</c>, …) reports it at
+/// quiescence (the page cache's checker also reports an unmapped cached page's <see cref="RefcountMismatch"/>); the
+/// first three are recorded while the machine runs. docs/engine.md lists them with the kernel rule behind each.
 /// </summary>
 public enum ViolationKind
 {
@@ -63,13 +65,13 @@ public enum ViolationKind
     /// <summary>Rmap: an anonymous page's anon_vma or index does not place it where it is mapped, or a walk misses entries.</summary>
     AnonRmapBroken,
 
-    /// <summary>Rmap: VMAs and anon_vmas are not linked consistently, or a file's i_mmap lists the wrong VMAs.</summary>
+    /// <summary>Mm: VMAs and anon_vmas are not linked consistently, or a file's i_mmap lists the wrong VMAs.</summary>
     RmapLinksBroken,
 
-    /// <summary>Files: a file mapping's entry does not map the page cached for its index, or maps it wrongly.</summary>
+    /// <summary>Mm: a file mapping's entry does not map the page cached for its index, or maps it wrongly.</summary>
     FileMappingBroken,
 
-    /// <summary>Files: a shared file page is mapped writable while clean (write-notify broken).</summary>
+    /// <summary>Mm: a shared file page is mapped writable while clean (write-notify broken).</summary>
     WriteNotifyBroken,
 
     /// <summary>Files: the page cache's slots, tags or descriptors disagree.</summary>
