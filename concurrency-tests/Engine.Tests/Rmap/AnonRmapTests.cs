@@ -151,15 +151,15 @@ public sealed class AnonRmapTests
         var parent = machine.CreateProcess();
         var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         Assert.Equal(0UL, machine.Cpus[0].Read(parent, address));
-        var vma = parent.Mm.FindVma(address)!;
+        var vma = parent.Mm.FindVmaAtQuiescence(address)!;
         Assert.Null(vma.AnonVma);
         var child = parent.Fork();
-        Assert.Null(child.Mm.FindVma(address)!.AnonVma);
+        Assert.Null(child.Mm.FindVmaAtQuiescence(address)!.AnonVma);
 
         machine.Cpus[0].Write(child, address, 1);
-        Assert.NotNull(child.Mm.FindVma(address)!.AnonVma);
+        Assert.NotNull(child.Mm.FindVmaAtQuiescence(address)!.AnonVma);
         Assert.Null(vma.AnonVma);
-        Assert.Equal(0, child.Mm.FindVma(address)!.AnonVma!.Generation);
+        Assert.Equal(0, child.Mm.FindVmaAtQuiescence(address)!.AnonVma!.Generation);
         machine.CheckInvariants();
     }
 }

@@ -37,7 +37,7 @@ internal sealed class MmInvariants(Memmap memmap, FileTable files)
     /// <summary>The VMA of <paramref name="mm"/> that holds the entry <paramref name="pte"/> at <paramref name="address"/>; null, and a violation, when none does.</summary>
     public static Vma? CheckEntryInVma(MmStruct mm, ulong address, Pte pte, List<InvariantViolation> violations)
     {
-        var vma = mm.FindVma(address);
+        var vma = mm.FindVmaAtQuiescence(address);
         if (vma is null)
         {
             violations.Add(InvariantViolation.Of(ViolationKind.EntryOutsideVma, $"pid {mm.Id}: entry at 0x{address:x} ({pte}) lies outside every VMA")

@@ -1,4 +1,5 @@
 using Engine.Cpus;
+using Engine.Invariants;
 using Engine.Sync;
 
 namespace Engine.Mm;
@@ -60,6 +61,17 @@ internal sealed class MmStruct(int id, long pgd)
 
     /// <summary><c>find_vma</c> for one address. Enter with <see cref="MmapLock"/> held.</summary>
     public Vma? FindVma(ulong address)
+    {
+        if (Checks.Enabled)
+        {
+            Contract.Held(MmapLock, "the mmap_lock");
+        }
+
+        return FindVmaAtQuiescence(address);
+    }
+
+    /// <summary><c>find_vma</c> without the lock, for the invariant checker, which runs when no thread changes the VMAs.</summary>
+    public Vma? FindVmaAtQuiescence(ulong address)
     {
         int low = 0, high = Vmas.Count - 1;
         while (low <= high)
