@@ -141,7 +141,11 @@ public sealed class Machine : IDisposable
     public void CheckInvariants()
     {
         var violations = Violations.Snapshot();
-        violations.AddRange(Invariants.Check(LiveProcesses()));
+        using (SchedulingHook.EnterQuiescent())
+        {
+            // The list of processes too is read at quiescence: no scheduling points in the check.
+            violations.AddRange(Invariants.Check(LiveProcesses()));
+        }
         if (violations.Count > 0)
         {
             throw new InvariantViolationException(violations);
