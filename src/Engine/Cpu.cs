@@ -33,7 +33,7 @@ public sealed class Cpu
     /// <summary>Loads the 64-bit word at <paramref name="address"/> (8-byte aligned) of <paramref name="process"/>.</summary>
     public ulong Read(Process process, ulong address)
     {
-        var mm = Enter(process, address);
+        var mm = Enter(process, address, write: false);
         ulong value;
         while (!_machine.Mmu.TryRead(Context, mm.Context, address, out value))
         {
@@ -46,7 +46,7 @@ public sealed class Cpu
     /// <summary>Stores <paramref name="value"/> at <paramref name="address"/> (8-byte aligned) of <paramref name="process"/>.</summary>
     public void Write(Process process, ulong address, ulong value)
     {
-        var mm = Enter(process, address);
+        var mm = Enter(process, address, write: true);
         while (!_machine.Mmu.TryWrite(Context, mm.Context, address, value))
         {
             _machine.Faults.HandleMmFault(Context, mm, address, write: true);
@@ -150,7 +150,7 @@ public sealed class Cpu
     /// <summary>Validates a GUP request (throwing <see cref="ArgumentException"/>) and returns the live mm, switched to on this CPU.</summary>
     private MmStruct CheckUserPages(Process process, ulong address, int pages, GupFlags flags)
     {
-        ArgumentNullException.ThrowIfNull(process);
+        CheckOwnProcess(process);
         if ((flags & ~(GupFlags.Write | GupFlags.LongTerm | GupFlags.FastOnly | GupFlags.NoFast | GupFlags.Force)) != 0
             || (flags & (GupFlags.FastOnly | GupFlags.NoFast)) == (GupFlags.FastOnly | GupFlags.NoFast))
         {
@@ -168,6 +168,13 @@ public sealed class Cpu
             throw new ArgumentException($"[0x{address:x}, +{pages} page(s)) is empty or leaves the user address space.", nameof(pages));
         }
 
+        // Checked before the frame array is allocated: no request can hold more distinct pages than the machine has
+        // frames, so a larger one is refused rather than exhausting the managed heap.
+        if (pages > _machine.Options.Frames)
+        {
+            throw new ArgumentException($"{pages:N0} pages is more than this machine's {_machine.Options.Frames:N0} frames.", nameof(pages));
+        }
+
         var mm = process.LiveMm();
         Shootdown.SwitchMm(mm.Context, Context);
         return mm;
@@ -179,16 +186,33 @@ public sealed class Cpu
     /// <summary><c>local_irq_enable</c> (see <see cref="CpuContext.LocalIrqEnable"/>).</summary>
     internal void LocalIrqEnable() => Context.LocalIrqEnable();
 
-    private MmStruct Enter(Process process, ulong address)
+    private MmStruct Enter(Process process, ulong address, bool write)
     {
-        ArgumentNullException.ThrowIfNull(process);
+        CheckOwnProcess(process);
         if ((address & 7) != 0)
         {
             throw new ArgumentException($"Address 0x{address:x} is not 8-byte aligned.", nameof(address));
         }
 
+        // The walker uses bits 47–12 only: an address outside the user half would alias a user page. On x86-64 a
+        // non-canonical or kernel-half address never reaches the page tables for a user access; it faults.
+        if (address >= Process.UserEnd)
+        {
+            throw new SegmentationFault(address, SegmentationFaultReason.NotUserAddress, write);
+        }
+
         var mm = process.LiveMm();
         Shootdown.SwitchMm(mm.Context, Context);
         return mm;
+    }
+
+    /// <summary>Throws unless <paramref name="process"/> is a process of this CPU's machine.</summary>
+    private void CheckOwnProcess(Process process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        if (process.Machine != _machine)
+        {
+            throw new ArgumentException($"Process {process.Pid} belongs to another machine than CPU {Id}.", nameof(process));
+        }
     }
 }

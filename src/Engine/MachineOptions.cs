@@ -9,7 +9,13 @@ public sealed class MachineOptions
     /// <summary>Simulated CPUs. Default 4.</summary>
     public int Cpus { get; init; } = 4;
 
-    /// <summary>4 KiB physical frames, page tables included. Default 65,536 (256 MiB).</summary>
+    /// <summary>
+    /// The most frames a machine can have: physical memory is one array of 64-bit words, and a .NET array holds at most
+    /// <see cref="Array.MaxLength"/> elements, 512 per frame (so 4,194,303 frames, 4 KiB short of 16 GiB).
+    /// </summary>
+    public const int MaxFrames = 0x7FFFFFC7 / 512;
+
+    /// <summary>4 KiB physical frames, page tables included: 64 to <see cref="MaxFrames"/>. Default 65,536 (256 MiB).</summary>
     public int Frames { get; init; } = 65_536;
 
     /// <summary>How page-table entries are stored. Default <see cref="PteLayout.Native64"/>.</summary>
@@ -192,9 +198,9 @@ public sealed class MachineOptions
             throw new ArgumentOutOfRangeException(nameof(Cpus), Cpus, "A machine has 1 to 64 CPUs.");
         }
 
-        if (Frames is < 64 or > (1 << 22))
+        if (Frames is < 64 or > MaxFrames)
         {
-            throw new ArgumentOutOfRangeException(nameof(Frames), Frames, "A machine has 64 to 4,194,304 frames (16 GiB).");
+            throw new ArgumentOutOfRangeException(nameof(Frames), Frames, $"A machine has 64 to {MaxFrames:N0} frames (just under 16 GiB).");
         }
 
         if (!Enum.IsDefined(PteLayout))

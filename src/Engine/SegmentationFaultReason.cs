@@ -7,4 +7,10 @@ public enum SegmentationFaultReason
     Unmapped,
     /// <summary>The mapping does not allow the access (SEGV_ACCERR).</summary>
     Protection,
+
+    /// <summary>
+    /// The address is not a user address: non-canonical (bits 63–47 not all equal) or in the kernel half, which a
+    /// user access cannot reach on x86-64 (a general-protection or page fault, delivered as SIGSEGV).
+    /// </summary>
+    NotUserAddress,
 }
