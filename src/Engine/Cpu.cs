@@ -88,13 +88,7 @@ public sealed class Cpu
     /// </summary>
     public void UnpinUserPages(ReadOnlySpan<long> frames, bool dirty)
     {
-        _machine.Gup.CheckPinned(frames);
-        if (dirty)
-        {
-            _machine.Gup.MarkPagesDirty(frames);
-        }
-
-        _machine.Gup.Release(frames, pin: true, Id);
+        _machine.Gup.Unpin(frames, dirty, Id);
     }
 
     /// <summary>

@@ -123,9 +123,13 @@ public sealed class MachineOptions
     public bool GupFastForkSeq { get; init; } = true;
 
     /// <summary>
-    /// A new GUP reference is refused when the page's count is zero or has wrapped negative ("mm: prevent
-    /// get_user_pages() from overflowing page refcount", Linux 5.1, commit 8fde12ca79af, after Jann Horn's report).
-    /// Default on.
+    /// A new GUP reference or pin is refused (an <see cref="InvalidOperationException"/>, nothing taken) when the
+    /// page's count is zero or negative, or when the new references would take it past its limit
+    /// (<see cref="RefcountLimit"/>): "mm: prevent get_user_pages() from overflowing page refcount", Linux 5.1, commit
+    /// 8fde12ca79af, after Jann Horn's report, made stricter. The kernel refuses only a count that has already wrapped
+    /// to zero or below, so the pin that carries it across the sign still succeeds; here the count never wraps while
+    /// the guard is on. Off, GUP's slow path takes references with a plain <c>get_page</c>, as before 2019, and the
+    /// count wraps. Default on.
     /// </summary>
     public bool RefcountOverflowGuard { get; init; } = true;
 
@@ -164,8 +168,8 @@ public sealed class MachineOptions
     /// same way. Other reference changes (fork, faults) count as usual. Why it exists: the overflow attack of 2019
     /// ("mm: prevent get_user_pages() from overflowing page refcount", Linux 5.1) needs 2^32 references, which no
     /// schedule can take one by one, so a scenario shrinks the counter to a few dozen (zoo entry 8 uses 15) and goes
-    /// round it with plain references. A pin adds <c>GUP_PIN_COUNTING_BIAS</c> (1,024) at once, so a limit below
-    /// 2,048 is for scenarios that take plain references only. Must be positive (<see cref="Validate"/> rejects
+    /// round it with plain references. A pin adds <c>GUP_PIN_COUNTING_BIAS</c> (1,024) at once, which on a limit below
+    /// 1,024 the guard always refuses and, with the guard off, wraps modulo the counter's range. Must be positive (<see cref="Validate"/> rejects
     /// anything else). Default <see cref="int.MaxValue"/>: the real width, and the fast path that does not emulate
     /// a narrower counter.
     /// </summary>

@@ -343,6 +343,12 @@ public sealed class Process : IDisposable
             throw new ArgumentException($"Unknown protection {prot}.", nameof(prot));
         }
 
+        // Mappings are placed from MmapBase up: a length the area above it cannot hold is refused before any lock.
+        if (length > UserEnd - MmapBase)
+        {
+            throw new OutOfAddressSpaceException($"Length {length:N0} is more than the {UserEnd - MmapBase:N0} bytes mappings can be placed in (mmap's ENOMEM); nothing was mapped.");
+        }
+
         return (length + PageMask) & ~PageMask;
     }
 
@@ -413,7 +419,7 @@ public sealed class Process : IDisposable
 
         if (candidate + size > UserEnd || candidate + size < candidate)
         {
-            throw new OutOfMemoryException($"No room for {size} bytes in the address space.");
+            throw new OutOfAddressSpaceException($"No gap of {size:N0} bytes is left in the address space (mmap's ENOMEM); nothing was mapped.");
         }
 
         return candidate;

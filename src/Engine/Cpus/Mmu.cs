@@ -127,6 +127,16 @@ internal sealed class Mmu(PhysicalMemory memory, Memmap memmap, PageTableSet tab
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ReportUseAfterFree(int cpu, long pfn, ulong address)
     {
+        var count = memmap.PageCount(pfn);
+        if (count < 0 && !memmap.TestFlags(pfn, PageFlags.PageTable))
+        {
+            // Not a free frame: a live page whose count wrapped past its limit. Say so, not "use-after-free".
+            violations.Record(InvariantViolation.Of(ViolationKind.RefcountOverflow,
+                $"refcount overflow: CPU {cpu} accessed 0x{address:x}, pfn 0x{pfn:x}, whose _refcount has wrapped to {count}: references were taken past the counter's limit")
+                with { Pfn = pfn, Address = address, Cpu = cpu, Actual = count });
+            return;
+        }
+
         counters.Add(cpu, Stat.UseAfterFree);
         violations.Record(InvariantViolation.Of(ViolationKind.UseAfterFree,
             $"use-after-free: CPU {cpu} accessed 0x{address:x} through a stale translation to pfn 0x{pfn:x}, {(memmap.PageCount(pfn) == 0 ? "a free frame" : "now a page table")}")

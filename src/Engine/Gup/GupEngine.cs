@@ -66,21 +66,45 @@ internal sealed class GupEngine(
     }
 
     /// <summary>
-    /// Throws <see cref="InvalidOperationException"/> unless every frame of <paramref name="pfns"/> (but the zero page,
-    /// which pins do not count) is a frame of this machine holding at least one pin: the check before an unpin through
-    /// a caller's frame array, so that a second unpin of frames no one else pinned changes nothing. Reads the GUP
-    /// bookkeeping, which every take and release keeps.
+    /// <c>unpin_user_pages</c> through a caller's frame array, dirtying page-cache pages first when
+    /// <paramref name="dirty"/>. Throws <see cref="InvalidOperationException"/>, unpinning nothing, unless every frame
+    /// of <paramref name="pfns"/> is a frame of this machine that holds a pin for each time the array names it (the
+    /// zero page included, whose pins are counted though they take no reference): a second unpin of frames no one else
+    /// pinned changes nothing. The pins are taken back from the bookkeeping one by one with a compare-and-swap and put
+    /// back if one is missing, so two racing unpins of one pin cannot both succeed.
     /// </summary>
-    public void CheckPinned(ReadOnlySpan<long> pfns)
+    public void Unpin(ReadOnlySpan<long> pfns, bool dirty, int cpu)
     {
-        foreach (var pfn in pfns)
+        for (var i = 0; i < pfns.Length; i++)
         {
-            if (pfn != zeroPfn && (!memmap.Contains(pfn) || memmap.GupHeld(pfn).Pins <= 0))
+            var pfn = pfns[i];
+            if (!memmap.Contains(pfn) || !memmap.TryUnaccountPin(pfn, PinRefs(pfn)))
             {
+                for (var j = 0; j < i; j++)
+                {
+                    memmap.AccountGup(pfns[j], PinRefs(pfns[j]), 1);
+                }
+
                 throw new InvalidOperationException($"Frame 0x{pfn:x} holds no pin: it was never pinned, or it was unpinned already. Nothing was unpinned.");
             }
         }
+
+        if (dirty)
+        {
+            MarkPagesDirty(pfns);
+        }
+
+        foreach (var pfn in pfns)
+        {
+            if (pfn != zeroPfn)
+            {
+                Drop(pfn, Memmap.GupPinCountingBias, cpu);
+            }
+        }
     }
+
+    /// <summary>The references one pin holds on <paramref name="pfn"/>: none on the zero page.</summary>
+    private int PinRefs(long pfn) => pfn == zeroPfn ? 0 : Memmap.GupPinCountingBias;
 
     /// <summary>Drops what <see cref="Take"/> took (<c>unpin_user_pages</c> / <c>put_page</c>).</summary>
     public void Release(ReadOnlySpan<long> pfns, bool pin, int cpu)
@@ -266,8 +290,10 @@ internal sealed class GupEngine(
 
                 if (pte.IsSpecial)
                 {
-                    // The shared zero page: handed out without a reference, as the kernel does.
+                    // The shared zero page: handed out without a reference, as the kernel does. Its pins are counted
+                    // all the same (bookkeeping only), so that an unpin of a zero page no one pinned is refused.
                     pfn = pte.Pfn;
+                    memmap.AccountGup(pfn, 0, pin ? 1 : 0);
                     return FollowResult.Taken;
                 }
 
@@ -360,6 +386,7 @@ internal sealed class GupEngine(
     {
         if (pfn == zeroPfn)
         {
+            memmap.AccountGup(pfn, 0, pin ? -1 : 0);
             return;
         }
 

@@ -79,4 +79,10 @@ public enum ViolationKind
 
     /// <summary>Files: a clean cached page differs from its backing store (a store reached it without dirtying it).</summary>
     CleanPageDiffers,
+
+    /// <summary>
+    /// Memory: a page's <c>_refcount</c> is negative: references were taken past the counter's limit and it wrapped
+    /// (possible only with <c>RefcountOverflowGuard</c> off), so it no longer says how many holders the page has.
+    /// </summary>
+    RefcountOverflow,
 }

@@ -113,8 +113,11 @@ internal sealed class Memmap
 
     /// <summary>
     /// <c>try_grab_folio</c>: <paramref name="refs"/> references (1 for a get, <see cref="GupPinCountingBias"/> for a pin)
-    /// on a page found without holding one, refused on a free page and, when <paramref name="overflowGuard"/> is on,
-    /// on a count that has wrapped to zero or below (the 2019 hardening: the sign test is racy but enough).
+    /// on a page found without holding one, refused on a free page. When <paramref name="overflowGuard"/> is on it is
+    /// also refused, changing nothing, when the count is not positive or when the new references would take it past
+    /// <see cref="RefcountLimit"/>. That is stricter than the kernel's 2019 hardening, which refuses only once the count
+    /// has already wrapped to zero or below (so one more pin can still carry it across the sign): here the count never
+    /// wraps while the guard is on. Off, the count wraps as the real 32-bit counter does.
     /// </summary>
     public bool TryGrabPage(long pfn, int refs, bool overflowGuard)
     {
@@ -122,7 +125,7 @@ internal sealed class Memmap
         while (true)
         {
             var seen = Atomic.Read(ref count);
-            if (seen == 0 || (overflowGuard && seen < 0))
+            if (seen == 0 || (overflowGuard && (seen < 0 || seen > RefcountLimit - refs)))
             {
                 return false;
             }
@@ -178,19 +181,16 @@ internal sealed class Memmap
     /// </summary>
     public int RefcountLimit { get; init; } = int.MaxValue;
 
+    /// <summary>
+    /// <paramref name="value"/> reduced into the counter's range [−limit − 1, limit], as two's complement arithmetic of
+    /// that width reduces it: modulo 2 × (limit + 1), whatever the distance (a pin adds 1024, more than a small test
+    /// limit's whole range).
+    /// </summary>
     private int Wrap(long value)
     {
-        var span = ((long)RefcountLimit + 1) * 2;
-        if (value > RefcountLimit)
-        {
-            value -= span;
-        }
-        else if (value < -(long)RefcountLimit - 1)
-        {
-            value += span;
-        }
-
-        return (int)value;
+        var half = (long)RefcountLimit + 1;
+        var span = half * 2;
+        return (int)((((value + half) % span) + span) % span - half);
     }
 
     /// <summary><c>folio_maybe_dma_pinned</c> for a small page: the count has reached the pin bias (false positives allowed, never false negatives).</summary>
@@ -202,6 +202,29 @@ internal sealed class Memmap
     /// </summary>
     public void AccountGup(long pfn, int refs, int pins)
         => Atomic.Add(ref _gupHeld[pfn - BasePfn], refs + ((long)pins << GupPinShift));
+
+    /// <summary>
+    /// Takes back one pin of <paramref name="refs"/> references from the bookkeeping of <paramref name="pfn"/> if it
+    /// records at least one pin; false, changing nothing, if it records none (the check that refuses an unpin of a frame
+    /// no one pinned). Atomic, so two unpins racing for one pin cannot both succeed.
+    /// </summary>
+    public bool TryUnaccountPin(long pfn, int refs)
+    {
+        ref var held = ref _gupHeld[pfn - BasePfn];
+        while (true)
+        {
+            var seen = Atomic.Read(ref held);
+            if (seen >> GupPinShift <= 0)
+            {
+                return false;
+            }
+
+            if (Atomic.CompareExchange(ref held, seen - refs - (1L << GupPinShift), seen) == seen)
+            {
+                return true;
+            }
+        }
+    }
 
     /// <summary>The references and pins live GUP handles hold on <paramref name="pfn"/> (see <see cref="AccountGup"/>).</summary>
     public (int Refs, int Pins) GupHeld(long pfn)

@@ -64,7 +64,12 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
 
         var (gupRefs, _) = memmap.GupHeld(pfn);
         var expected = count + (cached.Contains(pfn) ? 1 : 0) + gupRefs;
-        if (refcount != expected)
+        if (refcount < 0)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.RefcountOverflow, $"pfn 0x{pfn:x}: refcount {refcount} has wrapped past the counter's limit; {count} entries map it and {expected - count} other reference(s) are held (cache, GUP)")
+                with { Pfn = pfn, Expected = expected, Actual = refcount });
+        }
+        else if (refcount != expected)
         {
             violations.Add(InvariantViolation.Of(ViolationKind.RefcountMismatch, $"pfn 0x{pfn:x}: refcount {refcount} but {count} entries map it and {expected - count} other reference(s) are held (cache, GUP)")
                 with { Pfn = pfn, Expected = expected, Actual = refcount });
@@ -134,7 +139,7 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
         }
         else if (!mappings.ContainsKey(pfn) && !cached.Contains(pfn) && refcount != memmap.GupHeld(pfn).Refs)
         {
-            violations.Add(InvariantViolation.Of(ViolationKind.RefcountMismatch, $"pfn 0x{pfn:x} is held only by GUP handles ({memmap.GupHeld(pfn).Refs} references) but has refcount {refcount}")
+            violations.Add(InvariantViolation.Of(refcount < 0 ? ViolationKind.RefcountOverflow : ViolationKind.RefcountMismatch, $"pfn 0x{pfn:x} is held only by GUP handles ({memmap.GupHeld(pfn).Refs} references) but has refcount {refcount}")
                 with { Pfn = pfn, Expected = memmap.GupHeld(pfn).Refs, Actual = refcount });
         }
 
