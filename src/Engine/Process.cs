@@ -98,6 +98,7 @@ public sealed class Process : IDisposable
     {
         var mm = LiveMm();
         var (start, end) = CheckRange(address, length);
+        ProtocolEvents.Mark("munmap", "pid {2}: [0x{1:x}, +{3} page(s))", address: start, value: Pid, value2: (long)((end - start) >> PhysicalMemory.PageShift));
         mm.MmapLock.EnterWrite();
         var downgraded = false;
         try
@@ -168,6 +169,7 @@ public sealed class Process : IDisposable
             throw new ArgumentException($"Unknown protection {prot}.", nameof(prot));
         }
 
+        ProtocolEvents.Mark("mprotect", "pid {2}: [0x{1:x}, +{3} page(s))", address: start, value: Pid, value2: (long)((end - start) >> PhysicalMemory.PageShift));
         mm.MmapLock.EnterWrite();
         try
         {
@@ -200,6 +202,7 @@ public sealed class Process : IDisposable
     {
         var mm = LiveMm();
         var (start, end) = CheckRange(address, length);
+        ProtocolEvents.Mark("madvise", "pid {2}: MADV_DONTNEED [0x{1:x}, +{3} page(s))", address: start, value: Pid, value2: (long)((end - start) >> PhysicalMemory.PageShift));
         mm.MmapLock.EnterRead();
         try
         {
@@ -230,6 +233,7 @@ public sealed class Process : IDisposable
         var mm = LiveMm();
         var (start, end) = CheckRange(address, length);
         var ranges = new List<(Inode File, int First, int End)>();
+        ProtocolEvents.Mark("msync", "pid {2}: MS_SYNC [0x{1:x}, +{3} page(s))", address: start, value: Pid, value2: (long)((end - start) >> PhysicalMemory.PageShift));
         mm.MmapLock.EnterRead();
         try
         {
@@ -273,6 +277,7 @@ public sealed class Process : IDisposable
         try
         {
             ThrowIfExited();
+            ProtocolEvents.Mark("fork", "pid {2} forks pid {3}", value: Pid, value2: child.Pid);
             _machine.Forker.DupMmap(mm, child._mm);
             return child;
         }
@@ -298,6 +303,7 @@ public sealed class Process : IDisposable
         _mm.MmapLock.EnterWrite();
         try
         {
+            ProtocolEvents.Mark("exit_mmap", "pid {2}: unmap everything", value: Pid);
             foreach (var vma in _mm.Vmas)
             {
                 _machine.Zapper.ZapRange(_mm, vma.Start, vma.End, -1);

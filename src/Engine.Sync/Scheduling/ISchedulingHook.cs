@@ -2,7 +2,7 @@ namespace Engine.Sync;
 
 /// <summary>
 /// What a controlled scheduler plugs into <see cref="SchedulingHook"/>. <c>Engine.Sync</c> knows nothing of the
-/// scheduler beyond this interface. Both members are called on the thread that performs the operation.
+/// scheduler beyond this interface. Every member is called on the thread that performs the operation.
 /// </summary>
 public interface ISchedulingHook
 {
@@ -20,4 +20,12 @@ public interface ISchedulingHook
     /// must only read shared state.
     /// </summary>
     bool WaitUntil(OperationKind kind, Func<object?, bool> condition, object? state, string file, int line);
+
+    /// <summary>
+    /// A protocol step the running code marked (<see cref="ProtocolEvents.Mark"/>), on the calling thread. Not a
+    /// scheduling point: the hook records it and returns. The default ignores it.
+    /// </summary>
+    void OnEvent(in ProtocolEvent protocolEvent)
+    {
+    }
 }

@@ -43,6 +43,7 @@ internal sealed class ForkCopier(
 
         // Odd while entries are being write-protected: GUP-fast, which pins without the mmap_lock, backs off.
         parent.WriteProtectSeq.WriteBegin();
+        ProtocolEvents.Mark("dup_mmap", "write_protect_seq begins (odd): GUP-fast pins back off");
         var protectedAny = false;
         try
         {
@@ -73,11 +74,13 @@ internal sealed class ForkCopier(
         finally
         {
             parent.WriteProtectSeq.WriteEnd();
+            ProtocolEvents.Mark("dup_mmap", "write_protect_seq ends (even)");
 
             // flush_tlb_mm before fork returns: no CPU of the parent may keep writing through a translation that
             // was writable before the page became shared.
             if (protectedAny && knobs.FlushesParentTlb)
             {
+                ProtocolEvents.Mark("dup_mmap", "flush_tlb_mm: the parent's write-protected entries");
                 shootdown.FlushTlbRange(parent.Context, UserSpace.Start, UserSpace.End);
             }
         }
@@ -149,6 +152,11 @@ internal sealed class ForkCopier(
                     // The hardware may be setting dirty right now: clear the write bit atomically and copy what is there.
                     pte = ptes.PtepSetWrprotect(source, index).WrProtect();
                     protectedAny = true;
+                    ProtocolEvents.Mark("copy_present_pte", "share pfn 0x{0:x} at 0x{1:x} with the child; write-protect the parent's pte", pte.Pfn, address);
+                }
+                else
+                {
+                    ProtocolEvents.Mark("copy_present_pte", "share pfn 0x{0:x} at 0x{1:x} with the child (already read-only)", pte.Pfn, address);
                 }
             }
 
@@ -185,6 +193,7 @@ internal sealed class ForkCopier(
 
         SchedulingPoint.Interleave();
         memory.Frame(pte.Pfn).CopyTo(memory.Frame(fresh));
+        ProtocolEvents.Mark("copy_present_page", "pfn 0x{2:x} at 0x{1:x} may be pinned: the child gets its own copy, pfn 0x{0:x}", fresh, address, pte.Pfn);
         memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
         anonRmap.AddNewAnonRmap(fresh, childVma, address);
         ptes.SetPte(destination, index, Pte.Make(fresh, write: childVma.CanWrite, dirty: true, young: true));

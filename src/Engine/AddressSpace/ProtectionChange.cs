@@ -4,6 +4,7 @@ using Engine.Memory;
 using Engine.Mm;
 using Engine.PageTables;
 using Engine.Policy;
+using Engine.Sync;
 
 namespace Engine.AddressSpace;
 
@@ -51,8 +52,14 @@ internal sealed class ProtectionChange(Memmap memmap, PageTableSet tables, PteAc
                     updated = updated.MkWrite();
                 }
 
-                flush |= old.IsPresent && (!updated.IsPresent || (old.IsWrite && !updated.IsWrite));
+                var lost = old.IsPresent && (!updated.IsPresent || (old.IsWrite && !updated.IsWrite));
+                flush |= lost;
                 ptes.SetPte(table, index, updated);
+                ProtocolEvents.Mark(
+                    "change_pte_range",
+                    !updated.IsPresent ? "pte at 0x{1:x}, pfn 0x{0:x}: PROT_NONE" : updated.IsWrite ? "pte at 0x{1:x}, pfn 0x{0:x}: writable" : lost ? "pte at 0x{1:x}, pfn 0x{0:x}: write-protected" : "pte at 0x{1:x}, pfn 0x{0:x}: read-only",
+                    updated.Pfn,
+                    address);
             }
 
             ptl.Exit();

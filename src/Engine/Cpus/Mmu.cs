@@ -24,18 +24,21 @@ internal sealed class Mmu(PhysicalMemory memory, Memmap memmap, PageTableSet tab
     {
         var vpn = address >> PhysicalMemory.PageShift;
         cpu.BeginAccess();
-        if (!cpu.Tlb.Lookup(mm.Id, vpn, out var pfn, out _, out _))
+        var hit = cpu.Tlb.Lookup(mm.Id, vpn, out var pfn, out _, out _);
+        if (!hit)
         {
             counters.Add(cpu.Id, Stat.TlbMisses);
             if (!WalkAndFill(cpu, mm, address, write: false, out pfn))
             {
                 cpu.EndAccess();
+                ProtocolEvents.Mark("mmu", "load 0x{1:x}: no usable pte, page fault", address: address);
                 value = 0;
                 return false;
             }
         }
 
         value = Atomic.Read(ref memory.Word(pfn, WordIndex(address)));
+        ProtocolEvents.Mark("mmu", hit ? "load 0x{1:x} -> 0x{2:x} from pfn 0x{0:x} (TLB hit)" : "load 0x{1:x} -> 0x{2:x} from pfn 0x{0:x} (page walk, TLB filled)", pfn, address, (long)value);
         if (Checks.Enabled)
         {
             CheckLiveFrame(cpu.Id, pfn, address);
@@ -54,17 +57,20 @@ internal sealed class Mmu(PhysicalMemory memory, Memmap memmap, PageTableSet tab
 
         // A writable and dirty entry stores without touching the page table; anything else walks, and the walk sets
         // the PTE's dirty bit (x86 does the same), so a clean PTE always means "not written since cleaned".
-        if (!cpu.Tlb.Lookup(mm.Id, vpn, out var pfn, out var writable, out var dirty) || !writable || !dirty)
+        var hit = cpu.Tlb.Lookup(mm.Id, vpn, out var pfn, out var writable, out var dirty) && writable && dirty;
+        if (!hit)
         {
             counters.Add(cpu.Id, Stat.TlbMisses);
             if (!WalkAndFill(cpu, mm, address, write: true, out pfn))
             {
                 cpu.EndAccess();
+                ProtocolEvents.Mark("mmu", "store 0x{1:x}: no writable pte, page fault", address: address);
                 return false;
             }
         }
 
         Atomic.Write(ref memory.Word(pfn, WordIndex(address)), value);
+        ProtocolEvents.Mark("mmu", hit ? "store 0x{1:x} = 0x{2:x} into pfn 0x{0:x} (TLB hit)" : "store 0x{1:x} = 0x{2:x} into pfn 0x{0:x} (page walk, TLB filled, pte dirty)", pfn, address, (long)value);
         if (Checks.Enabled)
         {
             CheckLiveFrame(cpu.Id, pfn, address);

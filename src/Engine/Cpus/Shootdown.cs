@@ -39,6 +39,12 @@ internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool g
             return;
         }
 
+        ProtocolEvents.Mark(
+            "flush_tlb_mm_range",
+            broadcastInvalidate ? "invalidate [0x{1:x}, +{3} page(s)) on cpus {2:cpus} (broadcast: no acknowledgement awaited)" : "shootdown [0x{1:x}, +{3} page(s)) on cpus {2:cpus}",
+            address: start,
+            value: (long)mask,
+            value2: (long)((end - start + PhysicalMemory.PageSize - 1) >> PhysicalMemory.PageShift));
         var startVpn = start >> PhysicalMemory.PageShift;
         var endVpn = (end + PhysicalMemory.PageSize - 1) >> PhysicalMemory.PageShift;
         var targets = 0;
@@ -70,6 +76,7 @@ internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool g
             }
         }
 
+        ProtocolEvents.Mark("flush_tlb_mm_range", "every target acknowledged", address: start);
         counters.Add(cpu, Stat.TlbShootdowns);
         counters.Add(cpu, Stat.ShootdownTargets, targets);
     }

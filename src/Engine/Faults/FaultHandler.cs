@@ -130,10 +130,12 @@ internal sealed class FaultHandler(
             if (ptes.PtepGet(table, index).IsNone)
             {
                 ptes.SetPte(table, index, Pte.Make(zeroPfn, write: false, young: true, special: true));
+                ProtocolEvents.Mark("do_anonymous_page", "read fault at 0x{1:x}: map the zero page read-only", zeroPfn, address);
                 counters.Add(cpu.Id, Stat.ZeroPageFaults);
             }
             else
             {
+                ProtocolEvents.Mark("do_anonymous_page", "pte at 0x{1:x} is no longer none: another fault won, retry", address: address);
                 counters.Add(cpu.Id, Stat.FaultRetries);
             }
 
@@ -160,6 +162,7 @@ internal sealed class FaultHandler(
         // The new page's one reference (taken by the allocator) is the PTE's; the mapcount is set directly.
         anonRmap.AddNewAnonRmap(pfn, vma, address);
         ptes.SetPte(table, index, Pte.Make(pfn, write: vma.CanWrite, dirty: true, young: true));
+        ProtocolEvents.Mark("do_anonymous_page", "write fault at 0x{1:x}: map new page pfn 0x{0:x} (AnonExclusive)", pfn, address);
         ptl.Exit();
         counters.Add(cpu.Id, Stat.AnonymousFaults);
         counters.Add(cpu.Id, Stat.PagesAllocated);
@@ -188,7 +191,7 @@ internal sealed class FaultHandler(
 
         if (!write)
         {
-            DoReadFault(cpu, table, index, pfn);
+            DoReadFault(cpu, table, index, address, pfn);
         }
         else if (!vma.IsShared)
         {
@@ -196,7 +199,7 @@ internal sealed class FaultHandler(
         }
         else
         {
-            DoSharedFault(cpu, file, table, index, pfn);
+            DoSharedFault(cpu, file, table, index, address, pfn);
         }
     }
 
@@ -204,7 +207,7 @@ internal sealed class FaultHandler(
     /// <c>do_read_fault</c> + <c>finish_fault</c>. Enter with the mmap_lock held for read, no PTL, and a reference on
     /// the page-cache page, which becomes the new entry's; returns with no PTL and that reference passed on or dropped.
     /// </summary>
-    private void DoReadFault(CpuContext cpu, long table, int index, long pfn)
+    private void DoReadFault(CpuContext cpu, long table, int index, ulong address, long pfn)
     {
         var ptl = tables.Ptl(table);
         if (!LockPteStillNone(cpu, ptl, table, index))
@@ -216,6 +219,7 @@ internal sealed class FaultHandler(
         // folio_add_file_rmap_pte, then the read-only entry.
         memmap.AddMapTestFirst(pfn);
         ptes.SetPte(table, index, Pte.Make(pfn, write: false, dirty: false, young: true));
+        ProtocolEvents.Mark("do_read_fault", "map page-cache pfn 0x{0:x} read-only at 0x{1:x}", pfn, address);
         ptl.Exit();
         counters.Add(cpu.Id, Stat.FileReadFaults);
     }
@@ -255,6 +259,7 @@ internal sealed class FaultHandler(
 
         anonRmap.AddNewAnonRmap(fresh, vma, address);
         ptes.SetPte(table, index, Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
+        ProtocolEvents.Mark("do_cow_fault", "copy page-cache pfn 0x{2:x} into new pfn 0x{0:x}, mapped at 0x{1:x}", fresh, address, pfn);
         ptl.Exit();
         release.PutPage(cpu.Id, pfn);
         counters.Add(cpu.Id, Stat.FilePrivateWriteFaults);
@@ -268,7 +273,7 @@ internal sealed class FaultHandler(
     /// (<c>fault_dirty_shared_page</c>) and only then unlocked, so writeback, which cleans under the page lock, sees
     /// either no entry or a dirty page.
     /// </summary>
-    private void DoSharedFault(CpuContext cpu, Inode file, long table, int index, long pfn)
+    private void DoSharedFault(CpuContext cpu, Inode file, long table, int index, ulong address, long pfn)
     {
         memmap.LockPage(pfn);
         file.Cache.MarkDirty(pfn);
@@ -282,6 +287,7 @@ internal sealed class FaultHandler(
 
         memmap.AddMapTestFirst(pfn);
         ptes.SetPte(table, index, Pte.Make(pfn, write: true, dirty: true, young: true));
+        ProtocolEvents.Mark("do_shared_fault", "page-cache pfn 0x{0:x} dirtied and mapped writable at 0x{1:x}", pfn, address);
         ptl.Exit();
         file.Cache.MarkDirty(pfn);
         memmap.UnlockPage(pfn);
@@ -323,6 +329,11 @@ internal sealed class FaultHandler(
         if (same)
         {
             ptes.SetPte(table, index, orig.MkWrite().MkDirty().MkYoung());
+            ProtocolEvents.Mark("wp_page_shared", "page-cache pfn 0x{0:x} dirtied, pte made writable", pfn);
+        }
+        else
+        {
+            ProtocolEvents.Mark("wp_page_shared", "pte changed while pfn 0x{0:x} was being dirtied: retry", pfn);
         }
 
         ptl.Exit();
@@ -361,6 +372,7 @@ internal sealed class FaultHandler(
         }
 
         counters.Add(cpu.Id, Stat.WriteProtectFaults);
+        ProtocolEvents.Mark("do_wp_page", unshare ? "unshare fault at 0x{1:x}: pte read-only, pfn 0x{0:x}" : "write fault at 0x{1:x}: pte read-only, pfn 0x{0:x}", orig.Pfn, address);
         if (orig.IsSpecial)
         {
             // The zero page: nothing to reuse, nothing to reference.
@@ -443,11 +455,13 @@ internal sealed class FaultHandler(
 
         // ptep_clear_flush: no CPU may keep using the old translation once the new page can be written.
         ptes.PtepGetAndClear(table, index);
+        ProtocolEvents.Mark("wp_page_copy", oldIsZeroPage ? "clear pte at 0x{1:x} (the zero page) and flush" : "copied pfn 0x{0:x}; clear pte at 0x{1:x} and flush", old, address);
         shootdown.FlushTlbRange(mm.Context, address & ~(ulong)(PhysicalMemory.PageSize - 1), (address & ~(ulong)(PhysicalMemory.PageSize - 1)) + PhysicalMemory.PageSize);
         anonRmap.AddNewAnonRmap(fresh, vma, address);
         ptes.SetPte(table, index, unshare
             ? Pte.Make(fresh, write: false, dirty: false, young: true)
             : Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
+        ProtocolEvents.Mark("wp_page_copy", unshare ? "map new pfn 0x{0:x} read-only at 0x{1:x} (unshared)" : "map new pfn 0x{0:x} at 0x{1:x}", fresh, address);
         if (!oldIsZeroPage)
         {
             memmap.RemoveMapTestLast(old);
@@ -486,6 +500,7 @@ internal sealed class FaultHandler(
         }
 
         ptl.Exit();
+        ProtocolEvents.Mark("finish_fault", "pte no longer none: another fault won, retry");
         counters.Add(cpu.Id, Stat.FaultRetries);
         return false;
     }

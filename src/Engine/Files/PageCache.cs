@@ -133,6 +133,7 @@ internal sealed class PageCache
             IndexLock.Exit();
             if (!raced)
             {
+                ProtocolEvents.Mark("filemap_add_folio", "file page {2} read into pfn 0x{0:x}, added to the page cache", fresh, value: index);
                 _counters.Add(cpu, Stat.PageCacheFills);
                 _counters.Add(cpu, Stat.PagesAllocated);
                 return fresh;
@@ -154,6 +155,8 @@ internal sealed class PageCache
         {
             return;
         }
+
+        ProtocolEvents.Mark("folio_mark_dirty", "pfn 0x{0:x} was clean: now dirty", pfn);
 
         var index = (int)Atomic.Read(ref _memmap.Page(pfn).Index);
         IndexLock.Enter();
@@ -211,6 +214,7 @@ internal sealed class PageCache
                 Atomic.Write(ref _slots[index], -1L);
                 Atomic.Write(ref _dirtyTags[index], 0);
                 evicted = true;
+                ProtocolEvents.Mark("__remove_mapping", "file page {2}, pfn 0x{0:x}: clean and unmapped, refcount frozen; removed from the page cache", pfn, value: index);
             }
 
             IndexLock.Exit();

@@ -6,6 +6,7 @@ using Engine.Mm;
 using Engine.PageTables;
 using Engine.Policy;
 using Engine.Stats;
+using Engine.Sync;
 
 namespace Engine.Gup;
 
@@ -98,6 +99,7 @@ internal sealed class GupEngine(
         {
             if (pfn != zeroPfn)
             {
+                ProtocolEvents.Mark("unpin_user_page", "pfn 0x{0:x} (-{2})", pfn, value: Memmap.GupPinCountingBias);
                 Drop(pfn, Memmap.GupPinCountingBias, cpu);
             }
         }
@@ -127,6 +129,7 @@ internal sealed class GupEngine(
         var start = 0;
         if (pin && knobs.GupFastForkSeq && !mm.WriteProtectSeq.TryReadBegin(out start))
         {
+            ProtocolEvents.Mark("gup_fast", "write_protect_seq odd: fork is write-protecting, fall back to the slow path", address: address);
             return 0;
         }
 
@@ -148,14 +151,18 @@ internal sealed class GupEngine(
             var pte = ptes.PtepGetLockless(table, index);
             if (!pte.IsPresent || pte.IsSpecial || (write && !pte.IsWrite) || !memmap.Contains(pte.Pfn))
             {
+                ProtocolEvents.Mark("gup_fast", "read pte at 0x{1:x}: not usable here (none, special or read-only), stop", address: at);
                 break;
             }
 
             var pfn = pte.Pfn;
             if (!memmap.TryGrabPage(pfn, refs, knobs.RefcountOverflowGuard))
             {
+                ProtocolEvents.Mark("gup_fast", "read pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio refused (free or at its limit), stop", pfn, at);
                 break;
             }
+
+            ProtocolEvents.Mark("gup_fast", pin ? "read pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio: pin (+{2})" : "read pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio: get (+{2})", pfn, at, refs);
 
             // The grab's compare-and-swap is a full barrier (a value-returning atomic, as folio_try_get's is): it pairs
             // with the unmapper's clear and its own atomic put, so either the re-read below sees the change or the
@@ -164,6 +171,7 @@ internal sealed class GupEngine(
                 && (tables.ReadPmd(pmdTable, at) != pmd || ptes.PtepGetLockless(table, index) != pte))
             {
                 // The page may have been unmapped meanwhile (and freed, and reused): ours can be the last reference.
+                ProtocolEvents.Mark("gup_fast", "re-read pte at 0x{1:x}: changed since the grab, drop pfn 0x{0:x}", pfn, at);
                 counters.Add(cpu.Id, Stat.GupFastRecheckDrops);
                 Drop(pfn, refs, cpu.Id);
                 break;
@@ -171,6 +179,7 @@ internal sealed class GupEngine(
 
             if (pin && !write && MustUnshare(pfn, vma: null, flags))
             {
+                ProtocolEvents.Mark("gup_fast", "pfn 0x{0:x} must be unshared (gup_must_unshare): drop it, the slow path unshares", pfn, at);
                 Drop(pfn, refs, cpu.Id);
                 break;
             }
@@ -182,6 +191,7 @@ internal sealed class GupEngine(
         cpu.LocalIrqEnable();
         if (pin && knobs.GupFastForkSeq && mm.WriteProtectSeq.ReadRetry(start))
         {
+            ProtocolEvents.Mark("gup_fast", "write_protect_seq moved (a fork ran): unpin {2} page(s), fall back", address: address, value: taken);
             Release(pfns[..taken], pin, cpu.Id);
             return 0;
         }
@@ -230,6 +240,7 @@ internal sealed class GupEngine(
                 // the page was looked up again as a mere read, whatever the entry had become meanwhile.
                 if (followWrite && force && !knobs.ForceWriteCowCheck && IsReadOnlyPrivate(mm, at, locked))
                 {
+                    ProtocolEvents.Mark("faultin_page", "forced write fault done at 0x{1:x}: look the page up again as a read (FOLL_WRITE dropped)", address: at);
                     followWrite = false;
                 }
             }
@@ -280,16 +291,19 @@ internal sealed class GupEngine(
                 var pte = ptes.PtepGet(table, index);
                 if (!pte.IsPresent || (write && !pte.IsWrite && !CanFollowForcedWrite(vma, pte, force)))
                 {
+                    ProtocolEvents.Mark("follow_page_pte", pte.IsPresent ? "pte at 0x{1:x} read-only for a write: fault it in" : "pte at 0x{1:x} not present: fault it in", address: at);
                     return FollowResult.Fault;
                 }
 
                 if (pin && !write && MustUnshare(pte.Pfn, vma, flags))
                 {
+                    ProtocolEvents.Mark("follow_page_pte", "pfn 0x{0:x} at 0x{1:x} must be unshared: unshare fault", pte.Pfn, at);
                     return FollowResult.Unshare;
                 }
 
                 if (pte.IsSpecial)
                 {
+                    ProtocolEvents.Mark("follow_page_pte", "the zero page at 0x{1:x}: taken without a reference", pte.Pfn, at);
                     // The shared zero page: handed out without a reference, as the kernel does. Its pins are counted
                     // all the same (bookkeeping only), so that an unpin of a zero page no one pinned is refused.
                     pfn = pte.Pfn;
@@ -303,10 +317,16 @@ internal sealed class GupEngine(
                 {
                     // Before 2019: a plain get_page, which nothing stops from wrapping.
                     memmap.GetPageRefsUnchecked(pte.Pfn, refs);
+                    ProtocolEvents.Mark("follow_page_pte", "pte at 0x{1:x} -> pfn 0x{0:x}; get_page (+{2}, unchecked)", pte.Pfn, at, refs);
                 }
                 else if (!memmap.TryGrabPage(pte.Pfn, refs, overflowGuard: true))
                 {
+                    ProtocolEvents.Mark("follow_page_pte", "pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio refused: the count would overflow", pte.Pfn, at);
                     throw new InvalidOperationException($"The reference count of the page at 0x{at:x} would overflow; the reference is refused.");
+                }
+                else
+                {
+                    ProtocolEvents.Mark("follow_page_pte", pin ? "pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio: pin (+{2})" : "pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio: get (+{2})", pte.Pfn, at, refs);
                 }
 
                 pfn = pte.Pfn;
@@ -391,6 +411,7 @@ internal sealed class GupEngine(
         }
 
         var refs = pin ? Memmap.GupPinCountingBias : 1;
+        ProtocolEvents.Mark(pin ? "unpin_user_page" : "put_page", "pfn 0x{0:x} (-{2})", pfn, value: refs);
         memmap.AccountGup(pfn, -refs, pin ? -1 : 0);
         Drop(pfn, refs, cpu);
     }

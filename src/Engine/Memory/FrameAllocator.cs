@@ -131,6 +131,11 @@ internal sealed class FrameAllocator
         if (pfn >= 0)
         {
             PrepareNewPage(pfn);
+            ProtocolEvents.Mark("alloc_pages", "pfn 0x{0:x} from the free list", pfn);
+        }
+        else
+        {
+            ProtocolEvents.Mark("alloc_pages", "no free frame");
         }
 
         return pfn;
@@ -152,6 +157,7 @@ internal sealed class FrameAllocator
         foreach (var pfn in pfns)
         {
             ResetFreedPage(pfn);
+            ProtocolEvents.Mark("free_unref_page", "pfn 0x{0:x} to the free list", pfn);
         }
 
         if (_poison)

@@ -1,4 +1,5 @@
 using Engine.Memory;
+using Engine.Sync;
 
 namespace Engine.Policy;
 
@@ -51,28 +52,45 @@ internal sealed class KernelGeneration
     {
         if (_rule == CowReuse.AnonExclusive && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
         {
+            ProtocolEvents.Mark("do_wp_page", "reuse pfn 0x{0:x}: AnonExclusive", pfn);
             return true;
         }
 
         if (!memmap.TestFlags(pfn, PageFlags.Anon))
         {
+            ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: a page-cache page is never reused", pfn);
             return false;
         }
 
         // wp_can_reuse_anon_folio (5.19+) and do_wp_page (5.9-5.18) bail out early on extra references; the
         // mapcount generation only looks at mappings.
-        if (_rule != CowReuse.MapCount && memmap.PageCount(pfn) != 1)
+        if (_rule != CowReuse.MapCount)
         {
-            return false;
+            var count = memmap.PageCount(pfn);
+            if (count != 1)
+            {
+                ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: page_count {2} != 1", pfn, value: count);
+                return false;
+            }
         }
 
         if (memmap.TestAndSetFlag(pfn, PageFlags.Locked))
         {
+            ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: page locked (trylock failed)", pfn);
             return false;
         }
 
         // Re-check under the page lock: a racing GUP or a swap-cache addition raises the count.
-        var reuse = _rule == CowReuse.MapCount ? memmap.MapCount(pfn) == 1 : memmap.PageCount(pfn) == 1;
+        var seen = _rule == CowReuse.MapCount ? memmap.MapCount(pfn) : memmap.PageCount(pfn);
+        var reuse = seen == 1;
+        ProtocolEvents.Mark(
+            "do_wp_page",
+            _rule == CowReuse.MapCount
+                ? reuse ? "reuse pfn 0x{0:x}: mapcount 1 (other references not counted)" : "copy pfn 0x{0:x}: mapcount {2}"
+                : reuse ? "reuse pfn 0x{0:x}: page_count 1 under the page lock" : "copy pfn 0x{0:x}: page_count {2} under the page lock",
+            pfn,
+            value: seen);
+
         if (reuse)
         {
             if (anonVma is not null)

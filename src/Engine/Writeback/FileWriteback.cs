@@ -59,6 +59,7 @@ internal sealed class FileWriteback(
             WaitOnWriteback(pfn);
             if (ClearPageDirtyForIo(file, pfn))
             {
+                ProtocolEvents.Mark("write_cache_pages", "pfn 0x{0:x} (file page {2}) was dirty: set writeback, copy it to the store", pfn, value: index);
                 memmap.SetFlags(pfn, PageFlags.Writeback);
                 cache.ClearDirtyTagIfClean(index);
                 memmap.UnlockPage(pfn);
@@ -71,11 +72,13 @@ internal sealed class FileWriteback(
                 memory.Frame(pfn).CopyTo(file.Store.Page(index));
 
                 memmap.ClearFlags(pfn, PageFlags.Writeback);
+                ProtocolEvents.Mark("folio_end_writeback", "pfn 0x{0:x} (file page {2}) is on the store", pfn, value: index);
                 counters.Add(-1, Stat.PagesWrittenBack);
                 written++;
             }
             else
             {
+                ProtocolEvents.Mark("write_cache_pages", "pfn 0x{0:x} (file page {2}) is clean: nothing to write", pfn, value: index);
                 cache.ClearDirtyTagIfClean(index);
                 memmap.UnlockPage(pfn);
             }
@@ -150,6 +153,7 @@ internal sealed class FileWriteback(
 
         if (memmap.MapCount(pfn) <= 0)
         {
+            ProtocolEvents.Mark("folio_mkclean", "pfn 0x{0:x} not mapped: skip the rmap walk", pfn);
             return 0;
         }
 
@@ -185,12 +189,14 @@ internal sealed class FileWriteback(
             var pte = ptes.PtepGet(table, index);
             if (!pte.IsPresent || pte.Pfn != pfn || (!pte.IsWrite && !pte.IsDirty))
             {
+                ProtocolEvents.Mark("page_vma_mkclean_one", "pte at 0x{1:x} under the PTL: not a writable or dirty mapping of pfn 0x{0:x}", pfn, address);
                 return 0;
             }
 
             var old = ptes.PtepGetAndClear(table, index);
             shootdown.FlushTlbRange(mm.Context, address, address + PhysicalMemory.PageSize);
             ptes.SetPte(table, index, old.WrProtect().MkClean());
+            ProtocolEvents.Mark("page_vma_mkclean_one", old.IsDirty ? "pte at 0x{1:x}: dirty, write-protect and clean it (the page stays dirty)" : "pte at 0x{1:x}: write-protect it", pfn, address);
             return 1;
         }
         finally

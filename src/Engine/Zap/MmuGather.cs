@@ -3,6 +3,7 @@ using Engine.Cpus;
 using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
+using Engine.Sync;
 
 namespace Engine.Zap;
 
@@ -69,6 +70,7 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
     public void FlushMmu()
     {
         var mm = _mm!;
+        ProtocolEvents.Mark("tlb_flush_mmu", flushBeforeFree ? "flush the TLB, then free {2} page(s)" : "free {2} page(s), then flush the TLB (FlushBeforeFree off)", value: _count);
         if (flushBeforeFree)
         {
             FlushTlb(mm);
@@ -115,6 +117,7 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
             if ((_pages[i] & DelayRmapBit) != 0)
             {
                 _pages[i] &= ~DelayRmapBit;
+                ProtocolEvents.Mark("tlb_flush_rmaps", "after the flush: remove the delayed rmap of pfn 0x{0:x}", _pages[i]);
                 memmap.RemoveMapTestLast(_pages[i]);
             }
         }
@@ -124,6 +127,7 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
     {
         if (_end > _start)
         {
+            ProtocolEvents.Mark("tlb_flush_mmu_tlbonly", "flush the TLB for [0x{1:x}, +{2} page(s))", address: _start, value: (long)((_end - _start) >> PhysicalMemory.PageShift));
             shootdown.FlushTlbRange(mm.Context, _start, _end);
             _start = ulong.MaxValue;
             _end = 0;
@@ -139,12 +143,17 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
             if ((_pages[i] & DelayRmapBit) != 0)
             {
                 // Delayed rmap removal runs after the flush (the page-cache issue sets this bit).
+                ProtocolEvents.Mark("tlb_flush_mmu_free", "remove the delayed rmap of pfn 0x{0:x}", pfn);
                 memmap.RemoveMapTestLast(pfn);
             }
 
             if (memmap.PutPageTestZero(pfn))
             {
                 _freed[freed++] = pfn;
+            }
+            else
+            {
+                ProtocolEvents.Mark("tlb_flush_mmu_free", "put pfn 0x{0:x}: still referenced", pfn);
             }
         }
 

@@ -2,6 +2,7 @@ using Engine.Cpus;
 using Engine.Invariants;
 using Engine.Mm;
 using Engine.PageTables;
+using Engine.Sync;
 
 namespace Engine.Zap;
 
@@ -41,6 +42,7 @@ internal sealed class PageTableFreeing(PageTableSet tables, Shootdown shootdown,
 
         // No walker can find the detached tables any more; one still on them is inside an access or an IRQ-disabled
         // section, which it leaves before the grace period ends.
+        ProtocolEvents.Mark("free_pgtables", gracePeriod ? "{2} empty page table(s) unhooked; wait for lockless walkers" : "{2} empty page table(s) unhooked; no grace period", value: detached.Count);
         if (gracePeriod)
         {
             shootdown.WaitForLocklessWalkers();
@@ -48,6 +50,7 @@ internal sealed class PageTableFreeing(PageTableSet tables, Shootdown shootdown,
 
         foreach (var table in detached)
         {
+            ProtocolEvents.Mark("free_pgtables", "free page table pfn 0x{0:x}", table);
             tables.FreeTable(cpu, table);
         }
     }

@@ -2,6 +2,7 @@ using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
 using Engine.PageTables;
+using Engine.Sync;
 
 namespace Engine.Zap;
 
@@ -75,12 +76,14 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
                 tlb.TrackRange(address);
                 if (!old.MapsPage || old.IsSpecial)
                 {
+                    ProtocolEvents.Mark("zap_pte_range", old.IsSpecial ? "clear pte at 0x{1:x}: was the zero page" : "clear pte at 0x{1:x}: mapped no page", address: address);
                     continue;
                 }
 
                 var pfn = old.Pfn;
                 var delayRmapHere = false;
-                if (old.IsDirty && !memmap.TestFlags(pfn, PageFlags.Anon))
+                var dirtyFilePage = old.IsDirty && !memmap.TestFlags(pfn, PageFlags.Anon);
+                if (dirtyFilePage)
                 {
                     // A shared file page written through this entry: the page carries the dirt from now on.
                     files.OfPage(pfn).Cache.MarkDirty(pfn);
@@ -88,6 +91,14 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
                     delayRmapHere = delayRmap;
                 }
 
+                ProtocolEvents.Mark(
+                    "zap_pte_range",
+                    delayRmapHere ? "clear pte at 0x{1:x}: was pfn 0x{0:x}, dirty file page (page marked dirty; rmap removal delayed until after the flush)"
+                    : dirtyFilePage ? "clear pte at 0x{1:x}: was pfn 0x{0:x}, dirty file page (page marked dirty); remove rmap"
+                    : old.IsDirty ? "clear pte at 0x{1:x}: was pfn 0x{0:x}, dirty; remove rmap"
+                    : "clear pte at 0x{1:x}: was pfn 0x{0:x}, clean; remove rmap",
+                    pfn,
+                    address);
                 if (!delayRmapHere)
                 {
                     memmap.RemoveMapTestLast(pfn);
@@ -99,6 +110,7 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
             if ((forceFlush || full) && flushDirtyUnderPtl)
             {
                 // Before the PTL goes: no stale translation may outlive the entry, and only then the rmap.
+                ProtocolEvents.Mark("zap_pte_range", full ? "batch full: flush the TLB before dropping the PTL" : "dirty file page: flush the TLB before dropping the PTL");
                 tlb.FlushTlbOnly();
                 tlb.FlushRmaps();
             }
