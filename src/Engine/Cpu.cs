@@ -124,6 +124,7 @@ public sealed class Cpu
         {
             _machine.Gup.Take(Context, mm, page, 1, GupFlags.Force | GupFlags.Write, pin: false, pfns, mmapLocked: true);
             Atomic.Write(ref _machine.Memory.Word(pfns[0], (int)((address >> 3) & (PhysicalMemory.WordsPerFrame - 1))), value);
+            ProtocolEvents.Mark("access_remote_vm", "store 0x{2:x} at 0x{1:x} through the reference to pfn 0x{0:x}", pfns[0], address, (long)value);
             _machine.Gup.MarkPagesDirty(pfns);
             _machine.Gup.Release(pfns, pin: false, Id);
         }

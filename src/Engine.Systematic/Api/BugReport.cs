@@ -79,8 +79,20 @@ public sealed class BugReport
     /// <summary>The interleaving as a per-thread column table.</summary>
     public string Table => Trace.ToTable();
 
+    /// <summary>
+    /// The schedule as a race description (<see cref="StoryView"/>): the protocol events per thread, in schedule
+    /// order. Schedules of code that marks no events fall back to <see cref="Table"/>.
+    /// </summary>
+    public string Story => Trace.Events.Count > 0 ? Trace.ToStory() : Table;
+
     /// <summary>The whole story: message, where and how found, the table, and how to replay.</summary>
-    public override string ToString()
+    public override string ToString() => Format(null);
+
+    /// <summary>
+    /// The report: the headline, how the bug was found, the schedule as a story (the events, with the low-level steps
+    /// too if <paramref name="story"/> asks; the interleaving table for code that marks no events) and the replay.
+    /// </summary>
+    public string Format(StoryOptions? story)
     {
         var sb = new StringBuilder();
         sb.Append(Kind).Append(": ").AppendLine(Message);
@@ -98,7 +110,7 @@ public sealed class BugReport
         }
 
         sb.AppendLine();
-        sb.Append(Table);
+        sb.Append(Trace.Events.Count > 0 ? Trace.ToStory(story) : Table);
         sb.AppendLine();
         if (Trace.Scheduler is { Length: > 0 } scheduler)
         {

@@ -248,6 +248,7 @@ internal static class Explorer
         BugCategory = result.BugCategory,
         Threads = result.ThreadNames,
         Steps = result.Trace ?? [],
+        Events = result.Events ?? [],
     };
 
     private static SchedulingStrategy CreateStrategy(Configuration configuration) => configuration.Strategy switch

@@ -44,6 +44,7 @@ internal sealed class ControlledRuntime : IDisposable
     private readonly List<Worker> _workers = [];
     private readonly List<Operation> _operations = [];
     private readonly List<TraceStep> _trace = [];
+    private readonly List<TraceEvent> _events = [];
     private int[] _enabled = new int[8];
 
     private SchedulingStrategy _strategy = new RandomStrategy();
@@ -139,6 +140,7 @@ internal sealed class ControlledRuntime : IDisposable
             BugException = _bugException,
             Divergence = _divergence,
             Trace = keep ? _trace.ToArray() : null,
+            Events = keep ? _events.ToArray() : null,
             ThreadNames = _operations.Select(o => o.Name).ToArray(),
             StrategyName = strategy.Name,
             Seed = seed,
@@ -146,6 +148,12 @@ internal sealed class ControlledRuntime : IDisposable
     }
 
     // ---- called on controlled threads (through RuntimeHook and the API) ----
+
+    /// <summary>
+    /// A protocol event marked by the baton holder: recorded after the schedule's latest decision. Not a decision: the
+    /// schedule, and so its replay, is the same with or without events.
+    /// </summary>
+    public void OnEvent(Operation current, in ProtocolEvent protocolEvent) => _events.Add(TraceEvent.Of(_trace.Count - 1, current.Id, protocolEvent));
 
     /// <summary>A scheduling point of the baton holder: record, decide, maybe hand over.</summary>
     public void OnSchedulingPoint(Operation current, OperationKind kind, string file, int line)
@@ -371,6 +379,7 @@ internal sealed class ControlledRuntime : IDisposable
     {
         _operations.Clear();
         _trace.Clear();
+        _events.Clear();
         _running = null;
         _steps = 0;
         _writeEpoch = 0;

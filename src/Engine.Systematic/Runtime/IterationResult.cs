@@ -28,6 +28,9 @@ internal sealed class IterationResult
     /// <summary>The recorded schedule; only kept when asked for or when the iteration found a bug.</summary>
     public IReadOnlyList<TraceStep>? Trace { get; init; }
 
+    /// <summary>The protocol events marked during the iteration, kept with <see cref="Trace"/>.</summary>
+    public IReadOnlyList<TraceEvent>? Events { get; init; }
+
     public IReadOnlyList<string> ThreadNames { get; init; } = [];
 
     public string StrategyName { get; init; } = "";

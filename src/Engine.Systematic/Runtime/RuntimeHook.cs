@@ -36,6 +36,18 @@ internal sealed class RuntimeHook : ISchedulingHook
         current.Runtime.OnSchedulingPoint(current, kind, file, line);
     }
 
+    public void OnEvent(in ProtocolEvent protocolEvent)
+    {
+        if (ControlledRuntime.Suppressed)
+        {
+            return;
+        }
+
+        // An uncontrolled thread's events are not reported: its scheduling points are, which is enough.
+        var current = ControlledRuntime.Current;
+        current?.Runtime.OnEvent(current, protocolEvent);
+    }
+
     public bool WaitUntil(OperationKind kind, Func<object?, bool> condition, object? state, string file, int line)
     {
         if (ControlledRuntime.Suppressed)

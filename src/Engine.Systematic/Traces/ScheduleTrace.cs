@@ -75,6 +75,12 @@ public sealed class ScheduleTrace
     /// <summary>Every decision, in order.</summary>
     public IReadOnlyList<TraceStep> Steps { get; init; } = [];
 
+    /// <summary>
+    /// The protocol events the code marked, in the order they happened, each after the decision it follows
+    /// (<see cref="TraceEvent.Step"/>). Not needed to replay: replay records them again.
+    /// </summary>
+    public IReadOnlyList<TraceEvent> Events { get; init; } = [];
+
     /// <summary>Number of decisions that preempted a thread that could have gone on.</summary>
     [JsonIgnore]
     public int Preemptions => Steps.Count(s => s.Preemption);
@@ -115,4 +121,10 @@ public sealed class ScheduleTrace
 
     /// <summary>The interleaving as a per-thread column table (see <see cref="InterleavingTable"/>).</summary>
     public string ToTable(int maxRows = InterleavingTable.DefaultMaxRows) => InterleavingTable.Render(this, maxRows);
+
+    /// <summary>The schedule as a race description: <see cref="StoryView.Render"/>.</summary>
+    public string ToStory(StoryOptions? options = null) => StoryView.Render(this, options);
+
+    /// <summary>The schedule in Chrome trace-event JSON (<see cref="ChromeTrace"/>), for Perfetto UI and chrome://tracing.</summary>
+    public string ToChromeTrace() => ChromeTrace.ToJson(this);
 }

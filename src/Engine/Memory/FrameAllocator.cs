@@ -131,7 +131,6 @@ internal sealed class FrameAllocator
         if (pfn >= 0)
         {
             PrepareNewPage(pfn);
-            ProtocolEvents.Mark("alloc_pages", "pfn 0x{0:x} from the free list", pfn);
         }
         else
         {
