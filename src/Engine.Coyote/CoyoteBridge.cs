@@ -100,6 +100,16 @@ internal sealed class CoyoteBridge : ISchedulingHook, IExternalScheduler
     }
 
     /// <inheritdoc/>
+    public void OnEvent(in ProtocolEvent protocolEvent)
+    {
+        // Only the running controlled thread records; Coyote never sees events (they are not scheduling points).
+        if (t_suppress == 0 && t_current is { } thread)
+        {
+            thread.Iteration.Marked(thread, protocolEvent);
+        }
+    }
+
+    /// <inheritdoc/>
     public bool WaitUntil(OperationKind kind, Func<object?, bool> condition, object? state, string file, int line)
     {
         if (t_suppress > 0)

@@ -30,6 +30,7 @@ internal sealed class CoyoteIteration
     private readonly object _gate = new();
     private readonly List<CoyoteThread> _threads = [];
     private readonly List<TraceStep> _steps = [];
+    private readonly List<TraceEvent> _events = [];
     private readonly TimeSpan _watchdog;
     private CoyoteThread? _running;
     private CoyoteThread? _from;
@@ -78,6 +79,12 @@ internal sealed class CoyoteIteration
     public IReadOnlyList<TraceStep> Steps => _steps;
 
     public int Preemptions => _steps.Count(s => s.Preemption);
+
+    /// <summary>The protocol events the iteration's threads marked, each after the decision it follows.</summary>
+    public IReadOnlyList<TraceEvent> Events => _events;
+
+    /// <summary>Records a protocol event <paramref name="thread"/> (the running one) marked.</summary>
+    public void Marked(CoyoteThread thread, in ProtocolEvent protocolEvent) => _events.Add(TraceEvent.Of(_steps.Count - 1, thread.Id, protocolEvent));
 
     /// <summary>Creates a thread of this iteration; its first step will be the announced start.</summary>
     public CoyoteThread NewThread(Action? body, string name, string file, int line)

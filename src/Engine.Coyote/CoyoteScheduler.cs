@@ -257,6 +257,7 @@ public sealed class CoyoteScheduler : ISystematicScheduler
             BugCategory = iteration.BugCategory,
             Threads = iteration.Threads.Select(t => t.Name).ToArray(),
             Steps = iteration.Steps.ToArray(),
+            Events = iteration.Events.ToArray(),
         };
         return new BugReport(iteration.BugKind!.Value, iteration.BugMessage!, iteration.Number, $"{SchedulerName} {strategy}", trace, iteration.BugException)
         {

@@ -139,7 +139,11 @@ public static partial class StoryView
             {
                 var e = events[next++];
                 var relevant = pfns.Any(p => e.Event.Concerns(p, 0)) || addresses.Any(a => e.Event.Concerns(-1, a));
-                rows.Add(new Row((++number).ToString(CultureInfo.InvariantCulture), e.Thread, $"{e.Function}: {Describe(e)}", IsEvent: true, relevant, Preemption: false));
+                rows.Add(new Row((++number).ToString(CultureInfo.InvariantCulture), e.Thread, $"{e.Function}: {Describe(e)}", IsEvent: true, relevant, Preemption: false)
+                {
+                    Key = e.Function + "\n" + e.What,
+                    Last = Describe(e),
+                });
             }
         }
 
@@ -194,7 +198,49 @@ public static partial class StoryView
         }
 
         EmitEventsThrough(int.MaxValue);
-        return rows;
+        return showSteps ? rows : FoldRepeats(rows);
+    }
+
+    /// <summary>
+    /// Folds a thread's consecutive events of one kind (one function, one format: a zap clearing eight entries, a
+    /// batch freed) into one row that shows the first, how many, and the last.
+    /// </summary>
+    private static List<Row> FoldRepeats(List<Row> rows)
+    {
+        var folded = new List<Row>();
+        for (var i = 0; i < rows.Count;)
+        {
+            var end = i;
+            while (end + 1 < rows.Count && rows[i].IsEvent && rows[end + 1].IsEvent && rows[end + 1].Key == rows[i].Key
+                   && rows[end + 1].Column == rows[i].Column && !rows[end + 1].Preemption)
+            {
+                end++;
+            }
+
+            if (end == i)
+            {
+                folded.Add(rows[i]);
+            }
+            else
+            {
+                var relevant = false;
+                for (var j = i; j <= end; j++)
+                {
+                    relevant |= rows[j].Relevant;
+                }
+
+                folded.Add(rows[i] with
+                {
+                    Label = $"{rows[i].Label}-{rows[end].Label}",
+                    Text = $"{rows[i].Text} ... x{end - i + 1}, the last: {rows[end].Last}",
+                    Relevant = relevant,
+                });
+            }
+
+            i = end + 1;
+        }
+
+        return folded;
     }
 
     private static string StepText(TraceStep step, int count) => step.Kind switch
@@ -334,7 +380,14 @@ public static partial class StoryView
     [GeneratedRegex(@"0x([0-9a-fA-F]{9,16})\b")]
     private static partial Regex AddressPattern();
 
-    private readonly record struct Row(string Label, int Column, string Text, bool IsEvent, bool Relevant, bool Preemption);
+    private readonly record struct Row(string Label, int Column, string Text, bool IsEvent, bool Relevant, bool Preemption)
+    {
+        /// <summary>An event's function and format: rows with equal keys are events of one kind.</summary>
+        public string? Key { get; init; }
+
+        /// <summary>An event's description without its function (the last of a folded run).</summary>
+        public string Last { get; init; } = "";
+    }
 }
 
 /// <summary>How <see cref="StoryView"/> renders a schedule.</summary>
