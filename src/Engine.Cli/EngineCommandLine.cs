@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using Engine.Cli.Commands;
 
 namespace Engine.Cli;
@@ -15,9 +16,14 @@ public static class EngineCommandLine
     /// <summary>Parses and runs <paramref name="args"/>; returns the exit code.</summary>
     public static int Run(string[] args)
     {
-        var root = new RootCommand(
-            "engine: a concurrent model of Linux page tables and page refcounts, and a systematic concurrency tester." +
-            Environment.NewLine + ExitCode.Summary);
+        // A command named engine rather than a RootCommand, which takes the name of the running file (Engine.Cli) for
+        // its usage line: the help should show the command a user types.
+        var root = new Command("engine",
+            "A concurrent model of Linux page tables and page refcounts, and a systematic concurrency tester." +
+            Environment.NewLine + ExitCode.Summary)
+        {
+            Options = { new HelpOption(), new VersionOption() },
+        };
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(ClassicsCommand.Create());
         root.Subcommands.Add(ZooCommand.Create());
