@@ -183,9 +183,6 @@ internal static class Inputs
         return full;
     }
 
-    /// <summary><paramref name="value"/> when positive, otherwise a <see cref="UsageException"/> naming <paramref name="option"/>.</summary>
-    public static int Positive(int value, string option) => value > 0 ? value : throw new UsageException($"{option} must be positive (got {value}).");
-
     private static int? ParseInteger(ArgumentResult result, string name, int min, int max)
     {
         if (Single(result, name) is not { } text)
