@@ -34,7 +34,7 @@ internal static class StressCommand
         command.SetAction(result =>
         {
             var options = new StressOptions(TimeSpan.FromSeconds(result.GetValue(duration)), result.GetValue(cpus), result.GetValue(seed),
-                result.GetValue(frames), result.GetValue(layout), result.GetValue(json), result.GetValue(disable) ?? []);
+                result.GetValue(frames), result.GetValue(layout), result.GetValue(json), (result.GetValue(disable) ?? []).Distinct(StringComparer.Ordinal).ToArray());
             var unknown = options.Disabled.Where(k => !StressOptions.Knobs.Contains(k)).ToList();
             if (unknown.Count > 0)
             {
