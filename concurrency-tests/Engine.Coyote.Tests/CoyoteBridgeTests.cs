@@ -234,6 +234,30 @@ public sealed class CoyoteBridgeTests
         Assert.Equal(BugKind.Hang, Assert.Single(reported.Bugs).Kind);
     }
 
+    [Theory]
+    [InlineData(CoyoteStrategy.Portfolio)]
+    [InlineData(CoyoteStrategy.Random)]
+    [InlineData(CoyoteStrategy.Probabilistic)]
+    [InlineData(CoyoteStrategy.Prioritization)]
+    public void EveryStrategyCutsAnIterationAtTheSameStepBound(CoyoteStrategy strategy)
+    {
+        // Coyote's one-argument step bound gives fair strategies (random, probabilistic, the portfolio's fair members)
+        // ten times the steps: a 50-step body under a bound of 20 would then run to its end under them.
+        static void FiftySteps()
+        {
+            var counter = new int[1];
+            for (var i = 0; i < 50; i++)
+            {
+                Atomic.Increment(ref counter[0]);
+            }
+        }
+
+        var report = new CoyoteScheduler(strategy).Run(Quiet().WithTestingIterations(10).WithMaxSteps(20), FiftySteps);
+        Assert.Equal(0, report.BugsFound);
+        Assert.Equal(10, report.StepBoundHits);
+        Assert.InRange(report.MaxStepsInIteration, 1, 21);
+    }
+
     [Fact]
     public void ACoyoteFoundBugReplaysUnderCoyoteAndUnderTheBuiltInScheduler()
     {

@@ -192,6 +192,10 @@ public sealed class BugDetectionTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Configuration.Create().WithParallelism(0));
         Assert.Throws<ArgumentOutOfRangeException>(() => Configuration.Create().WithDfsStrategy(-1));
         Assert.Throws<ArgumentOutOfRangeException>(() => Configuration.Create().WithWatchdogTimeout(TimeSpan.Zero));
+
+        // A switch with probability 1/2^b is drawn from 64 random bits: b = 64 would switch at every decision.
+        Assert.Throws<ArgumentOutOfRangeException>(() => Configuration.Create().WithProbabilisticStrategy(64));
+        Assert.Equal(63, Configuration.Create().WithProbabilisticStrategy(63).ProbabilisticBound);
     }
 
     private static Configuration Quiet() => Configuration.Create().WithTestingIterations(100).WithTraceFiles(false);

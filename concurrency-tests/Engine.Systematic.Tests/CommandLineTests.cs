@@ -11,6 +11,9 @@ public sealed class CommandLineTests : IDisposable
 
     public void Dispose() => Directory.Delete(_traces, recursive: true);
 
+    /// <summary>The exit codes, as README and --help state them.</summary>
+    private const int Passed = 0, Failed = 1, Usage = 2, Diverged = 3;
+
     [Fact]
     public void TestFindsTheBugWritesATraceAndExitsWithOne()
     {
@@ -166,6 +169,16 @@ public sealed class CommandLineTests : IDisposable
         Assert.Equal(1, followed);
         Assert.Contains("Replayed by the built-in scheduler.", builtin);
         Assert.Contains("ABA: node", builtin);
+
+        // Coyote reads its own schedule inside the trace: a corrupt one is a corrupt trace, not a bug of the program.
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(trace))!;
+        json["SchedulerTrace"] = "{\"Steps\": 5}";
+        var corrupt = Path.Combine(_traces, "corrupt-coyote.json");
+        File.WriteAllText(corrupt, json.ToJsonString());
+        var refused = Run("replay", corrupt);
+        Assert.Equal(Usage, refused.Code);
+        Assert.Contains("Coyote cannot read the trace's schedule", Assert.Single(refused.Error.Trim().Split('\n')));
+        Assert.DoesNotContain("   at ", refused.Out + refused.Error);
     }
 
     [Fact]
@@ -185,15 +198,22 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public void AZooBugCoyoteFoundReplaysFromItsTraceWithoutAnAssembly()
     {
-        var (code, output) = Engine("zoo", "--scheduler", "coyote", "--entry", "7", "--report");
+        var (code, output) = Engine("zoo", "--scheduler", "coyote", "--entry", "7", "--report", "--trace-dir", _traces);
         Assert.Equal(0, code);
         Assert.Contains("Explored by the coyote scheduler.", output);
-        var trace = output.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("trace:", StringComparison.Ordinal))["trace:".Length..].Trim().Split(' ')[0];
+        var trace = CommandAfter(output, "to replay: engine replay ");
+        Assert.Equal([Assert.Single(Directory.GetFiles(_traces, "*-coyote-*.json"))], trace);
 
-        var (again, replayed) = Engine("replay", trace);
-        File.Delete(trace);
+        var (again, replayed) = Engine(["replay", .. trace]);
         Assert.Equal(1, again);
+        Assert.Contains("Replayed by the Coyote scheduler.", replayed);
         Assert.Contains("use-after-free through a stale TLB entry", replayed);
+
+        // The one-line string is the same schedule for the built-in scheduler, with the scenario it names.
+        var (followed, builtin) = Engine(["replay", .. CommandAfter(output, "or: engine replay ")]);
+        Assert.Equal(1, followed);
+        Assert.Contains("Replayed by the built-in scheduler.", builtin);
+        Assert.Contains("use-after-free through a stale TLB entry", builtin);
     }
 
     [Fact]
@@ -206,46 +226,278 @@ public sealed class CommandLineTests : IDisposable
         Assert.Contains("100 clean", output);
     }
 
+    /// <summary>
+    /// A user's mistakes, one class of bad input per row: each is refused before any work starts (nothing on stdout),
+    /// with one line on stderr that names what was wrong, exit code 2 and no stack trace. Placeholders stand for files
+    /// the test makes: {dir} a folder, {file} a plain file, {missing} a path that does not exist, {notnet} a file that
+    /// is no assembly, {assembly} ClassicBugs.dll, {trunc}/{empty}/{noformat}/{steps0} broken traces, {builtin} a
+    /// trace of the built-in scheduler, {string} a well-formed replay string.
+    /// </summary>
     [Theory]
-    [InlineData("zoo", "--scheduler", "coyote", "--parallel", "2")]
-    [InlineData("zoo", "--scheduler", "coyote", "--strategy", "pct")]
-    [InlineData("zoo", "--strategy", "prioritization")]
-    [InlineData("zoo", "--scheduler", "nope")]
-    [InlineData("zoo", "--bound", "0")]
-    [InlineData("zoo", "--entry", "7", "--seeds", "-1")]
-    [InlineData("classics", "--scheduler", "nope")]
-    [InlineData("test", "missing.dll", "--scheduler", "coyote", "--parallel", "2")]
-    [InlineData("test", "missing.dll", "--strategy", "random", "--bound", "3")]
-    [InlineData("test", "missing.dll")]
-    [InlineData("test", "missing.dll", "--iterations", "many")]
-    [InlineData("replay", "sys1:AAAA", "--scheduler", "coyote")]
-    [InlineData("replay", "not-a-schedule")]
-    [InlineData("compare", "--only", "no-such-scenario")]
-    [InlineData("compare", "--seeds", "0")]
-    [InlineData("no-such-command")]
-    public void UsageMistakesExitWithTwoAndOneLine(params string[] args)
+    // stress: the machine's limits, the run's own minimum, durations, layouts, knobs, output paths, the parser's cases
+    [InlineData("--cpus", "stress", "--cpus", "0")]
+    [InlineData("--cpus", "stress", "--cpus", "65")]
+    [InlineData("--cpus", "stress", "--cpus", "-1")]
+    [InlineData("--cpus", "stress", "--cpus", "many")]
+    [InlineData("--cpus", "stress", "--cpus", "99999999999")]
+    [InlineData("--cpus", "stress", "--cpus", "2", "--cpus", "3")]
+    [InlineData("--frames", "stress", "--frames", "1")]
+    [InlineData("--frames", "stress", "--frames", "2147483647")]
+    [InlineData("--frames", "stress", "--cpus", "1", "--frames", "200")]
+    [InlineData("--duration", "stress", "--duration", "NaN")]
+    [InlineData("--duration", "stress", "--duration", "Infinity")]
+    [InlineData("--duration", "stress", "--duration", "1e300")]
+    [InlineData("--duration", "stress", "--duration", "0")]
+    [InlineData("--duration", "stress", "--duration", "-1")]
+    [InlineData("--duration", "stress", "--duration", "")]
+    [InlineData("--duration", "stress", "--duration")]
+    [InlineData("--pte-layout", "stress", "--pte-layout", "Pae")]
+    [InlineData("--json", "stress", "--json", "{dir}")]
+    [InlineData("--json", "stress", "--json", "{file}/results.json")]
+    [InlineData("--json", "stress", "--json", "")]
+    [InlineData("--disable", "stress", "--disable", "NoSuchKnob")]
+    [InlineData("--nosuch", "stress", "--nosuch")]
+    // test: the assembly, every number, the strategies and bounds of both schedulers, the trace folder
+    [InlineData("test assembly", "test", "{missing}")]
+    [InlineData("test assembly", "test", "")]
+    [InlineData("folder", "test", "{dir}")]
+    [InlineData("not a .NET assembly", "test", "{notnet}")]
+    [InlineData("Required argument missing", "test")]
+    [InlineData("--iterations", "test", "{assembly}", "--iterations", "0")]
+    [InlineData("--iterations", "test", "{assembly}", "--iterations", "1.5")]
+    [InlineData("--iterations", "test", "{assembly}", "--iterations", "many")]
+    [InlineData("--max-steps", "test", "{assembly}", "--max-steps", "0")]
+    [InlineData("--parallel", "test", "{assembly}", "--parallel", "0")]
+    [InlineData("--parallel", "test", "{assembly}", "--parallel", "257")]
+    [InlineData("--parallel", "test", "{assembly}", "--scheduler", "coyote", "--parallel", "2")]
+    [InlineData("takes no bound", "test", "{assembly}", "--strategy", "random", "--bound", "3")]
+    [InlineData("takes no bound", "test", "{assembly}", "--scheduler", "coyote", "--strategy", "random", "--bound", "3")]
+    [InlineData("unknown strategy", "test", "{assembly}", "--strategy", "nosuch")]
+    [InlineData("Coyote strategy", "test", "{assembly}", "--scheduler", "coyote", "--strategy", "pct")]
+    [InlineData("--bound", "test", "{assembly}", "--strategy", "pct", "--bound", "5000")]
+    [InlineData("--bound", "test", "{assembly}", "--strategy", "probabilistic", "--bound", "64")]
+    [InlineData("--bound", "test", "{assembly}", "--strategy", "dfs", "--bound", "0")]
+    [InlineData("--scheduler", "test", "{assembly}", "--scheduler", "")]
+    [InlineData("--seed", "test", "{assembly}", "--seed", "abc")]
+    [InlineData("--trace-dir", "test", "{assembly}", "--trace-dir", "{file}")]
+    [InlineData("--trace-dir", "test", "{assembly}", "--trace-dir", "{file}/sub")]
+    [InlineData("--trace-dir", "test", "{assembly}", "--trace-dir", "")]
+    [InlineData("NoSuch.Test", "test", "{assembly}", "--method", "NoSuch.Test")]
+    // zoo
+    [InlineData("--seeds", "zoo", "--seeds", "0")]
+    [InlineData("--seeds", "zoo", "--entry", "7", "--seeds", "-1")]
+    [InlineData("--seeds", "zoo", "--entry", "7", "--report", "--seeds", "0")]
+    [InlineData("--budget", "zoo", "--budget", "lots")]
+    [InlineData("--fixed-iterations", "zoo", "--fixed-iterations", "0")]
+    [InlineData("--parallel", "zoo", "--parallel", "0")]
+    [InlineData("--parallel", "zoo", "--scheduler", "coyote", "--parallel", "2")]
+    [InlineData("--entry", "zoo", "--entry", "")]
+    [InlineData("--entry", "zoo", "--entry", "no-such-bug")]
+    [InlineData("--report needs --entry", "zoo", "--report")]
+    [InlineData("--trace-dir", "zoo", "--entry", "7", "--trace-dir", "{dir}")]
+    [InlineData("--trace-dir", "zoo", "--entry", "7", "--report", "--trace-dir", "{file}")]
+    [InlineData("--scheduler", "zoo", "--scheduler", "nope")]
+    [InlineData("--bound", "zoo", "--bound", "0")]
+    [InlineData("prioritization", "zoo", "--strategy", "prioritization")]
+    [InlineData("pct", "zoo", "--scheduler", "coyote", "--strategy", "pct")]
+    // classics and compare
+    [InlineData("--seeds", "classics", "--seeds", "0")]
+    [InlineData("--budget", "classics", "--budget", "0")]
+    [InlineData("--correct-iterations", "classics", "--correct-iterations", "-1")]
+    [InlineData("--only", "classics", "--only", "nosuch")]
+    [InlineData("--only", "classics", "--only", "")]
+    [InlineData("--scheduler", "classics", "--scheduler", "nope")]
+    [InlineData("--strategy", "classics", "--strategy", "random")]
+    [InlineData("--seeds", "compare", "--seeds", "0")]
+    [InlineData("--only", "compare", "--only", "no-such-scenario")]
+    [InlineData("--only", "compare", "--only", "")]
+    // replay: strings, trace files, the test to run, the scheduler
+    [InlineData("empty string", "replay", "")]
+    [InlineData("sys1:", "replay", "sys1:")]
+    [InlineData("not-base64", "replay", "sys1:not-base64!!")]
+    [InlineData("sys1:AAAA", "replay", "sys1:AAAA", "--assembly", "{assembly}", "--method", "LostUpdate.Buggy")]
+    [InlineData("--scenario", "replay", "{string}")]
+    [InlineData("--scenario", "replay", "{string}", "--scenario", "no-such-scenario")]
+    [InlineData("--scenario", "replay", "{string}", "--scenario", "lost-update-buggy", "--method", "LostUpdate.Buggy")]
+    [InlineData("Coyote", "replay", "{string}", "--scheduler", "coyote")]
+    [InlineData("--scheduler", "replay", "{string}", "--scheduler", "nope")]
+    [InlineData("folder", "replay", "{dir}")]
+    [InlineData("neither a trace file nor a replay string", "replay", "{missing}")]
+    [InlineData("not a trace", "replay", "{trunc}")]
+    [InlineData("not a trace", "replay", "{empty}")]
+    [InlineData("not a trace", "replay", "{noformat}")]
+    [InlineData("not a trace", "replay", "{steps0}")]
+    [InlineData("not a trace", "replay", "{notnet}")]
+    [InlineData("--scheduler builtin", "replay", "{builtin}", "--scheduler", "coyote")]
+    [InlineData("NoSuch", "replay", "{builtin}", "--assembly", "{assembly}", "--method", "NoSuch")]
+    // the command itself
+    [InlineData("Required command")]
+    [InlineData("no-such-command", "no-such-command")]
+    [InlineData("--nosuch", "--nosuch")]
+    public void AMistakeIsOneLineOnStderrAndExitCodeTwoBeforeAnyWork(string named, params string[] args)
     {
-        var (code, output) = Engine(args);
-        Assert.Equal(2, code);
-        Assert.DoesNotContain("   at ", output);
-        Assert.True(output.Trim().Split('\n').Length <= 2, output);
+        var run = Run(args.Select(Fill).ToArray());
+
+        Assert.True(run.Code == Usage, $"exit code {run.Code}: {run.Out}{run.Error}");
+        Assert.DoesNotContain("   at ", run.Out + run.Error);
+        Assert.Equal("", run.Out);
+        var line = Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Contains(named, line, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void UnknownTestIsAUsageError()
-        => Assert.Equal(2, Engine("test", _assembly, "--method", "NoSuch.Test").Code);
+    public void TheHelpStatesTheExitCodes()
+    {
+        var (code, help) = Engine("--help");
+        Assert.Equal(Passed, code);
+        Assert.Contains("Exit codes: 0 passed", help);
+        Assert.Contains("2 the input was wrong", help);
+        Assert.Contains("3 a replay diverged", help);
+        foreach (var command in new[] { "stress", "zoo", "classics", "compare", "test", "replay" })
+        {
+            Assert.Contains("Exit codes: 0", Engine(command, "--help").Output);
+        }
+    }
+
+    [Theory]
+    [InlineData("builtin")]
+    [InlineData("coyote")]
+    public void ATestWhoseEveryIterationIsCutAtTheStepBoundExploredNothingAndExitsWithTwo(string scheduler)
+    {
+        var run = Run("test", _assembly, "--method", "LostUpdate.Correct", "--iterations", "50", "--max-steps", "1", "--scheduler", scheduler);
+
+        Assert.Equal(Usage, run.Code);
+        Assert.Contains("50 of 50 iteration(s) were cut at the step bound of 1", run.Out);
+        Assert.Contains("Nothing explored: every iteration of ClassicBugs.LostUpdate.Correct was cut at the step bound of 1", Assert.Single(run.Error.Trim().Split('\n')));
+    }
+
+    [Fact]
+    public void IterationsCutAtTheStepBoundAreCountedAndReported()
+    {
+        // Ten steps finish some of lost-update's schedules, not all (the built-in scheduler's seeds make this exact).
+        var run = Run("test", _assembly, "--method", "LostUpdate.Correct", "--iterations", "50", "--max-steps", "10");
+
+        Assert.Equal(Passed, run.Code);
+        Assert.Matches(@"  [1-9][0-9]? of 50 iteration\(s\) were cut at the step bound of 10 \(--max-steps\)", run.Out);
+        Assert.Equal("", run.Error);
+    }
+
+    [Fact]
+    public void StressRefusesAnUnwritableJsonPathBeforeItRuns()
+    {
+        // Before, the run went its full course, printed PASS, then crashed writing the file and lost the results.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var run = Run("stress", "--duration", "30", "--json", Path.Combine(_traces, "no-such-folder", "results.json"));
+
+        Assert.Equal(Usage, run.Code);
+        Assert.Equal("", run.Out);
+        Assert.StartsWith("--json: cannot write", run.Error);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public void ZooReportPrintsTheCommandsThatReplayItAndTheyDo()
+    {
+        var (code, output) = Engine("zoo", "--entry", "ro-pin-unshare", "--report", "--trace-dir", _traces);
+        Assert.Equal(Passed, code);
+        var replayTrace = CommandAfter(output, "to replay: engine replay ");
+        var replayString = CommandAfter(output, "or: engine replay ");
+        Assert.Equal([Assert.Single(Directory.GetFiles(_traces, "*.json"))], replayTrace);
+        Assert.Equal(["--scenario", "ro-pin-unshare-buggy"], replayString[1..]);
+
+        // The trace names its entry and setting; the string needs the option printed after it.
+        foreach (var replay in new[] { replayTrace, replayString })
+        {
+            var (again, replayed) = Engine(["replay", .. replay]);
+            Assert.Equal(Failed, again);
+            Assert.Contains("Reproduced:", replayed);
+            Assert.Contains("the R/O pin reads", replayed);
+        }
+
+        // The same schedule against the entry with its fix is another program: the replay says where it parted.
+        var (fixedCode, fixedRun) = Engine("replay", replayString[0], "--scenario", "ro-pin-unshare-fixed");
+        Assert.Equal(Diverged, fixedCode);
+        Assert.Contains("DIVERGED: step", fixedRun);
+    }
+
+    /// <summary>The words of the command printed after <paramref name="prefix"/>, as a POSIX shell splits them.</summary>
+    private static string[] CommandAfter(string output, string prefix)
+    {
+        var line = output.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..];
+        var words = new List<string>();
+        var word = new System.Text.StringBuilder();
+        var quoted = false;
+        foreach (var c in line)
+        {
+            if (c == '\'')
+            {
+                quoted = !quoted;
+            }
+            else if (c == ' ' && !quoted)
+            {
+                words.Add(word.ToString());
+                word.Clear();
+            }
+            else
+            {
+                word.Append(c);
+            }
+        }
+
+        words.Add(word.ToString());
+        return [.. words.Where(w => w.Length > 0)];
+    }
+
+    /// <summary>Replaces a placeholder of <see cref="AMistakeIsOneLineOnStderrAndExitCodeTwoBeforeAnyWork"/> by the file it stands for.</summary>
+    private string Fill(string arg)
+    {
+        string Write(string name, string content)
+        {
+            var path = Path.Combine(_traces, name);
+            File.WriteAllText(path, content);
+            return path;
+        }
+
+        const string Format = "\"Format\":\"engine-systematic-trace/1\"";
+        var steps = Enumerable.Range(0, 3).Select(i => new TraceStep(i, DecisionKind.Schedule, 0, 0, 0, default, "", 0, -1, 0, false)).ToList();
+        return arg switch
+        {
+            "{dir}" => _traces,
+            "{file}" => Write("plain.txt", "not a folder"),
+            "{file}/results.json" => Path.Combine(Write("plain.txt", "not a folder"), "results.json"),
+            "{file}/sub" => Path.Combine(Write("plain.txt", "not a folder"), "sub"),
+            "{missing}" => Path.Combine(_traces, "missing", "nothing.dll"),
+            "{notnet}" => Write("notnet.dll", "MZ but not really"),
+            "{assembly}" => _assembly,
+            "{trunc}" => Write("trunc.json", "{" + Format + ",\"MaxSteps\":10,\"Steps\":["),
+            "{empty}" => Write("empty.json", ""),
+            "{noformat}" => Write("noformat.json", "{}"),
+            "{steps0}" => Write("steps0.json", "{" + Format + ",\"MaxSteps\":0,\"Steps\":[]}"),
+            "{builtin}" => Write("builtin.json", "{" + Format + ",\"Test\":\"lost-update-buggy\",\"MaxSteps\":10,\"Steps\":[]}"),
+            "{string}" => ReplayString.Encode(steps, 10, hangIsBug: false),
+            _ => arg,
+        };
+    }
 
     private static (int Code, string Output) Engine(params string[] args)
     {
+        var run = Run(args);
+        return (run.Code, run.Out + run.Error);
+    }
+
+    /// <summary>Runs the command in-process; stdout and stderr apart.</summary>
+    private static CommandRun Run(params string[] args)
+    {
         var original = Console.Out;
         var originalError = Console.Error;
-        using var writer = new StringWriter();
-        Console.SetOut(writer);
-        Console.SetError(writer);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        Console.SetOut(output);
+        Console.SetError(error);
         try
         {
             var code = EngineCommandLine.Run(args);
-            return (code, writer.ToString());
+            return new CommandRun(code, output.ToString(), error.ToString());
         }
         finally
         {
@@ -253,4 +505,6 @@ public sealed class CommandLineTests : IDisposable
             Console.SetError(originalError);
         }
     }
+
+    private sealed record CommandRun(int Code, string Out, string Error);
 }

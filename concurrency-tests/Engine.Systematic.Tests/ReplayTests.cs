@@ -111,6 +111,30 @@ public sealed class ReplayTests : IDisposable
         => Assert.Throws<FormatException>(() => TestingEngine.Replay(replay, () => { }));
 
     [Fact]
+    public void AReplayStringWithoutAStepBoundOrWithMoreScheduleStepsThanItAllowsIsRejected()
+    {
+        // Such strings are corrupt (the tester never records them), and a run length taken on trust fills memory.
+        var steps = Enumerable.Range(0, 5).Select(i => new TraceStep(i, DecisionKind.Schedule, 0, 0, 0, default, "", 0, -1, 0, false)).ToList();
+
+        Assert.Equal(5, ReplayString.Decode(ReplayString.Encode(steps, maxSteps: 5, hangIsBug: false)).Decisions.Count);
+        Assert.Throws<FormatException>(() => ReplayString.Decode(ReplayString.Encode(steps, maxSteps: 0, hangIsBug: false)));
+        Assert.Throws<FormatException>(() => ReplayString.Decode(ReplayString.Encode(steps, maxSteps: 4, hangIsBug: false)));
+    }
+
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("{\"Format\":\"engine-systematic-trace/1\",\"MaxSteps\":0,\"Steps\":[]}")]
+    [InlineData("{\"Format\":\"engine-systematic-trace/1\",\"MaxSteps\":10,\"Steps\":null}")]
+    [InlineData("{\"Format\":\"engine-systematic-trace/1\",\"MaxSteps\":10,\"Steps\":[{\"Kind\":7,\"File\":\"\"}]}")]
+    [InlineData("{\"Format\":\"engine-systematic-trace/1\",\"MaxSteps\":10,\"Steps\":[{\"Kind\":\"Schedule\",\"Thread\":-5,\"File\":\"\"}]}")]
+    [InlineData("{\"Format\":\"engine-systematic-trace/1\",\"MaxSteps\":10,\"Steps\":[")]
+    public void ATraceThatCannotBeReplayedIsRejectedWhenRead(string json)
+    {
+        var refused = Record.Exception(() => ScheduleTrace.FromJson(json));
+        Assert.True(refused is FormatException or System.Text.Json.JsonException, refused?.ToString() ?? "accepted");
+    }
+
+    [Fact]
     public void DataChoicesAreRecordedAndReplayed()
     {
         var chosen = new List<int>();

@@ -28,4 +28,14 @@ public sealed record ZooEntry(
     string Kind,
     IReadOnlyList<string> Events,
     Func<ZooProbe?, Action> Fixed,
-    Action Buggy);
+    Action Buggy)
+{
+    /// <summary>
+    /// The test name runs of <see cref="Buggy"/> record in their traces (<c>dirty-cow-buggy</c>): the entry and its
+    /// setting, all that <c>engine replay</c> needs to rebuild the scenario.
+    /// </summary>
+    public string BuggyTestName => Name + "-buggy";
+
+    /// <summary>The test name runs of <see cref="Fixed"/> record in their traces (<c>dirty-cow-fixed</c>).</summary>
+    public string FixedTestName => Name + "-fixed";
+}

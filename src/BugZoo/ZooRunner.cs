@@ -13,10 +13,11 @@ public static class ZooRunner
     /// <paramref name="budget"/> schedules. No minimisation, replay or trace files unless <paramref name="full"/>: the
     /// iteration count is what is asked; <paramref name="full"/> gives the report that tells the story.
     /// <paramref name="scheduler"/> explores with its strategy (the built-in scheduler's default portfolio when null).
+    /// A full report's trace file goes to <paramref name="traceDirectory"/> (the tester's default folder when null).
     /// </summary>
-    public static TestReport FindBug(ZooEntry entry, int seed, int budget, bool full = false, ISystematicScheduler? scheduler = null)
+    public static TestReport FindBug(ZooEntry entry, int seed, int budget, bool full = false, ISystematicScheduler? scheduler = null, string? traceDirectory = null)
     {
-        var configuration = Configuration.Create().WithTestingIterations(budget).WithSeed(seed).WithTestName(entry.Name + "-buggy");
+        var configuration = Configuration.Create().WithTestingIterations(budget).WithSeed(seed).WithTestName(entry.BuggyTestName).WithTraceDirectory(traceDirectory);
         if (!full)
         {
             configuration = configuration.WithScheduleMinimization(false).WithFailureReplay(false).WithTraceFiles(false);
@@ -34,7 +35,7 @@ public static class ZooRunner
     {
         var probe = new ZooProbe(entry.Events.Count);
         var configuration = Configuration.Create().WithTestingIterations(iterations).WithSeed(seed).WithParallelism(parallelism)
-            .WithTestName(entry.Name + "-fixed");
+            .WithTestName(entry.FixedTestName);
         var report = (scheduler ?? BuiltinScheduler.Instance).Run(configuration, entry.Fixed(probe));
         return (report, Enumerable.Range(0, entry.Events.Count).Select(probe.Count).ToArray());
     }

@@ -120,6 +120,7 @@ public sealed class CoyoteScheduler : ISystematicScheduler
     /// Replays a trace Coyote recorded (<see cref="ScheduleTrace.SchedulerTrace"/>) through Coyote, checking at every
     /// step that the same thread performs the same operation at the same source line, and that the recorded bug happens
     /// again. A trace of the built-in scheduler has no Coyote trace: replay it with <see cref="BuiltinScheduler"/>.
+    /// Throws <see cref="FormatException"/> when Coyote cannot read the trace's schedule (a file edited or cut short).
     /// </summary>
     public TestReport Replay(ScheduleTrace trace, Action body)
     {
@@ -133,7 +134,18 @@ public sealed class CoyoteScheduler : ISystematicScheduler
         var settings = Configuration.Create().WithMaxSteps(trace.MaxSteps).WithStepBoundAsBug(trace.HangIsBug);
         var coyote = Configure(CoyoteConfiguration.Create(), trace.MaxSteps, trace.HangIsBug, settings.WatchdogTimeout)
             .WithReproducibleTrace(trace.SchedulerTrace);
-        var run = Explore(coyote, settings.WatchdogTimeout, body);
+        CoyoteRun run;
+        try
+        {
+            run = Explore(coyote, settings.WatchdogTimeout, body);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            // Coyote parses the reproducible trace when its engine is created, before the body runs: the body's own
+            // exceptions never get here (the bridge reports them as bugs).
+            throw new FormatException($"Coyote cannot read the trace's schedule: {e.Message}", e);
+        }
+
         var iteration = run.Last;
         var divergence = iteration is null ? "Coyote ran no iteration." : Diverges(trace, iteration);
         var bugs = new List<BugReport>();
@@ -161,7 +173,10 @@ public sealed class CoyoteScheduler : ISystematicScheduler
     }
 
     private static CoyoteConfiguration Configure(CoyoteConfiguration coyote, int maxSteps, bool stepBoundIsBug, TimeSpan watchdog) => coyote
-        .WithMaxSchedulingSteps((uint)maxSteps)
+        // One bound for every strategy, as the built-in scheduler has: Coyote's one-argument overload would give its
+        // fair strategies (random, probabilistic, the portfolio's fair members) ten times as many steps, so that
+        // --max-steps 1 cut only the iterations a fair strategy ran past 10.
+        .WithMaxSchedulingSteps((uint)maxSteps, (uint)maxSteps)
         .WithFailureOnMaxStepsBoundEnabled(stepBoundIsBug)
         // Everything the engine does concurrently goes through the bridge: anything else is a bug, not a heuristic.
         .WithPartiallyControlledConcurrencyAllowed(false)

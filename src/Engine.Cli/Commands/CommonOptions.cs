@@ -6,17 +6,23 @@ namespace Engine.Cli.Commands;
 /// <summary>Options shared by the commands that explore schedules of a test assembly.</summary>
 internal sealed class CommonOptions
 {
-    public Option<int> Iterations { get; } = new("--iterations", "-i") { Description = "Iterations (schedules) per test.", DefaultValueFactory = _ => 1000 };
+    /// <summary>
+    /// The most iterations run at once. Each lane is a driver thread with its own pooled workers, and only one of a
+    /// lane's threads runs at a time, so lanes beyond a few per core add threads and memory, not speed.
+    /// </summary>
+    public const int MaxParallel = 256;
+
+    public Option<int> Iterations { get; } = Inputs.Integer("--iterations", "Iterations (schedules) per test.", 1000, 1, int.MaxValue, "-i");
 
     public SchedulerOptions Scheduler { get; } = new();
 
-    public Option<long> Seed { get; } = new("--seed") { Description = "Global seed; iteration i's schedule depends on it and i alone.", DefaultValueFactory = _ => 0 };
+    public Option<long> Seed { get; } = Inputs.Long("--seed", "Global seed; iteration i's schedule depends on it and i alone.", 0);
 
-    public Option<int> Parallel { get; } = new("--parallel", "-p") { Description = "Iterations run at once, built-in scheduler only (test bodies must not share static state).", DefaultValueFactory = _ => 1 };
+    public Option<int> Parallel { get; } = Inputs.Integer("--parallel", $"Iterations run at once, 1 to {MaxParallel}, built-in scheduler only (test bodies must not share static state).", 1, 1, MaxParallel, "-p");
 
-    public Option<int> MaxSteps { get; } = new("--max-steps") { Description = "Scheduling decisions allowed per iteration.", DefaultValueFactory = _ => 10_000 };
+    public Option<int> MaxSteps { get; } = Inputs.Integer("--max-steps", "Scheduling decisions allowed per iteration; an iteration that reaches them is cut short, counted and reported.", 10_000, 1);
 
-    public Option<string?> TraceDirectory { get; } = new("--trace-dir") { Description = "Where JSON traces of bugs are written (default: the system temp folder)." };
+    public Option<string?> TraceDirectory { get; } = new("--trace-dir") { Description = "Where JSON traces of bugs are written (default: the system temp folder); checked before the run." };
 
     public void AddTo(Command command)
     {
@@ -32,25 +38,19 @@ internal sealed class CommonOptions
     public (Configuration Configuration, ISystematicScheduler Scheduler) Read(ParseResult result)
     {
         var scheduler = Scheduler.Read(result);
-        var iterations = result.GetValue(Iterations);
         var parallel = result.GetValue(Parallel);
-        var maxSteps = result.GetValue(MaxSteps);
-        if (iterations <= 0 || parallel <= 0 || maxSteps <= 0)
-        {
-            throw new UsageException("--iterations, --parallel and --max-steps must be positive.");
-        }
-
         if (parallel > 1 && scheduler.Name != BuiltinScheduler.SchedulerName)
         {
             throw new UsageException("--parallel applies to the built-in scheduler only: Coyote runs one iteration at a time.");
         }
 
+        var traces = result.GetValue(TraceDirectory) is { } directory ? Inputs.WritableDirectory(directory, "--trace-dir") : null;
         var configuration = Configuration.Create()
-            .WithTestingIterations(iterations)
+            .WithTestingIterations(result.GetValue(Iterations))
             .WithSeed(result.GetValue(Seed))
             .WithParallelism(parallel)
-            .WithMaxSteps(maxSteps)
-            .WithTraceDirectory(result.GetValue(TraceDirectory));
+            .WithMaxSteps(result.GetValue(MaxSteps))
+            .WithTraceDirectory(traces);
         return (configuration, scheduler);
     }
 }

@@ -21,22 +21,18 @@ internal static class CompareCommand
 {
     public static Command Create()
     {
-        var seeds = new Option<int>("--seeds") { Description = "Seeds per scenario and strategy (0..n-1).", DefaultValueFactory = _ => 10 };
-        var budget = new Option<int>("--budget") { Description = "Schedules allowed to find each bug, per seed.", DefaultValueFactory = _ => 1000 };
-        var fixedIterations = new Option<int>("--fixed-iterations") { Description = "Schedules each fixed or correct version must pass, per scheduler.", DefaultValueFactory = _ => 10_000 };
+        var seeds = Inputs.Integer("--seeds", "Seeds per scenario and strategy (0..n-1).", 10, 1);
+        var budget = Inputs.Integer("--budget", "Schedules allowed to find each bug, per seed.", 1000, 1);
+        var fixedIterations = Inputs.Integer("--fixed-iterations", "Schedules each fixed or correct version must pass, per scheduler.", 10_000, 1);
         var only = new Option<string?>("--only") { Description = "Run only this scenario: a zoo entry (number or name) or a classic bug's name." };
-        var command = new Command("compare", "Our scheduler and Coyote on the same zoo entries and classic bugs, in one run: schedules to the first bug, speed, fixed versions.");
+        var command = new Command("compare", "Our scheduler and Coyote on the same zoo entries and classic bugs, in one run: schedules to the first bug, speed, fixed versions. " +
+                                             "Exit codes: 0 every claim held; 1 a claim failed (a portfolio missed a bug or found the wrong one, or a fixed version failed); 2 a wrong option.");
         command.Options.Add(seeds);
         command.Options.Add(budget);
         command.Options.Add(fixedIterations);
         command.Options.Add(only);
         command.SetAction(result =>
         {
-            if (result.GetValue(seeds) <= 0 || result.GetValue(budget) <= 0 || result.GetValue(fixedIterations) <= 0)
-            {
-                throw new UsageException("--seeds, --budget and --fixed-iterations must be positive.");
-            }
-
             var scenarios = Scenarios(result.GetValue(only));
             return Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), scenarios);
         });
@@ -56,11 +52,13 @@ internal static class CompareCommand
 
     private static List<Scenario> Scenarios(string? only)
     {
-        var all = BugZooCatalog.All.Select(e => new Scenario($"zoo {e.Number} {e.Name}", e.Name, e.Buggy, e.Fixed, e.Events.Count,
+        var all = BugZooCatalog.All.Select(e => new Scenario($"zoo {e.Number} {e.Name}", e.Name, e.BuggyTestName, e.FixedTestName, e.Buggy, e.Fixed, e.Events.Count,
                 b => ZooRunner.Mismatch(e, b), (r, events) => ZooRunner.FixedFailure(e, r, events)))
-            .Concat(ClassicBugCatalog.All.Select(c => new Scenario($"classic {c.Name}", c.Name, c.Buggy, _ => c.Correct, 0,
+            .Concat(ClassicBugCatalog.All.Select(c => new Scenario($"classic {c.Name}", c.Name, c.Name + "-buggy", c.Name + "-correct", c.Buggy, _ => c.Correct, 0,
                 b => b.Kind == c.Expected ? null : $"{c.Name}: expected {c.Expected}, got {b.Kind}: {b.Message}",
-                (r, _) => r.FirstBug is { } bug ? $"{c.Name} correct: {bug.Kind}: {bug.Message}" : null)))
+                (r, _) => r.FirstBug is { } bug ? $"{c.Name} correct: {bug.Kind}: {bug.Message}"
+                    : r.StepBoundHits > 0 ? $"{c.Name} correct: {r.StepBoundHits} schedule(s) cut at the step bound explored less than claimed"
+                    : null)))
             .ToList();
         if (only is null)
         {
@@ -92,7 +90,7 @@ internal static class CompareCommand
                 var elapsed = TimeSpan.Zero;
                 for (var seed = 0; seed < seeds; seed++)
                 {
-                    var report = column.Run(quiet.WithTestingIterations(budget).WithSeed(seed).WithTestName(scenario.Name + "-buggy"), scenario.Buggy);
+                    var report = column.Run(quiet.WithTestingIterations(budget).WithSeed(seed).WithTestName(scenario.BuggyTestName), scenario.Buggy);
                     schedules += report.Iterations;
                     elapsed += report.Elapsed;
                     if (report.FirstBug is { } bug)
@@ -132,7 +130,7 @@ internal static class CompareCommand
             foreach (var column in s_columns.Where(c => c.StrategyName == "portfolio"))
             {
                 var probe = new ZooProbe(scenario.Events);
-                var report = column.Run(Configuration.Create().WithTestingIterations(fixedIterations).WithTestName(scenario.Name + "-fixed"), scenario.Fixed(probe));
+                var report = column.Run(Configuration.Create().WithTestingIterations(fixedIterations).WithTestName(scenario.FixedTestName), scenario.Fixed(probe));
                 var events = Enumerable.Range(0, scenario.Events).Select(probe.Count).ToArray();
                 if (scenario.FixedFailure(report, events) is { } failure)
                 {
@@ -158,13 +156,15 @@ internal static class CompareCommand
         Console.WriteLine(failures.Count == 0
             ? "Both schedulers' portfolios found every bug for every seed; no fixed version failed under either."
             : $"{failures.Count} claim(s) failed.");
-        return failures.Count == 0 ? 0 : 1;
+        return failures.Count == 0 ? ExitCode.Passed : ExitCode.Failed;
     }
 
     /// <summary>One row: a zoo entry or a classic bug, with how its claims are checked.</summary>
     private sealed record Scenario(
         string Title,
         string Name,
+        string BuggyTestName,
+        string FixedTestName,
         Action Buggy,
         Func<ZooProbe?, Action> Fixed,
         int Events,

@@ -32,11 +32,19 @@ internal sealed class SchedulerOptions
                       "prioritization, fair-prioritization, probabilistic, delay-bounding, fair-delay-bounding.",
     };
 
-    public Option<int?> Bound { get; } = new("--bound")
-    {
-        Description = "builtin: PCT change points, probabilistic b or DFS preemption bound (default 3, 2, 2); coyote: priority changes " +
-                      "or delays (default 10), probabilistic level (default 3).",
-    };
+    /// <summary>
+    /// The largest <c>--bound</c>. Every bound is a count per iteration (change points, preemptions, delays) that PCT
+    /// allocates up front and no schedule of the tools' scenarios comes near; the probabilistic strategies' b, a power of
+    /// two, stops at <see cref="MaxProbabilisticBound"/>.
+    /// </summary>
+    public const int MaxBound = 1_000;
+
+    /// <summary>The largest b of the probabilistic strategies (a switch with probability 1/2^b, drawn from 64 random bits).</summary>
+    public const int MaxProbabilisticBound = 63;
+
+    public Option<int?> Bound { get; } = Inputs.OptionalInteger("--bound",
+        "builtin: PCT change points, probabilistic b or DFS preemption bound (default 3, 2, 2); coyote: priority changes " +
+        $"or delays (default 10), probabilistic level (default 3). 1 to {MaxBound:N0} ({MaxProbabilisticBound} for probabilistic).", 1, MaxBound);
 
     public void AddTo(Command command, bool withStrategy = true)
     {
@@ -58,9 +66,9 @@ internal sealed class SchedulerOptions
     /// <summary>The scheduler called <paramref name="scheduler"/> running <paramref name="strategy"/> (its default when null).</summary>
     public static ISystematicScheduler Create(string scheduler, string? strategy, int? bound)
     {
-        if (bound is <= 0)
+        if (bound is < 1 or > MaxBound)
         {
-            throw new UsageException("--bound must be positive.");
+            throw new UsageException($"--bound must be 1 to {MaxBound:N0} (got {bound}).");
         }
 
         try
@@ -68,10 +76,12 @@ internal sealed class SchedulerOptions
             if (scheduler == CoyoteScheduler.SchedulerName)
             {
                 var coyote = strategy is null ? CoyoteStrategy.Portfolio : CoyoteStrategies.Parse(strategy);
+                CheckProbabilisticBound(coyote == CoyoteStrategy.Probabilistic, bound);
                 return new CoyoteScheduler(coyote, bound);
             }
 
             var builtin = strategy is null ? Systematic.Strategy.Portfolio : ParseBuiltin(strategy);
+            CheckProbabilisticBound(builtin == Systematic.Strategy.Probabilistic, bound);
             return BuiltinScheduler.With(builtin, bound);
         }
         catch (ArgumentException e)
@@ -87,6 +97,14 @@ internal sealed class SchedulerOptions
         CoyoteScheduler.SchedulerName => CoyoteScheduler.SchedulerName,
         _ => throw new UsageException($"--scheduler: unknown scheduler '{name}'; known: builtin, coyote."),
     };
+
+    private static void CheckProbabilisticBound(bool probabilistic, int? bound)
+    {
+        if (probabilistic && bound > MaxProbabilisticBound)
+        {
+            throw new UsageException($"--bound: the probabilistic strategy switches with probability 1/2^b; b must be 1 to {MaxProbabilisticBound} (got {bound}).");
+        }
+    }
 
     private static Strategy ParseBuiltin(string name)
     {

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using Engine.Cli.Stress;
 
 namespace Engine.Cli.Commands;
@@ -8,18 +10,20 @@ internal static class StressCommand
 {
     public static Command Create()
     {
-        var duration = new Option<double>("--duration", "-d") { Description = "Seconds to run.", DefaultValueFactory = _ => 10 };
-        var cpus = new Option<int>("--cpus") { Description = "Simulated CPUs (one worker thread each).", DefaultValueFactory = _ => 4 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the workers' operation mix.", DefaultValueFactory = _ => 1 };
-        var frames = new Option<int>("--frames") { Description = "Physical frames (4 KiB each).", DefaultValueFactory = _ => 65_536 };
+        var duration = Inputs.Seconds("--duration", "Seconds to run.", 10, "-d");
+        var cpus = Inputs.Integer("--cpus", "Simulated CPUs (one worker thread each), 1 to 64.", 4, int.MinValue);
+        var seed = Inputs.Integer("--seed", "Seed of the workers' operation mix.", 1, int.MinValue);
+        var frames = Inputs.Integer("--frames", "Physical frames (4 KiB each): at least 128 + 128 per CPU.", 65_536, int.MinValue);
         var layout = new Option<PteLayout>("--pte-layout") { Description = "Native64 or SplitPae.", DefaultValueFactory = _ => PteLayout.Native64 };
-        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
+        layout.CustomParser = ParseLayout;
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file (checked before the run starts)." };
         var disable = new Option<string[]>("--disable")
         {
             Description = "Switch off protocol knobs (repeatable): " + string.Join(", ", StressOptions.Knobs) + ".",
             AllowMultipleArgumentsPerToken = true,
         };
-        var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync, eviction, GUP pins (short and long-term), references and pokes; exit code 1 on any wrong value, invariant violation or leak.");
+        var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync, eviction, GUP pins (short and long-term), references and pokes. " +
+                                            "Exit codes: 0 passed; 1 a wrong value, invariant violation or leak; 2 a wrong option, or a run too short to exercise the pin oracle.");
         command.Options.Add(duration);
         command.Options.Add(cpus);
         command.Options.Add(seed);
@@ -30,22 +34,69 @@ internal static class StressCommand
         command.SetAction(result =>
         {
             var options = new StressOptions(TimeSpan.FromSeconds(result.GetValue(duration)), result.GetValue(cpus), result.GetValue(seed),
-                result.GetValue(frames), result.GetValue(layout), result.GetValue(json), result.GetValue(disable) ?? []);
+                result.GetValue(frames), result.GetValue(layout), result.GetValue(json), (result.GetValue(disable) ?? []).Distinct(StringComparer.Ordinal).ToArray());
             var unknown = options.Disabled.Where(k => !StressOptions.Knobs.Contains(k)).ToList();
             if (unknown.Count > 0)
             {
-                Console.Error.WriteLine($"--disable: unknown knob(s) {string.Join(", ", unknown)}; known: {string.Join(", ", StressOptions.Knobs)}.");
-                return 2;
+                throw new UsageException($"--disable: unknown knob(s) {string.Join(", ", unknown)}; known: {string.Join(", ", StressOptions.Knobs)}.");
             }
 
-            if (options.Duration <= TimeSpan.Zero)
-            {
-                Console.Error.WriteLine("--duration must be positive.");
-                return 2;
-            }
-
-            return StressRunner.Run(options);
+            CheckMachine(options);
+            using var output = options.JsonPath is null ? null : Inputs.CreateOutputFile(options.JsonPath, "--json");
+            return StressRunner.Run(options, output);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The machine's own limits (<see cref="MachineOptions.Validate"/>) worded for the option that broke them, then what a
+    /// stress run needs beyond them: <see cref="StressOptions.MinimumFrames"/>, and memory for the frames.
+    /// </summary>
+    private static void CheckMachine(StressOptions options)
+    {
+        try
+        {
+            options.ToMachineOptions().Validate();
+        }
+        catch (ArgumentException e)
+        {
+            var option = e.ParamName switch
+            {
+                nameof(MachineOptions.Cpus) => "--cpus",
+                nameof(MachineOptions.Frames) => "--frames",
+                nameof(MachineOptions.PteLayout) => "--pte-layout",
+                _ => "the machine",
+            };
+            throw UsageException.From(e, option + ": ");
+        }
+
+        var minimum = StressOptions.MinimumFrames(options.Cpus);
+        if (options.Frames < minimum)
+        {
+            throw new UsageException($"--frames: a stress run with {options.Cpus} CPU(s) needs at least {minimum:N0} frames (128 + 128 per CPU) (got {options.Frames:N0}).");
+        }
+
+        var available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var needed = (long)options.Frames * 4096;
+        if (available > 0 && needed > available * 9 / 10)
+        {
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"--frames: {options.Frames:N0} frames need {needed / (double)(1L << 30):0.0} GiB of memory; this process may use {available / (double)(1L << 30):0.0} GiB."));
+        }
+    }
+
+    private static PteLayout ParseLayout(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        foreach (var layout in Enum.GetValues<PteLayout>())
+        {
+            if (string.Equals(layout.ToString(), text, StringComparison.OrdinalIgnoreCase))
+            {
+                return layout;
+            }
+        }
+
+        result.AddError($"--pte-layout must be {string.Join(" or ", Enum.GetNames<PteLayout>())} (got '{text}').");
+        return PteLayout.Native64;
     }
 }

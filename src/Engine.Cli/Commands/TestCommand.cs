@@ -5,7 +5,11 @@ using Engine.Systematic;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine test &lt;assembly&gt;</c>: runs the assembly's [SystematicTest] methods under the chosen scheduler.</summary>
+/// <summary>
+/// <c>engine test &lt;assembly&gt;</c>: runs the assembly's [SystematicTest] methods under the chosen scheduler. Exit code
+/// 1 when a test finds a bug; otherwise 2 when a test explored nothing (every iteration cut at the step bound), 0 when
+/// every test ran its iterations clean.
+/// </summary>
 internal static class TestCommand
 {
     public static Command Create()
@@ -13,7 +17,8 @@ internal static class TestCommand
         var assembly = new Argument<string>("assembly") { Description = "Path of the test assembly (.dll)." };
         var method = new Option<string?>("--method", "-m") { Description = "Run only the test whose full name is, or ends with, this." };
         var common = new CommonOptions();
-        var command = new Command("test", "Explore schedules of the [SystematicTest] methods of an assembly with our scheduler or Coyote; exit code 1 when a bug is found.");
+        var command = new Command("test", "Explore schedules of the [SystematicTest] methods of an assembly with our scheduler or Coyote. " +
+                                          "Exit codes: 0 no bug; 1 a bug was found; 2 a wrong option or assembly, or a test whose every iteration was cut at the step bound.");
         command.Arguments.Add(assembly);
         command.Options.Add(method);
         common.AddTo(command);
@@ -36,6 +41,7 @@ internal static class TestCommand
         }
 
         var bugs = 0;
+        var vacuous = new List<string>();
         foreach (var test in tests)
         {
             Console.WriteLine($"{test.Name}: {configuration.TestingIterations} iteration(s), {scheduler.Name} {scheduler.StrategyName}, seed {configuration.Seed}, parallelism {configuration.Parallelism}");
@@ -46,16 +52,38 @@ internal static class TestCommand
                 bugs++;
                 Console.WriteLine($"  BUG after {report.Iterations} iteration(s) ({speed} iterations/s){(test.ExpectBug ? " - expected: a known-buggy example" : "")}");
                 Console.WriteLine(Indent(bug.ToString()));
+                Console.WriteLine(Indent(ReplayCommand.HowToReplay(bug, "--assembly", test.AssemblyPath, "--method", test.Name)));
             }
             else
             {
                 var exhausted = report.Exhausted ? ", bounded space exhausted" : "";
                 Console.WriteLine($"  no bug in {report.Iterations} iteration(s) ({speed} iterations/s, {report.TotalSteps} steps{exhausted}){(test.ExpectBug ? " - WARNING: this example is known to be buggy" : "")}");
             }
+
+            if (report.StepBoundHits > 0)
+            {
+                Console.WriteLine($"  {report.StepBoundHits} of {report.Iterations} iteration(s) were cut at the step bound of {configuration.MaxSteps:N0} (--max-steps): each explored less than a whole schedule.");
+            }
+
+            if (report.FirstBug is null && report.StepBoundHits >= report.Iterations)
+            {
+                vacuous.Add(test.Name);
+            }
         }
 
         Console.WriteLine($"{tests.Count} test(s), {bugs} with a bug.");
-        return bugs > 0 ? 1 : 0;
+        if (bugs > 0)
+        {
+            return ExitCode.Failed;
+        }
+
+        if (vacuous.Count > 0)
+        {
+            Console.Error.WriteLine($"Nothing explored: every iteration of {string.Join(", ", vacuous)} was cut at the step bound of {configuration.MaxSteps:N0} before the test ended; raise --max-steps.");
+            return ExitCode.Usage;
+        }
+
+        return ExitCode.Passed;
     }
 
     private static string Indent(string text) => "  " + text.TrimEnd().Replace("\n", "\n  ", StringComparison.Ordinal);

@@ -20,10 +20,26 @@ internal sealed class UsageException : Exception
     {
     }
 
-    /// <summary>An argument the program refused, worded for the command line: without the parameter's name.</summary>
+    /// <summary>
+    /// An argument the program refused, worded for the command line: its first line, without the parameter's name, and
+    /// with the value refused when the exception carries it.
+    /// </summary>
     public static UsageException From(ArgumentException refused, string prefix = "")
     {
-        var message = refused.ParamName is null ? refused.Message : refused.Message.Replace($" (Parameter '{refused.ParamName}')", "", StringComparison.Ordinal);
+        ArgumentNullException.ThrowIfNull(refused);
+
+        // ArgumentOutOfRangeException puts "Actual value was …" on a line of its own; the value is appended instead.
+        var message = refused.Message.Split('\n')[0].TrimEnd('\r');
+        if (refused.ParamName is not null)
+        {
+            message = message.Replace($" (Parameter '{refused.ParamName}')", "", StringComparison.Ordinal);
+        }
+
+        if (refused is ArgumentOutOfRangeException { ActualValue: { } actual })
+        {
+            message = $"{message.TrimEnd('.')} (got {actual}).";
+        }
+
         return new UsageException(prefix + message, refused);
     }
 }

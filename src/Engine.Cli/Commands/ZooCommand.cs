@@ -16,39 +16,48 @@ internal static class ZooCommand
 {
     public static Command Create()
     {
-        var seeds = new Option<int>("--seeds") { Description = "Seeds per entry for the buggy scenario (0..n-1).", DefaultValueFactory = _ => 10 };
-        var budget = new Option<int>("--budget") { Description = "Schedules allowed to find each bug, per seed.", DefaultValueFactory = _ => 1000 };
-        var fixedIterations = new Option<int>("--fixed-iterations") { Description = "Schedules the fixed scenario must pass.", DefaultValueFactory = _ => 10_000 };
-        var parallel = new Option<int?>("--parallel", "-p") { Description = "Schedules of the fixed scenario run at once (built-in scheduler only; default: the number of cores)." };
+        var seeds = Inputs.Integer("--seeds", "Seeds per entry for the buggy scenario (0..n-1).", 10, 1);
+        var budget = Inputs.Integer("--budget", "Schedules allowed to find each bug, per seed.", 1000, 1);
+        var fixedIterations = Inputs.Integer("--fixed-iterations", "Schedules the fixed scenario must pass.", 10_000, 1);
+        var parallel = Inputs.OptionalInteger("--parallel", $"Schedules of the fixed scenario run at once, 1 to {CommonOptions.MaxParallel} (built-in scheduler only; default: the number of cores).", 1, CommonOptions.MaxParallel, "-p");
         var only = new Option<string?>("--entry") { Description = "Run only this entry (number or name)." };
-        var report = new Option<bool>("--report") { Description = "With --entry: print the failure report of seed 0 (with its replay string) instead of the table." };
+        var report = new Option<bool>("--report") { Description = "With --entry: print the failure report of seed 0 (with how to replay it) instead of the table." };
+        var traces = new Option<string?>("--trace-dir") { Description = "With --report: where the JSON trace is written (default: the system temp folder); checked before the run." };
         var scheduling = new SchedulerOptions();
-        var command = new Command("zoo", "Reproduce the bug zoo: each historical mm race found with its knob off and absent with the fix, by our scheduler or Coyote.");
+        var command = new Command("zoo", "Reproduce the bug zoo: each historical mm race found with its knob off and absent with the fix, by our scheduler or Coyote. " +
+                                         "Exit codes: 0 every claim held (with --report: the entry's bug was found); 1 a claim failed (a bug not found, the wrong bug, or a failure with the fix); 2 a wrong option.");
         command.Options.Add(seeds);
         command.Options.Add(budget);
         command.Options.Add(fixedIterations);
         command.Options.Add(parallel);
         command.Options.Add(only);
         command.Options.Add(report);
+        command.Options.Add(traces);
         scheduling.AddTo(command);
         command.SetAction(result =>
         {
+            // Every option is checked, whether or not this run uses it, before any schedule runs.
             var scheduler = scheduling.Read(result);
             var entryName = result.GetValue(only);
             var entries = entryName is null ? BugZooCatalog.All : [FindEntry(entryName)];
-            if (result.GetValue(report))
-            {
-                return Report(entryName is null ? throw new UsageException("--report needs --entry.") : entries[0], Positive(result.GetValue(budget), "--budget"), scheduler);
-            }
-
-            var lanes = result.GetValue(parallel) ?? (scheduler.Name == BuiltinScheduler.SchedulerName ? Environment.ProcessorCount : 1);
+            var lanes = result.GetValue(parallel) ?? (scheduler.Name == BuiltinScheduler.SchedulerName ? Math.Min(Environment.ProcessorCount, CommonOptions.MaxParallel) : 1);
             if (lanes > 1 && scheduler.Name != BuiltinScheduler.SchedulerName)
             {
                 throw new UsageException("--parallel applies to the built-in scheduler only: Coyote runs one schedule at a time.");
             }
 
-            return Run(Positive(result.GetValue(seeds), "--seeds"), Positive(result.GetValue(budget), "--budget"),
-                Positive(result.GetValue(fixedIterations), "--fixed-iterations"), Positive(lanes, "--parallel"), entries, scheduler);
+            var traceDirectory = result.GetValue(traces) is { } directory ? Inputs.WritableDirectory(directory, "--trace-dir") : null;
+            if (result.GetValue(report))
+            {
+                return Report(entryName is null ? throw new UsageException("--report needs --entry.") : entries[0], result.GetValue(budget), scheduler, traceDirectory);
+            }
+
+            if (traceDirectory is not null)
+            {
+                throw new UsageException("--trace-dir applies to --report: the table's runs write no traces.");
+            }
+
+            return Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), lanes, entries, scheduler);
         });
         return command;
     }
@@ -61,11 +70,9 @@ internal static class ZooCommand
         }
         catch (ArgumentException e)
         {
-            throw UsageException.From(e);
+            throw UsageException.From(e, "--entry: ");
         }
     }
-
-    private static int Positive(int value, string option) => value > 0 ? value : throw new UsageException($"{option} must be positive.");
 
     private static int Run(int seeds, int budget, int fixedIterations, int parallel, IReadOnlyList<ZooEntry> entries, ISystematicScheduler scheduler)
     {
@@ -125,15 +132,28 @@ internal static class ZooCommand
         Console.WriteLine(failures.Count == 0
             ? "Every bug found with its knob off for every seed; none with the fix."
             : $"{failures.Count} claim(s) failed.");
-        return failures.Count == 0 ? 0 : 1;
+        return failures.Count == 0 ? ExitCode.Passed : ExitCode.Failed;
     }
 
-    private static int Report(ZooEntry entry, int budget, ISystematicScheduler scheduler)
+    private static int Report(ZooEntry entry, int budget, ISystematicScheduler scheduler, string? traceDirectory)
     {
-        var report = ZooRunner.FindBug(entry, seed: 0, budget, full: true, scheduler: scheduler);
+        var report = ZooRunner.FindBug(entry, seed: 0, budget, full: true, scheduler: scheduler, traceDirectory: traceDirectory);
         Console.WriteLine($"Entry {entry.Number}: {entry.Bug}. Knob off: {entry.Knob}. Fixed by {entry.KernelFix}. Explored by the {scheduler.Name} scheduler.");
         Console.WriteLine();
         Console.WriteLine(report);
-        return report.FirstBug is null ? 1 : 0;
+        if (report.FirstBug is not { } bug)
+        {
+            Console.Error.WriteLine($"entry {entry.Number} ({entry.Name}): not found in {budget:N0} schedules with seed 0");
+            return ExitCode.Failed;
+        }
+
+        Console.WriteLine(ReplayCommand.HowToReplay(bug, "--scenario", entry.BuggyTestName));
+        if (ZooRunner.Mismatch(entry, bug) is { } mismatch)
+        {
+            Console.Error.WriteLine(mismatch);
+            return ExitCode.Failed;
+        }
+
+        return ExitCode.Passed;
     }
 }

@@ -5,42 +5,36 @@ namespace Engine.Cli.Discovery;
 
 /// <summary>
 /// The scenarios this program runs itself (the bug zoo and the classic bugs), found again by the test name their runs
-/// write into traces, so <c>engine replay</c> needs no assembly for them: <c>&lt;entry&gt;-buggy</c>,
-/// <c>&lt;entry&gt;-fixed</c>, <c>&lt;classic&gt;-buggy</c>, <c>&lt;classic&gt;-correct</c>.
+/// write into traces, so <c>engine replay</c> needs no assembly for them: <c>&lt;entry&gt;-buggy</c> (the zoo entry
+/// with its knob off), <c>&lt;entry&gt;-fixed</c> (with the fix), <c>&lt;classic&gt;-buggy</c>,
+/// <c>&lt;classic&gt;-correct</c>. The name says which entry and which setting: each entry's scenario is fixed but for
+/// that one setting, so the name alone rebuilds it. A replay string carries no name: <c>--scenario</c> gives it.
 /// </summary>
 internal static class KnownScenarios
 {
+    /// <summary>Every scenario's name with its body, zoo entries first.</summary>
+    public static IReadOnlyList<(string Name, Func<Action> Body)> All { get; } =
+    [
+        .. BugZooCatalog.All.SelectMany(entry => new (string, Func<Action>)[]
+        {
+            (entry.BuggyTestName, () => entry.Buggy),
+            (entry.FixedTestName, () => entry.Fixed(null)),
+        }),
+        .. ClassicBugCatalog.All.SelectMany(bug => new (string, Func<Action>)[]
+        {
+            (bug.Name + "-buggy", () => bug.Buggy),
+            (bug.Name + "-correct", () => bug.Correct),
+        }),
+    ];
+
     /// <summary>The body recorded under <paramref name="testName"/>, or null when it is none of this program's.</summary>
     public static Action? Find(string? testName)
     {
-        if (testName is null)
+        foreach (var (name, body) in All)
         {
-            return null;
-        }
-
-        foreach (var entry in BugZooCatalog.All)
-        {
-            if (testName == entry.Name + "-buggy")
+            if (name == testName)
             {
-                return entry.Buggy;
-            }
-
-            if (testName == entry.Name + "-fixed")
-            {
-                return entry.Fixed(null);
-            }
-        }
-
-        foreach (var bug in ClassicBugCatalog.All)
-        {
-            if (testName == bug.Name + "-buggy")
-            {
-                return bug.Buggy;
-            }
-
-            if (testName == bug.Name + "-correct")
-            {
-                return bug.Correct;
+                return body();
             }
         }
 

@@ -14,24 +14,24 @@ internal static class TestDiscovery
     /// </summary>
     public static IReadOnlyList<DiscoveredTest> Find(string assemblyPath, string? filter)
     {
-        var fullPath = Path.GetFullPath(assemblyPath);
-        if (!File.Exists(fullPath))
-        {
-            throw new UsageException($"No test assembly at '{fullPath}'.");
-        }
-
-        Assembly assembly;
+        var fullPath = Inputs.ReadableFile(assemblyPath, "test assembly");
+        Type[] types;
         try
         {
-            assembly = Assembly.LoadFrom(fullPath);
+            types = Assembly.LoadFrom(fullPath).GetExportedTypes();
         }
         catch (BadImageFormatException)
         {
             throw new UsageException($"'{fullPath}' is not a .NET assembly.");
         }
+        catch (Exception e) when (e is FileLoadException or FileNotFoundException or ReflectionTypeLoadException or TypeLoadException or IOException or NotSupportedException)
+        {
+            // A .NET assembly this process cannot load, or whose types need assemblies that are not beside it.
+            throw new UsageException($"Cannot load the test assembly '{fullPath}': {e.Message.Split('\n')[0].Trim()}", e);
+        }
 
         var tests = new List<DiscoveredTest>();
-        foreach (var type in assembly.GetExportedTypes())
+        foreach (var type in types)
         {
             foreach (var method in type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly))
             {

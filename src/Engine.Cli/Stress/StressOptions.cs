@@ -8,6 +8,15 @@ internal sealed record StressOptions(TimeSpan Duration, int Cpus, int Seed, int 
         [nameof(MachineOptions.FlushBeforeFree), nameof(MachineOptions.LocklessPteRetry), nameof(MachineOptions.NestedTlbFlush), nameof(MachineOptions.FlushDirtyUnderPtl), nameof(MachineOptions.DelayRmap),
          nameof(MachineOptions.UnshareOnReadOnlyPin), nameof(MachineOptions.GupFastForkSeq)];
 
+    /// <summary>
+    /// The fewest frames a run with <paramref name="cpus"/> workers may have: 128 for what the workers share (the shared
+    /// anonymous region and the file's page cache, <see cref="StressWorker.PagesPerWorker"/> pages each) and 128 per
+    /// worker for what one of its operations can hold at once (a fork's copies of the shared pages, a fresh region of up
+    /// to 16 pages, a private file mapping, scratch pages, their page tables). Fewer, and a worker runs out of frames:
+    /// a failure of the settings, not of the machine. (One CPU passes with 192; 128 runs out within a second.)
+    /// </summary>
+    public static int MinimumFrames(int cpus) => 128 + (128 * cpus);
+
     /// <summary>The machine these settings describe.</summary>
     public MachineOptions ToMachineOptions() => new()
     {

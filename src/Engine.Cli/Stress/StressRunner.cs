@@ -11,7 +11,13 @@ namespace Engine.Cli.Stress;
 /// </summary>
 internal static class StressRunner
 {
-    public static int Run(StressOptions options)
+    /// <summary>
+    /// Runs the mix for <see cref="StressOptions.Duration"/> and prints the verdict; writes the results as JSON to
+    /// <paramref name="json"/> when given (the command opened it before the run, so a path that cannot be written never
+    /// costs a run). Returns <see cref="ExitCode.Passed"/>, <see cref="ExitCode.Failed"/>, or <see cref="ExitCode.Usage"/>
+    /// for a run that passed every check but was too short to exercise the pin oracle.
+    /// </summary>
+    public static int Run(StressOptions options, Stream? json)
     {
         var settings = options.ToMachineOptions();
         using var machine = new Machine(settings);
@@ -77,10 +83,12 @@ internal static class StressRunner
 
         // The vacuity guard: a run that took no long-term pin, read no process store through a pin or no device store
         // through the process has not exercised the pin oracle, whatever else it checked.
+        // Alone, it is a mistake in the settings (exit code 2), not a failure of the machine.
         var pins = Enum.GetValues<StressPinEvent>().ToDictionary(e => e, e => workers.Sum(w => w.Count(e)));
-        if (hung.Count == 0 && workers.All(w => w.Failure is null)
+        var vacuous = hung.Count == 0 && workers.All(w => w.Failure is null)
             && (pins[StressPinEvent.LongTermWritePin] + pins[StressPinEvent.LongTermReadOnlyPin] == 0
-                || pins[StressPinEvent.ProcessStoreSeenByPin] == 0 || pins[StressPinEvent.DeviceStoreSeenByProcess] == 0))
+                || pins[StressPinEvent.ProcessStoreSeenByPin] == 0 || pins[StressPinEvent.DeviceStoreSeenByProcess] == 0);
+        if (vacuous)
         {
             failures.Add("vacuous: no long-term pin was taken, or no store crossed between a pin and the process (run longer)");
         }
@@ -106,15 +114,24 @@ internal static class StressRunner
             $"files: {stats.FileReadFaults:N0} read faults, {stats.FileSharedWriteFaults:N0} shared write faults, {stats.FilePrivateWriteFaults:N0} private copies; {stats.PageCacheFills:N0} cache fills, {stats.PagesWrittenBack:N0} pages written back, {stats.PagesEvicted:N0} evicted"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"GUP: {pins[StressPinEvent.ShortPin]:N0} short pins and {pins[StressPinEvent.FilePin]:N0} of file pages, {pins[StressPinEvent.LongTermWritePin]:N0} long-term write pins and {pins[StressPinEvent.LongTermReadOnlyPin]:N0} read-only held across operations, {pins[StressPinEvent.ScratchPin]:N0} pinned scratch pages zapped or mprotected, {pins[StressPinEvent.Reference]:N0} references; {pins[StressPinEvent.HandleRead]:N0} words read through them as expected, {pins[StressPinEvent.ProcessStoreSeenByPin]:N0} process stores seen through a pin, {pins[StressPinEvent.DeviceStoreSeenByProcess]:N0} device stores seen by the process; fork copied {stats.ForkPinnedCopies:N0} pinned pages"));
-        Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, through the process and through pins and references, backing store as last stored, invariants hold, no leak)" : $"verdict: FAIL ({failures.Count} problem(s))");
+        var onlyVacuous = vacuous && failures.Count == 1;
+        Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, through the process and through pins and references, backing store as last stored, invariants hold, no leak)"
+            : onlyVacuous ? "verdict: NOTHING PROVED (every check held, but the run never exercised the pin oracle)"
+            : $"verdict: FAIL ({failures.Count} problem(s))");
         foreach (var failure in failures.Take(20))
         {
             Console.WriteLine("  " + failure);
         }
 
-        if (options.JsonPath is not null)
+        if (onlyVacuous)
         {
-            var json = new
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"stress: {options.Duration.TotalSeconds:0.###} s was too short to exercise the pin oracle (no long-term pin, or no store crossed between a pin and the process): give a longer --duration."));
+        }
+
+        if (json is not null)
+        {
+            var results = new
             {
                 options.Cpus,
                 options.Frames,
@@ -140,12 +157,13 @@ internal static class StressRunner
                 Gup = pins.ToDictionary(p => p.Key.ToString(), p => p.Value),
                 stats.ForkPinnedCopies,
                 Passed = failures.Count == 0,
+                Vacuous = onlyVacuous,
                 Failures = failures,
             };
-            File.WriteAllText(options.JsonPath, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+            JsonSerializer.Serialize(json, results, new JsonSerializerOptions { WriteIndented = true });
         }
 
-        return failures.Count == 0 ? 0 : 1;
+        return failures.Count == 0 ? ExitCode.Passed : onlyVacuous ? ExitCode.Usage : ExitCode.Failed;
     }
 
     private static IEnumerable<string> Check(Machine machine)

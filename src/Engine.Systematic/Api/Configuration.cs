@@ -87,8 +87,10 @@ public sealed record Configuration
         ? this with { Strategy = Strategy.Pct, PctChangePoints = changePoints }
         : throw new ArgumentOutOfRangeException(nameof(changePoints), changePoints, "Must not be negative.");
 
-    /// <summary>Sets <see cref="Strategy.Probabilistic"/> with switch probability 1/2^<paramref name="bound"/>.</summary>
-    public Configuration WithProbabilisticStrategy(int bound) => this with { Strategy = Strategy.Probabilistic, ProbabilisticBound = Positive(bound, nameof(bound)) };
+    /// <summary>Sets <see cref="Strategy.Probabilistic"/> with switch probability 1/2^<paramref name="bound"/>, <paramref name="bound"/> from 1 to 63 (the bits of one random draw).</summary>
+    public Configuration WithProbabilisticStrategy(int bound) => bound is >= 1 and <= 63
+        ? this with { Strategy = Strategy.Probabilistic, ProbabilisticBound = bound }
+        : throw new ArgumentOutOfRangeException(nameof(bound), bound, "Must be 1 to 63.");
 
     /// <summary>Sets <see cref="Strategy.Dfs"/> with at most <paramref name="preemptionBound"/> preemptions per path.</summary>
     public Configuration WithDfsStrategy(int preemptionBound) => preemptionBound >= 0

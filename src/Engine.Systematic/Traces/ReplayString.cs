@@ -14,6 +14,12 @@ public static class ReplayString
 {
     private const string Prefix = "sys1:";
 
+    /// <summary>
+    /// The most bytes a replay string may inflate to: 64 MiB, millions of decisions at a few bytes each, far beyond any
+    /// schedule the tester records in one iteration.
+    /// </summary>
+    private const int MaxDecodedBytes = 64 << 20;
+
     /// <summary>Encodes the decisions of <paramref name="steps"/>.</summary>
     public static string Encode(IReadOnlyList<TraceStep> steps, int maxSteps, bool hangIsBug)
     {
@@ -76,14 +82,33 @@ public static class ReplayString
             using var raw = new MemoryStream();
             using (var inflate = new DeflateStream(new MemoryStream(packed), CompressionMode.Decompress))
             {
-                inflate.CopyTo(raw);
+                // A string pasted by a person may be anything: inflate no more than any schedule could need.
+                var buffer = new byte[81920];
+                int read;
+                while ((read = inflate.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    if (raw.Length + read > MaxDecodedBytes)
+                    {
+                        throw new FormatException($"Replay string inflates past {MaxDecodedBytes:N0} bytes.");
+                    }
+
+                    raw.Write(buffer, 0, read);
+                }
             }
 
             raw.Position = 0;
             var maxSteps = checked((int)ReadVarint(raw));
+            if (maxSteps <= 0)
+            {
+                throw new FormatException("Replay string has no step bound.");
+            }
+
             var hangIsBug = ReadVarint(raw) != 0;
             var count = checked((int)ReadVarint(raw));
-            var steps = new List<TraceStep>(count);
+
+            // The count comes from the string: trust it only as far as the decisions it announces arrive.
+            var steps = new List<TraceStep>(Math.Min(count, 4096));
+            var scheduled = 0;
             while (steps.Count < count)
             {
                 var tag = ReadVarint(raw);
@@ -92,6 +117,15 @@ public static class ReplayString
                 {
                     case 0:
                         var run = checked((int)ReadVarint(raw));
+
+                        // Every scheduling decision is a step, and an iteration takes at most maxSteps of them; a run
+                        // past that, or past the count, is corruption (and would otherwise fill memory).
+                        if (run <= 0 || run > count - steps.Count || run > maxSteps - scheduled)
+                        {
+                            throw new FormatException("Replay string has a run of decisions longer than its schedule.");
+                        }
+
+                        scheduled += run;
                         for (var r = 0; r < run; r++)
                         {
                             steps.Add(new TraceStep(steps.Count, DecisionKind.Schedule, value, value, 0, default, "", 0, -1, 0, false));
@@ -115,9 +149,14 @@ public static class ReplayString
                 throw new FormatException("Replay string decision count does not match its runs.");
             }
 
+            if (raw.Position != raw.Length)
+            {
+                throw new FormatException("Replay string has data after its last decision.");
+            }
+
             return (maxSteps, hangIsBug, steps);
         }
-        catch (Exception e) when (e is InvalidDataException or OverflowException or EndOfStreamException or ArgumentException)
+        catch (Exception e) when (e is InvalidDataException or OverflowException or EndOfStreamException or ArgumentException or FormatException)
         {
             throw new FormatException($"Malformed replay string: {e.Message}", e);
         }

@@ -20,7 +20,8 @@ public sealed class ScheduleTrace
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    /// <summary>Always <see cref="CurrentFormat"/>.</summary>
+    /// <summary>Always <see cref="CurrentFormat"/>; a file without it is not a trace.</summary>
+    [JsonRequired]
     public string Format { get; init; } = CurrentFormat;
 
     /// <summary>The test's name, when the caller gave one.</summary>
@@ -99,6 +100,31 @@ public sealed class ScheduleTrace
         if (trace.Format != CurrentFormat)
         {
             throw new FormatException($"Unsupported trace format '{trace.Format}'; expected '{CurrentFormat}'.");
+        }
+
+        // What a replay relies on: a file edited or cut short fails here, not halfway through the replay.
+        if (trace.MaxSteps <= 0)
+        {
+            throw new FormatException($"The trace's MaxSteps must be positive (got {trace.MaxSteps}).");
+        }
+
+        if (trace.Steps is null || trace.Threads is null || trace.Settings is null)
+        {
+            throw new FormatException("The trace lacks its Steps, Threads or Settings.");
+        }
+
+        for (var i = 0; i < trace.Steps.Count; i++)
+        {
+            var step = trace.Steps[i];
+            if (!Enum.IsDefined(step.Kind) || !Enum.IsDefined(step.Operation) || step.Thread < -1 || step.File is null)
+            {
+                throw new FormatException($"The trace's step {i} is not a decision this program records.");
+            }
+        }
+
+        if (trace.BugKind is { } kind && !Enum.IsDefined(kind))
+        {
+            throw new FormatException($"The trace's BugKind {(int)kind} is unknown.");
         }
 
         return trace;
