@@ -34,7 +34,11 @@ public sealed class ProgressReporter
 
     public TimeSpan Interval { get; }
 
-    /// <summary>Starts the clock and the reporting thread (once).</summary>
+    /// <summary>
+    /// Writes the first line, which says how many test cases will run, and starts the clock and the reporting thread
+    /// (once). The first line makes the first silence one interval long, however long the test host took to start
+    /// and discover the tests.
+    /// </summary>
     public void Start()
     {
         lock (_gate)
@@ -44,6 +48,8 @@ public sealed class ProgressReporter
                 return;
             }
 
+            _write(string.Create(CultureInfo.InvariantCulture,
+                $"progress: {_total} test cases to run, a line every {Interval.TotalSeconds:0.###} s"));
             _sinceStart.Start();
             _thread = new Thread(Loop) { IsBackground = true, Name = "test progress" };
             _thread.Start();
