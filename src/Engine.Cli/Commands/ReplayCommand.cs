@@ -29,6 +29,7 @@ internal static class ReplayCommand
                           "(free-before-flush-buggy), <classic bug>-buggy or -correct (lost-update-buggy). For a replay string, which names no test.",
         };
         var scheduler = new Option<string?>("--scheduler") { Description = "builtin or coyote (default: the scheduler that recorded the trace; builtin for a replay string)." };
+        var reporting = new ReportOptions();
         var command = new Command("replay", "Replay a recorded schedule. Exit codes: 0 the schedule ran to its end without a bug; 1 the bug reproduced; " +
                                             "2 a schedule, trace or test that cannot be read; 3 the program diverged from the schedule.");
         command.Arguments.Add(schedule);
@@ -36,7 +37,12 @@ internal static class ReplayCommand
         command.Options.Add(method);
         command.Options.Add(scenario);
         command.Options.Add(scheduler);
-        command.SetAction(result => Run(result.GetValue(schedule)!, result.GetValue(assembly), result.GetValue(method), result.GetValue(scenario), result.GetValue(scheduler)));
+        reporting.AddTo(command);
+        command.SetAction(result =>
+        {
+            using var output = reporting.Open(result);
+            return Run(result.GetValue(schedule)!, result.GetValue(assembly), result.GetValue(method), result.GetValue(scenario), result.GetValue(scheduler), output);
+        });
         return command;
     }
 
@@ -53,7 +59,7 @@ internal static class ReplayCommand
             : $"to replay: engine replay {Quote(bug.TraceFile)}{Environment.NewLine}       or: {withString}";
     }
 
-    private static int Run(string schedule, string? assemblyPath, string? methodName, string? scenario, string? schedulerName)
+    private static int Run(string schedule, string? assemblyPath, string? methodName, string? scenario, string? schedulerName, ReportOutput output)
     {
         // Everything the replay needs is read and checked before it runs: the schedule, the scheduler, the test.
         var isReplayString = schedule.Trim().StartsWith(ReplayStringPrefix, StringComparison.Ordinal);
@@ -96,11 +102,17 @@ internal static class ReplayCommand
         if (report.FirstBug is { } bug)
         {
             Console.WriteLine(report.Divergence is null ? "Reproduced:" : "A bug occurred:");
-            Console.WriteLine(bug);
+            Console.WriteLine(output.Format(bug));
+            output.WriteChromeTrace(bug);
         }
-        else if (report.Divergence is null)
+        else
         {
-            Console.WriteLine("The schedule ran to the end without a bug.");
+            if (report.Divergence is null)
+            {
+                Console.WriteLine("The schedule ran to the end without a bug.");
+            }
+
+            output.NoteIfNothingWritten();
         }
 
         return report.Divergence is not null ? ExitCode.Diverged : report.FirstBug is not null ? ExitCode.Failed : ExitCode.Passed;

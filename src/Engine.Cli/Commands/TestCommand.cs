@@ -17,21 +17,24 @@ internal static class TestCommand
         var assembly = new Argument<string>("assembly") { Description = "Path of the test assembly (.dll)." };
         var method = new Option<string?>("--method", "-m") { Description = "Run only the test whose full name is, or ends with, this." };
         var common = new CommonOptions();
+        var reporting = new ReportOptions();
         var command = new Command("test", "Explore schedules of the [SystematicTest] methods of an assembly with our scheduler or Coyote. " +
                                           "Exit codes: 0 no bug; 1 a bug was found; 2 a wrong option or assembly, or a test whose every iteration was cut at the step bound.");
         command.Arguments.Add(assembly);
         command.Options.Add(method);
         common.AddTo(command);
+        reporting.AddTo(command);
         command.SetAction(result =>
         {
             var (configuration, scheduler) = common.Read(result);
             var tests = TestDiscovery.Find(result.GetValue(assembly)!, result.GetValue(method));
-            return Run(tests, result.GetValue(method), configuration, scheduler);
+            using var output = reporting.Open(result);
+            return Run(tests, result.GetValue(method), configuration, scheduler, output);
         });
         return command;
     }
 
-    private static int Run(IReadOnlyList<DiscoveredTest> tests, string? filter, Configuration configuration, ISystematicScheduler scheduler)
+    private static int Run(IReadOnlyList<DiscoveredTest> tests, string? filter, Configuration configuration, ISystematicScheduler scheduler, ReportOutput output)
     {
         if (tests.Count == 0)
         {
@@ -51,8 +54,9 @@ internal static class TestCommand
             {
                 bugs++;
                 Console.WriteLine($"  BUG after {report.Iterations} iteration(s) ({speed} iterations/s){(test.ExpectBug ? " - expected: a known-buggy example" : "")}");
-                Console.WriteLine(Indent(bug.ToString()));
+                Console.WriteLine(Indent(output.Format(bug)));
                 Console.WriteLine(Indent(ReplayCommand.HowToReplay(bug, "--assembly", test.AssemblyPath, "--method", test.Name)));
+                output.WriteChromeTrace(bug);
             }
             else
             {
@@ -72,10 +76,17 @@ internal static class TestCommand
         }
 
         Console.WriteLine($"{tests.Count} test(s), {bugs} with a bug.");
+        if (bugs > 1)
+        {
+            output.NoteFirstOnly();
+        }
+
         if (bugs > 0)
         {
             return ExitCode.Failed;
         }
+
+        output.NoteIfNothingWritten();
 
         if (vacuous.Count > 0)
         {

@@ -24,6 +24,7 @@ internal static class ZooCommand
         var report = new Option<bool>("--report") { Description = "With --entry: print the failure report of seed 0 (with how to replay it) instead of the table." };
         var traces = new Option<string?>("--trace-dir") { Description = "With --report: where the JSON trace is written (default: the system temp folder); checked before the run." };
         var scheduling = new SchedulerOptions();
+        var reporting = new ReportOptions();
         var command = new Command("zoo", "Reproduce the bug zoo: each historical mm race found with its knob off and absent with the fix, by our scheduler or Coyote. " +
                                          "Exit codes: 0 every claim held (with --report: the entry's bug was found); 1 a claim failed (a bug not found, the wrong bug, or a failure with the fix); 2 a wrong option.");
         command.Options.Add(seeds);
@@ -33,6 +34,7 @@ internal static class ZooCommand
         command.Options.Add(only);
         command.Options.Add(report);
         command.Options.Add(traces);
+        reporting.AddTo(command);
         scheduling.AddTo(command);
         command.SetAction(result =>
         {
@@ -49,12 +51,19 @@ internal static class ZooCommand
             var traceDirectory = result.GetValue(traces) is { } directory ? Inputs.WritableDirectory(directory, "--trace-dir") : null;
             if (result.GetValue(report))
             {
-                return Report(entryName is null ? throw new UsageException("--report needs --entry.") : entries[0], result.GetValue(budget), scheduler, traceDirectory);
+                var entry = entryName is null ? throw new UsageException("--report needs --entry.") : entries[0];
+                using var output = reporting.Open(result);
+                return Report(entry, result.GetValue(budget), scheduler, traceDirectory, output);
             }
 
             if (traceDirectory is not null)
             {
                 throw new UsageException("--trace-dir applies to --report: the table's runs write no traces.");
+            }
+
+            if (reporting.Given(result))
+            {
+                throw new UsageException("--steps and --chrome-trace apply to --report: the table prints no schedule.");
             }
 
             return Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), lanes, entries, scheduler);
@@ -135,14 +144,20 @@ internal static class ZooCommand
         return failures.Count == 0 ? ExitCode.Passed : ExitCode.Failed;
     }
 
-    private static int Report(ZooEntry entry, int budget, ISystematicScheduler scheduler, string? traceDirectory)
+    private static int Report(ZooEntry entry, int budget, ISystematicScheduler scheduler, string? traceDirectory, ReportOutput output)
     {
         var report = ZooRunner.FindBug(entry, seed: 0, budget, full: true, scheduler: scheduler, traceDirectory: traceDirectory);
         Console.WriteLine($"Entry {entry.Number}: {entry.Bug}. Knob off: {entry.Knob}. Fixed by {entry.KernelFix}. Explored by the {scheduler.Name} scheduler.");
         Console.WriteLine();
-        Console.WriteLine(report);
+        Console.WriteLine(report.Format(output.Story));
+        if (report.FirstBug is { } found)
+        {
+            output.WriteChromeTrace(found);
+        }
+
         if (report.FirstBug is not { } bug)
         {
+            output.NoteIfNothingWritten();
             Console.Error.WriteLine($"entry {entry.Number} ({entry.Name}): not found in {budget:N0} schedules with seed 0");
             return ExitCode.Failed;
         }

@@ -64,7 +64,10 @@ public sealed class TestReport
     public string? Divergence { get; internal init; }
 
     /// <summary>A readable summary, with the first bug's story.</summary>
-    public override string ToString()
+    public override string ToString() => Format(null);
+
+    /// <summary>A readable summary, with the first bug's story rendered with <paramref name="story"/> (see <see cref="BugReport.Format"/>).</summary>
+    public string Format(StoryOptions? story)
     {
         var sb = new StringBuilder();
         if (Scheduler != BuiltinScheduler.SchedulerName)
@@ -94,7 +97,7 @@ public sealed class TestReport
 
         if (FirstBug is { } bug)
         {
-            sb.AppendLine().Append(bug);
+            sb.AppendLine().Append(bug.Format(story));
         }
 
         return sb.ToString();
