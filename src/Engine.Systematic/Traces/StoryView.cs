@@ -39,7 +39,7 @@ public static partial class StoryView
         var widths = new int[threadCount];
         for (var c = 0; c < threadCount; c++)
         {
-            var widest = rows.Where((r, i) => keep[i] && r.Column == c).Select(r => r.Text.Length).DefaultIfEmpty(0).Max();
+            var widest = rows.Where((r, i) => keep[i] && r.Column == c).Select(r => Marked(r).Length).DefaultIfEmpty(0).Max();
             widths[c] = Math.Clamp(Math.Max(widest, names[c].Length), 8, MaxColumnWidth);
         }
 
@@ -323,9 +323,7 @@ public static partial class StoryView
 
     private static void AppendRow(StringBuilder sb, Row row, int labelWidth, int[] widths)
     {
-        var marker = (row.Preemption ? "*" : "") + (row.Relevant ? ">" : "");
-        var text = marker.Length > 0 ? $"{marker} {row.Text}" : row.Text;
-        var lines = Wrap(text, widths[row.Column]);
+        var lines = Wrap(Marked(row), widths[row.Column]);
         for (var l = 0; l < lines.Count; l++)
         {
             var cells = new string[widths.Length];
@@ -333,6 +331,13 @@ public static partial class StoryView
             cells[row.Column] = l == 0 ? lines[l] : "  " + lines[l];
             AppendLine(sb, (l == 0 ? row.Label : "").PadLeft(labelWidth), cells, widths);
         }
+    }
+
+    /// <summary>A row's text behind its markers: <c>*</c> for a preemption, <c>&gt;</c> for an event on the failure's objects.</summary>
+    private static string Marked(Row row)
+    {
+        var marker = (row.Preemption ? "*" : "") + (row.Relevant ? ">" : "");
+        return marker.Length > 0 ? $"{marker} {row.Text}" : row.Text;
     }
 
     /// <summary>Breaks <paramref name="text"/> at spaces into lines of at most <paramref name="width"/>, the later ones 2 narrower (they are indented).</summary>
