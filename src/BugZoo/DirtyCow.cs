@@ -39,7 +39,7 @@ public static class DirtyCow
         madvise.Join();
 
         probe?.Saw(machine.Cpus[0].Read(victim, text) == 666 ? 0 : 1);
-        Specification.Assert(machine.Cpus[1].Read(owner, shared) == 1, ZooBugKind.DirtyCow, $"Dirty COW: the file's page holds {machine.Cpus[1].Read(owner, shared)}: a forced write to a private read-only mapping reached the page cache");
+        Specification.Assert(machine.Cpus[1].Read(owner, shared) == 1, ZooBugKind.DirtyCow, $"Dirty COW: the file's page holds {machine.Cpus[1].Read(owner, shared)}: a forced write at 0x{text:x} to a private read-only mapping of it reached the page cache");
         AssertInvariants(machine);
     };
 }

@@ -91,7 +91,7 @@ public static class GupFastReuse
             for (var i = 0; i < Pages; i++)
             {
                 var word = pin.Read(i, 0);
-                Specification.Assert(word != Secret, ZooBugKind.GupFastReuse, $"GUP-fast without its re-check: the victim's pin of page {i} reads 0x{word:x}, the other process's secret: it took a reference to the frame after the victim's zap freed it and the other process was given it");
+                Specification.Assert(word != Secret, ZooBugKind.GupFastReuse, $"GUP-fast without its re-check: the victim's pin of page {i} (0x{address + ((ulong)i * Page):x}) reads 0x{word:x}, the other process's secret: it took a reference to the frame after the victim's zap freed it and the other process was given it");
                 Specification.Assert(word == VictimData || word == 0, ZooBugKind.PinReadsGarbage, $"the victim's pin of page {i} reads 0x{word:x}: neither its data nor the zero page");
                 seen[word == VictimData ? 0 : 1] = true;
             }

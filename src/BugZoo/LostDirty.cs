@@ -82,7 +82,7 @@ public static class LostDirty
         machine.EvictCleanPages(file);
         var stored = file.ReadStored(0);
         var last = Volatile.Read(ref landed[0]) == 1 ? 2UL : 1UL;
-        Specification.Assert(stored == last, ZooBugKind.LostStore, $"lost store: CPU A's last store ({last}) is not in the backing store, which holds {stored}");
+        Specification.Assert(stored == last, ZooBugKind.LostStore, $"lost store: CPU A's last store ({last}) at 0x{address:x} is not in the backing store, which holds {stored}");
         for (var page = 1; page < (int)Pages; page++)
         {
             Specification.Assert(file.ReadStored(page * (long)Page) == 1, ZooBugKind.LostStore, $"lost store: page {page} of the file holds {file.ReadStored(page * (long)Page)}, not 1");

@@ -40,7 +40,7 @@ public static class MissedCow
             child.Munmap(address, Page);
             secret.Join();
             probe?.Saw(before == 1 ? 0 : 1);
-            Specification.Assert(pipe.Read(0, 0) == 1, ZooBugKind.MissedCow, $"CVE-2020-29374: the child's pipe reads {pipe.Read(0, 0)}, the parent's store after fork");
+            Specification.Assert(pipe.Read(0, 0) == 1, ZooBugKind.MissedCow, $"CVE-2020-29374: the child's pipe (a reference to 0x{address:x}) reads {pipe.Read(0, 0)}, the parent's store after fork");
             AssertInvariants(machine);
         }
     };

@@ -51,7 +51,7 @@ public static class PinDuringFork
             {
                 var at = address + ((ulong)i * Page);
                 machine.Cpus[1].Write(parent, at, 2);
-                Specification.Assert(pin.Read(i, 0) == 2, ZooBugKind.PinSharedWithChild, $"the pin holds {pin.Read(i, 0)} in page {i}, not the parent's store 2: the pinned page was shared with the child and the parent's write copied it away from the pin");
+                Specification.Assert(pin.Read(i, 0) == 2, ZooBugKind.PinSharedWithChild, $"the pin holds {pin.Read(i, 0)} in page {i} (0x{at:x}), not the parent's store 2: the pinned page was shared with the child and the parent's write copied it away from the pin");
                 Specification.Assert(machine.Cpus[1].Read(child!, at) == 1, ZooBugKind.ChildSeesParentStore, "the child sees the parent's store after fork");
             }
 

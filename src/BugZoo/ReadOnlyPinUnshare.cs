@@ -41,7 +41,7 @@ public static class ReadOnlyPinUnshare
             writer.Join();
             probe?.Saw(before);
             machine.Cpus[1].Write(parent, address, 3);
-            Specification.Assert(pin.Read(0, 0) == 3, ZooBugKind.ReadOnlyPinStale, $"the R/O pin reads {pin.Read(0, 0)}, not the parent's last store 3: it holds a page the parent no longer maps");
+            Specification.Assert(pin.Read(0, 0) == 3, ZooBugKind.ReadOnlyPinStale, $"the R/O pin of 0x{address:x} reads {pin.Read(0, 0)}, not the parent's last store 3: it holds a page the parent no longer maps");
             Specification.Assert(machine.Cpus[0].Read(child, address) == 1, ZooBugKind.ChildSeesParentStore, "the child sees the parent's store after fork");
             AssertInvariants(machine);
         }

@@ -54,7 +54,7 @@ public static class RefcountOverflow
         foreach (var pipe in pipes)
         {
             var word = pipe.Read(0, 0);
-            Specification.Assert(word == 1, ZooBugKind.RefcountOverflow, $"refcount overflow: a pipe reads 0x{word:x} from a page that was freed while {pipes.Count} references to it remained");
+            Specification.Assert(word == 1, ZooBugKind.RefcountOverflow, $"refcount overflow: a pipe reads 0x{word:x} from the page at 0x{address:x}, which was freed while {pipes.Count} references to it remained");
         }
 
         foreach (var pipe in pipes)

@@ -49,7 +49,7 @@ public static class StaleTlbStore
         Volatile.Write(ref unmapping[0], 2);
         writer.Join();
 
-        Specification.Assert(machine.Stats.UseAfterFree == 0, ZooBugKind.UseAfterFree, "use-after-free through a stale TLB entry");
+        Specification.Assert(machine.Stats.UseAfterFree == 0, ZooBugKind.UseAfterFree, $"use-after-free through a stale TLB entry: a store to 0x{address:x} reached a frame after munmap freed it");
         AssertInvariants(machine);
     };
 }

@@ -47,7 +47,7 @@ public static class TornPte
         if (entry.IsPresent)
         {
             Specification.Assert(entry.Pfn == first || entry.Pfn == second, ZooBugKind.TornRead,
-                $"torn read: the walker saw a present entry for pfn 0x{entry.Pfn:x} (high half 0x{entry.High:x8}, low half 0x{entry.Low:x8}); only 0x{first:x} and 0x{second:x} were mapped");
+                $"torn read: the walker saw at 0x{address:x} a present entry for pfn 0x{entry.Pfn:x} (high half 0x{entry.High:x8}, low half 0x{entry.Low:x8}); only 0x{first:x} and 0x{second:x} were mapped");
         }
 
         probe?.Saw(entry.IsNone ? 0 : !entry.IsPresent ? 1 : entry.Pfn == first ? 2 : 3);

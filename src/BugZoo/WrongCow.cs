@@ -35,7 +35,7 @@ public static class WrongCow
         probe?.Saw(device.IsCompleted ? 0 : 1);
         machine.Cpus[0].Write(process, address, 2);
         device.Join();
-        Specification.Assert(pin.Read(0, 0) == 2, ZooBugKind.WrongCow, $"wrong COW: the pin reads {pin.Read(0, 0)}, not the process's store 2: the write copied the page away from the pin");
+        Specification.Assert(pin.Read(0, 0) == 2, ZooBugKind.WrongCow, $"wrong COW: the pin of 0x{address:x} reads {pin.Read(0, 0)}, not the process's store 2: the write copied the page away from the pin");
         Specification.Assert(machine.Cpus[0].Read(process, address + 8) == 7, ZooBugKind.DeviceStoreLost, "the process does not see what the device wrote through the pin");
         AssertInvariants(machine);
     };

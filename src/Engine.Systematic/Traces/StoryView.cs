@@ -18,6 +18,9 @@ public static partial class StoryView
     /// <summary>The default number of rows shown.</summary>
     public const int DefaultMaxRows = 60;
 
+    /// <summary>Where x86-64's user half ends: a larger number in a message (a poison word, a kernel address) is no user address.</summary>
+    private const ulong UserAddressEnd = 1UL << 47;
+
     private const int MaxColumnWidth = 46;
 
     /// <summary>Rows always kept at the end of a cut story, where the failure surfaces.</summary>
@@ -104,8 +107,8 @@ public static partial class StoryView
 
     /// <summary>
     /// The objects a failure names: <see cref="StoryOptions.Pfns"/> and <see cref="StoryOptions.Addresses"/> when
-    /// given, otherwise every <c>pfn 0x…</c> and every user address (<c>0x…</c> of nine or more hex digits) in the
-    /// failure message.
+    /// given, otherwise every <c>pfn 0x…</c> and every user address (<c>0x…</c> of nine or more hex digits, below
+    /// 2^47) in the failure message, with the frames the schedule's events show mapped at those addresses.
     /// </summary>
     public static (IReadOnlyList<long> Pfns, IReadOnlyList<ulong> Addresses) Subjects(ScheduleTrace trace, StoryOptions options)
     {
@@ -121,8 +124,20 @@ public static partial class StoryView
         var addresses = AddressPattern().Matches(message)
             .Where(m => !(m.Index >= 4 && message.AsSpan(m.Index - 4, 4).SequenceEqual("pfn ")))
             .Select(m => ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture))
+            .Where(a => a < UserAddressEnd)
             .Distinct()
             .ToList();
+
+        // The frames the named addresses were mapped to in this schedule are the failure's objects too: the page a
+        // fault allocated there, the one a zap freed, the copy a COW made.
+        foreach (var e in trace.Events)
+        {
+            if (e.Pfn >= 0 && e.Address != 0 && !pfns.Contains(e.Pfn) && addresses.Any(a => e.Event.Concerns(-1, a)))
+            {
+                pfns.Add(e.Pfn);
+            }
+        }
+
         return (pfns, addresses);
     }
 

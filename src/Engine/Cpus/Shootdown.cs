@@ -41,7 +41,9 @@ internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool g
 
         ProtocolEvents.Mark(
             "flush_tlb_mm_range",
-            broadcastInvalidate ? "invalidate [0x{1:x}, +{3} page(s)) on cpus {2:cpus} (broadcast: no acknowledgement awaited)" : "shootdown [0x{1:x}, +{3} page(s)) on cpus {2:cpus}",
+            end - start > 1UL << 46
+                ? broadcastInvalidate ? "invalidate the whole mm on cpus {2:cpus} (broadcast: no acknowledgement awaited)" : "shootdown of the whole mm on cpus {2:cpus}"
+                : broadcastInvalidate ? "invalidate [0x{1:x}, +{3} page(s)) on cpus {2:cpus} (broadcast: no acknowledgement awaited)" : "shootdown [0x{1:x}, +{3} page(s)) on cpus {2:cpus}",
             address: start,
             value: (long)mask,
             value2: (long)((end - start + PhysicalMemory.PageSize - 1) >> PhysicalMemory.PageShift));

@@ -316,8 +316,8 @@ internal sealed class GupEngine(
                 if (!knobs.RefcountOverflowGuard)
                 {
                     // Before 2019: a plain get_page, which nothing stops from wrapping.
-                    memmap.GetPageRefsUnchecked(pte.Pfn, refs);
-                    ProtocolEvents.Mark("follow_page_pte", "pte at 0x{1:x} -> pfn 0x{0:x}; get_page (+{2}, unchecked)", pte.Pfn, at, refs);
+                    var count = memmap.GetPageRefsUnchecked(pte.Pfn, refs);
+                    ProtocolEvents.Mark("follow_page_pte", "pte at 0x{1:x} -> pfn 0x{0:x}; get_page (+{2}, unchecked): refcount now {3}", pte.Pfn, at, refs, count);
                 }
                 else if (!memmap.TryGrabPage(pte.Pfn, refs, overflowGuard: true))
                 {

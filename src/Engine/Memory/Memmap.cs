@@ -139,17 +139,18 @@ internal sealed class Memmap
 
     /// <summary>
     /// A plain <c>get_page</c> of <paramref name="refs"/> references on a page the caller knows is mapped (under its
-    /// PTL): what GUP's slow path did before the 2019 overflow guard. Wraps like the real counter.
+    /// PTL): what GUP's slow path did before the 2019 overflow guard. Wraps like the real counter. Returns the new count.
     /// </summary>
-    public void GetPageRefsUnchecked(long pfn, int refs)
+    public int GetPageRefsUnchecked(long pfn, int refs)
     {
         ref var count = ref Page(pfn).RefCount;
         while (true)
         {
             var seen = Atomic.Read(ref count);
-            if (Atomic.CompareExchange(ref count, Wrap((long)seen + refs), seen) == seen)
+            var now = Wrap((long)seen + refs);
+            if (Atomic.CompareExchange(ref count, now, seen) == seen)
             {
-                return;
+                return now;
             }
         }
     }

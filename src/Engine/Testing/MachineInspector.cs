@@ -147,7 +147,15 @@ public sealed class MachineInspector
         try
         {
             var table = _machine.Tables.WalkToPteTable(pgd, address);
-            return table < 0 ? PageTableEntry.None : new PageTableEntry(_machine.Ptes.PtepGetLockless(table, PageTableSet.Index(address, 1)));
+            var entry = table < 0 ? PageTableEntry.None : new PageTableEntry(_machine.Ptes.PtepGetLockless(table, PageTableSet.Index(address, 1)));
+            ProtocolEvents.Mark(
+                "ptep_get_lockless",
+                entry.IsNone ? "read pte at 0x{1:x}: none" : "read pte at 0x{1:x}: pfn 0x{0:x} (high half 0x{2:x8}, low half 0x{3:x8})",
+                entry.IsNone ? -1 : entry.Pfn,
+                address,
+                entry.High,
+                entry.Low);
+            return entry;
         }
         finally
         {

@@ -149,6 +149,7 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
 
             if (memmap.PutPageTestZero(pfn))
             {
+                ProtocolEvents.Mark("tlb_flush_mmu_free", "put pfn 0x{0:x}: the last reference, free it", pfn);
                 _freed[freed++] = pfn;
             }
             else
