@@ -52,6 +52,72 @@ public sealed class BugZooTests
         Assert.Equal(entry.Kind, replay.FirstBug!.Category);
     }
 
+    /// <summary>
+    /// The steps of each entry's race as its kernel commit message tells it, in order: each is the start of an event
+    /// (<c>function: what</c>) that must appear in the failing schedule's story, after the previous one.
+    /// </summary>
+    private static readonly Dictionary<string, string[]> s_races = new()
+    {
+        // Fork shares the page; the child takes a reference (vmsplice) and unmaps; the parent's write reuses the
+        // page because only the mapcount is looked at, and the child's reference sees the store.
+        ["missed-cow"] = ["copy_present_pte: pfn", "gup_fast: read pte", "munmap:", "zap_pte_range: clear pte", "do_wp_page: reuse pfn", "mapcount 1"],
+        // A long-term pin; mprotect R/O then R/W leaves the entry read-only; the write fault sees page_count > 1 and
+        // copies the page away from the pin.
+        ["wrong-cow"] = ["gup_fast: read pte", "try_grab_folio: pin", "change_pte_range:", "do_wp_page: write fault", "do_wp_page: copy pfn", "page_count", "wp_page_copy: map new pfn"],
+        // The zap clears the entry and a new page is mapped while the lockless walker reads the two halves.
+        ["torn-pte"] = ["zap_pte_range: clear pte", "ptep_get_lockless: read pte", "do_anonymous_page: write fault"],
+        // GUP-fast reads the entry; the zap clears it, the broadcast flush does not wait, the frame is freed and
+        // faulted into the other process; GUP-fast's grab then succeeds on it.
+        ["gup-fast-recheck"] = ["gup_fast: read pte", "zap_pte_range: clear pte", "invalidate", "free_unref_page: pfn", "do_anonymous_page: write fault"],
+        // Fork decides a page needs no copy; GUP-fast pins it (not backing off); fork shares it and write-protects.
+        ["pin-during-fork"] = ["dup_mmap: write_protect_seq begins", "copy_present_pte: pfn", "gup_fast: read pte", "copy_present_pte: pfn", "shared with the child"],
+        // The zap clears a dirty entry and drops the rmap before its flush; writeback's folio_mkclean sees the page
+        // unmapped and writes it; a store through the stale TLB entry lands after; the flush comes too late.
+        ["lost-dirty"] = ["zap_pte_range: clear pte", "folio_mkclean: pfn", "not mapped", "write_cache_pages: pfn", "mmu: store", "TLB hit", "flush_tlb_mm_range"],
+        // The page is freed before the flush; a CPU stores through its stale TLB entry into the free frame.
+        ["free-before-flush"] = ["munmap:", "zap_pte_range: clear pte", "free 1 page(s), then flush", "tlb_flush_mmu_free: put pfn", "the last reference", "mmu: store", "TLB hit"],
+        // References wrap the count round; the unmap's put takes it to zero and frees the page the pipes hold.
+        ["refcount-overflow"] = ["follow_page_pte: pte", "get_page (+1, unchecked)", "munmap:", "zap_pte_range: clear pte", "tlb_flush_mmu_free: put pfn", "the last reference"],
+        // Fork shares the page; a R/O pin takes it without unsharing; the parent's write copies away from the pin.
+        ["ro-pin-unshare"] = ["copy_present_pte: pfn", "try_grab_folio: pin", "do_wp_page: write fault", "do_wp_page: copy pfn", "wp_page_copy: map new pfn"],
+        // The forced write fault makes a private copy; madvise zaps the copy; FOLL_WRITE is dropped (before or after
+        // the zap); the lookup as a read faults the page-cache page in and the poke writes it.
+        ["dirty-cow"] = ["do_cow_fault: copy page-cache pfn", "zap_pte_range: clear pte", "do_read_fault: map page-cache pfn", "access_remote_vm: store"],
+    };
+
+    /// <summary>Steps of a race that must appear but whose order against the others varies with the schedule.</summary>
+    private static readonly Dictionary<string, string[]> s_raceSteps = new()
+    {
+        ["dirty-cow"] = ["faultin_page: forced write fault done"],
+    };
+
+    [Theory]
+    [MemberData(nameof(Entries))]
+    public void TheReportTellsTheRaceInTheStepsOfItsKernelCommitMessage(int number)
+    {
+        var entry = BugZooCatalog.Get(number.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var bug = ZooRunner.FindBug(entry, seed: 0, budget: 1_000).FirstBug!;
+        var events = string.Join("\n", bug.Trace.Events.Select(e => e.ToString()));
+        var at = 0;
+        foreach (var step in s_races[entry.Name])
+        {
+            var found = events.IndexOf(step, at, StringComparison.Ordinal);
+            Assert.True(found >= 0, $"entry {entry.Name}: '{step}' does not follow the earlier steps of the race in:\n{events}");
+            at = found + step.Length;
+        }
+
+        foreach (var step in s_raceSteps.GetValueOrDefault(entry.Name, []))
+        {
+            Assert.Contains(step, events, StringComparison.Ordinal);
+        }
+
+        // The printed report is the story, not the table of steps, with the failure's objects marked.
+        var report = bug.ToString();
+        Assert.Contains("> ", report);
+        Assert.DoesNotContain("step | T0", report);
+        Assert.Contains(bug.Trace.Events[^1].Function, report);
+    }
+
     [Fact]
     public void AFailureOfAnotherKindIsNotTheEntrysBugWhateverItsMessageSays()
     {

@@ -43,7 +43,7 @@ internal sealed class ForkCopier(
 
         // Odd while entries are being write-protected: GUP-fast, which pins without the mmap_lock, backs off.
         parent.WriteProtectSeq.WriteBegin();
-        ProtocolEvents.Mark("dup_mmap", "write_protect_seq begins (odd): GUP-fast pins back off");
+        ProtocolEvents.Mark("dup_mmap", "write_protect_seq begins (odd): a GUP-fast pin that checks it backs off");
         var protectedAny = false;
         try
         {
@@ -142,6 +142,8 @@ internal sealed class ForkCopier(
 
             if (!pte.IsSpecial)
             {
+                ProtocolEvents.Mark("copy_present_pte", "pfn 0x{0:x} at 0x{1:x} needs no early copy (not maybe-pinned, or no pin in this mm): share it", pte.Pfn, address);
+
                 // copy_present_pte: the reference before the mapcount (section 1's pairing rule), then the page is
                 // no longer exclusive to the parent (folio_try_dup_anon_rmap).
                 memmap.GetPage(pte.Pfn);
@@ -152,11 +154,11 @@ internal sealed class ForkCopier(
                     // The hardware may be setting dirty right now: clear the write bit atomically and copy what is there.
                     pte = ptes.PtepSetWrprotect(source, index).WrProtect();
                     protectedAny = true;
-                    ProtocolEvents.Mark("copy_present_pte", "share pfn 0x{0:x} at 0x{1:x} with the child; write-protect the parent's pte", pte.Pfn, address);
+                    ProtocolEvents.Mark("copy_present_pte", "pfn 0x{0:x} shared with the child; the parent's pte at 0x{1:x} write-protected", pte.Pfn, address);
                 }
                 else
                 {
-                    ProtocolEvents.Mark("copy_present_pte", "share pfn 0x{0:x} at 0x{1:x} with the child (already read-only)", pte.Pfn, address);
+                    ProtocolEvents.Mark("copy_present_pte", "pfn 0x{0:x} shared with the child; the parent's pte at 0x{1:x} was read-only already", pte.Pfn, address);
                 }
             }
 
