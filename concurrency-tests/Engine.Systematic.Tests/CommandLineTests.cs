@@ -105,9 +105,58 @@ public sealed class CommandLineTests : IDisposable
         var (code, output) = Engine("zoo", "--entry", "9", "--report");
         Assert.Equal(0, code);
         Assert.Contains("Entry 9:", output);
-        Assert.Contains("the R/O pin reads", output);
+        Assert.Contains("the R/O pin of 0x1000000000 reads", output);
         Assert.Contains("replay: sys1:", output);
         Assert.Contains("T1 cpu1", output);
+    }
+
+    [Fact]
+    public void ZooReportTellsTheRaceInEventsAndWritesAChromeTraceThatReplayWritesToo()
+    {
+        var chrome = Path.Combine(_traces, "dirty-cow.json");
+        var (code, output) = Engine("zoo", "--entry", "dirty-cow", "--report", "--chrome-trace", chrome, "--trace-dir", _traces);
+        Assert.Equal(0, code);
+        Assert.Contains("do_cow_fault: copy page-cache pfn", output);
+        Assert.Contains("access_remote_vm: store 0x29a", output);
+        Assert.DoesNotContain(". Read ", output);
+        Assert.Contains($"chrome trace: {chrome}", output);
+        using (var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(chrome)))
+        {
+            var events = document.RootElement.GetProperty("traceEvents").EnumerateArray().ToList();
+            Assert.Equal(2, events.Count(e => e.GetProperty("name").GetString() == "thread_name"));
+            Assert.Contains(events, e => e.GetProperty("name").GetString() == "access_remote_vm");
+        }
+
+        // --steps shows the low-level steps under the events; replay of the trace writes the same Chrome trace.
+        var trace = Directory.GetFiles(_traces, "dirty-cow-buggy-*.json").Single();
+        var again = Path.Combine(_traces, "replayed.json");
+        var (replayed, story) = Engine("replay", trace, "--steps", "--chrome-trace", again);
+        Assert.Equal(1, replayed);
+        Assert.Contains(". Read ", story);
+        Assert.Contains("access_remote_vm: store 0x29a", story);
+        Assert.Equal(TraceEvents(chrome), TraceEvents(again));
+    }
+
+    /// <summary>The <c>traceEvents</c> array of a Chrome trace file, as JSON text (the schedule without the run's metadata).</summary>
+    private static string TraceEvents(string path)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+        return document.RootElement.GetProperty("traceEvents").GetRawText();
+    }
+
+    [Fact]
+    public void AChromeTraceIsNotLeftBehindWhenNothingFailed()
+    {
+        var chrome = Path.Combine(_traces, "none.json");
+        var (code, output) = Engine("test", _assembly, "--method", "LostUpdate.Correct", "--iterations", "50", "--chrome-trace", chrome);
+        Assert.Equal(0, code);
+        Assert.Contains("no failing schedule, nothing written", output);
+        Assert.False(File.Exists(chrome));
+
+        var (found, story) = Engine("test", _assembly, "--method", "LostUpdate.Buggy", "--iterations", "1000", "--chrome-trace", chrome);
+        Assert.Equal(1, found);
+        Assert.Contains($"chrome trace: {chrome}", story);
+        Assert.True(new FileInfo(chrome).Length > 100);
     }
 
     [Fact]
@@ -297,6 +346,12 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("--trace-dir", "zoo", "--entry", "7", "--trace-dir", "{dir}")]
     [InlineData("--trace-dir", "zoo", "--entry", "7", "--report", "--trace-dir", "{file}")]
     [InlineData("--scheduler", "zoo", "--scheduler", "nope")]
+    [InlineData("--chrome-trace", "zoo", "--entry", "7", "--report", "--chrome-trace", "{dir}")]
+    [InlineData("--chrome-trace", "zoo", "--entry", "7", "--report", "--chrome-trace", "{file}/sub.json")]
+    [InlineData("--chrome-trace", "zoo", "--entry", "7", "--report", "--chrome-trace", "")]
+    [InlineData("--steps and --chrome-trace apply to --report", "zoo", "--entry", "7", "--steps")]
+    [InlineData("--chrome-trace", "test", "{assembly}", "--chrome-trace", "{dir}")]
+    [InlineData("--chrome-trace", "replay", "sys1:AAAA", "--chrome-trace", "{file}/x.json")]
     [InlineData("--bound", "zoo", "--bound", "0")]
     [InlineData("prioritization", "zoo", "--strategy", "prioritization")]
     [InlineData("pct", "zoo", "--scheduler", "coyote", "--strategy", "pct")]
@@ -411,7 +466,7 @@ public sealed class CommandLineTests : IDisposable
             var (again, replayed) = Engine(["replay", .. replay]);
             Assert.Equal(Failed, again);
             Assert.Contains("Reproduced:", replayed);
-            Assert.Contains("the R/O pin reads", replayed);
+            Assert.Contains("the R/O pin of 0x1000000000 reads", replayed);
         }
 
         // The same schedule against the entry with its fix is another program: the replay says where it parted.

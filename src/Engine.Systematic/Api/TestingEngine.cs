@@ -39,6 +39,12 @@ public static class TestingEngine
     {
         ArgumentNullException.ThrowIfNull(trace);
         var settings = (configuration ?? Configuration.Create()).WithMaxSteps(trace.MaxSteps).WithStepBoundAsBug(trace.HangIsBug);
+        if (settings.TestName is null)
+        {
+            // The replay's own trace names the test the recorded one named.
+            settings = settings.WithTestName(trace.Test);
+        }
+
         return Explorer.Replay(settings, body, trace.Steps, checkOperations: true, trace.BugKind, trace.BugMessage, trace.BugCategory);
     }
 
