@@ -32,6 +32,20 @@ public sealed class CoyoteZooTests
         }
     }
 
+    [Fact]
+    public void CoyotesReportTellsTheRaceInTheSameEventsAsOursWhenBothReplayOneSchedule()
+    {
+        var entry = Entry(10);
+        var bug = ZooRunner.FindBug(entry, seed: 0, budget: 1_000, scheduler: s_coyote).FirstBug!;
+        Assert.Contains(bug.Trace.Events, e => e.Function == "faultin_page");
+        Assert.Contains(bug.Trace.Events, e => e.Function == "access_remote_vm" && e.Value == 666);
+        Assert.Contains("do_read_fault: map page-cache pfn", bug.ToString());
+
+        // The built-in scheduler following the same schedule records the same events.
+        var ours = TestingEngine.Replay(bug.ReplayString, entry.Buggy).FirstBug!;
+        Assert.Equal(bug.Trace.Events, ours.Trace.Events);
+    }
+
     [Theory]
     [MemberData(nameof(Entries))]
     public void WithTheFixCoyotePassesAndMeetsEveryNamedInterleaving(int number)
