@@ -63,12 +63,12 @@ public sealed class BugZooTests
         ["missed-cow"] = ["copy_present_pte: pfn", "gup_fast: read pte", "munmap:", "zap_pte_range: clear pte", "do_wp_page: reuse pfn", "mapcount 1"],
         // A long-term pin; mprotect R/O then R/W leaves the entry read-only; the write fault sees page_count > 1 and
         // copies the page away from the pin.
-        ["wrong-cow"] = ["gup_fast: read pte", "try_grab_folio: pin", "change_pte_range:", "do_wp_page: write fault", "do_wp_page: copy pfn", "page_count", "wp_page_copy: map new pfn"],
+        ["wrong-cow"] = ["gup_fast: read pte", "gup_fast: try_grab_folio pfn", ": pin (+1024)", "change_pte_range:", "do_wp_page: write fault", "do_wp_page: copy pfn", "page_count", "wp_page_copy: map new pfn"],
         // The zap clears the entry and a new page is mapped while the lockless walker reads the two halves.
         ["torn-pte"] = ["zap_pte_range: clear pte", "ptep_get_lockless: read pte", "do_anonymous_page: write fault"],
         // GUP-fast reads the entry; the zap clears it, the broadcast flush does not wait, the frame is freed and
         // faulted into the other process; GUP-fast's grab then succeeds on it.
-        ["gup-fast-recheck"] = ["gup_fast: read pte", "zap_pte_range: clear pte", "invalidate", "free_unref_page: pfn", "do_anonymous_page: write fault"],
+        ["gup-fast-recheck"] = ["gup_fast: read pte", "zap_pte_range: clear pte", "invalidate", "free_unref_page: pfn", "do_anonymous_page: write fault", "gup_fast: try_grab_folio pfn"],
         // Fork decides a page needs no copy; GUP-fast pins it (not backing off); fork shares it and write-protects.
         ["pin-during-fork"] = ["dup_mmap: write_protect_seq begins", "copy_present_pte: pfn", "gup_fast: read pte", "copy_present_pte: pfn", "shared with the child"],
         // The zap clears a dirty entry and drops the rmap before its flush; writeback's folio_mkclean sees the page
@@ -79,7 +79,7 @@ public sealed class BugZooTests
         // References wrap the count round; the unmap's put takes it to zero and frees the page the pipes hold.
         ["refcount-overflow"] = ["follow_page_pte: pte", "get_page (+1, unchecked)", "munmap:", "zap_pte_range: clear pte", "tlb_flush_mmu_free: put pfn", "the last reference"],
         // Fork shares the page; a R/O pin takes it without unsharing; the parent's write copies away from the pin.
-        ["ro-pin-unshare"] = ["copy_present_pte: pfn", "try_grab_folio: pin", "do_wp_page: write fault", "do_wp_page: copy pfn", "wp_page_copy: map new pfn"],
+        ["ro-pin-unshare"] = ["copy_present_pte: pfn", ": pin (+1024)", "do_wp_page: write fault", "do_wp_page: copy pfn", "wp_page_copy: map new pfn"],
         // The forced write fault makes a private copy; madvise zaps the copy; FOLL_WRITE is dropped (before or after
         // the zap); the lookup as a read faults the page-cache page in and the poke writes it.
         ["dirty-cow"] = ["do_cow_fault: copy page-cache pfn", "zap_pte_range: clear pte", "do_read_fault: map page-cache pfn", "access_remote_vm: store"],

@@ -155,14 +155,16 @@ internal sealed class GupEngine(
                 break;
             }
 
+            // The read and the grab are two events: what happens between them is the race the re-check closes.
             var pfn = pte.Pfn;
+            ProtocolEvents.Mark("gup_fast", "read pte at 0x{1:x} -> pfn 0x{0:x}", pfn, at);
             if (!memmap.TryGrabPage(pfn, refs, knobs.RefcountOverflowGuard))
             {
-                ProtocolEvents.Mark("gup_fast", "read pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio refused (free or at its limit), stop", pfn, at);
+                ProtocolEvents.Mark("gup_fast", "try_grab_folio pfn 0x{0:x} refused (free or at its limit), stop", pfn, at);
                 break;
             }
 
-            ProtocolEvents.Mark("gup_fast", pin ? "read pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio: pin (+{2})" : "read pte at 0x{1:x} -> pfn 0x{0:x}; try_grab_folio: get (+{2})", pfn, at, refs);
+            ProtocolEvents.Mark("gup_fast", pin ? "try_grab_folio pfn 0x{0:x}: pin (+{2})" : "try_grab_folio pfn 0x{0:x}: get (+{2})", pfn, at, refs);
 
             // The grab's compare-and-swap is a full barrier (a value-returning atomic, as folio_try_get's is): it pairs
             // with the unmapper's clear and its own atomic put, so either the re-read below sees the change or the
