@@ -56,9 +56,7 @@ public static class ChromeTrace
         json.WriteStartArray("traceEvents");
 
         Metadata(json, "process_name", -1, trace.Test ?? "engine schedule");
-        var threadCount = Math.Max(trace.Threads.Count, Math.Max(
-            trace.Steps.Count == 0 ? 0 : trace.Steps.Max(s => s.Thread) + 1,
-            trace.Events.Count == 0 ? 0 : trace.Events.Max(e => e.Thread) + 1));
+        var threadCount = trace.ThreadCount;
         for (var t = 0; t < threadCount; t++)
         {
             Metadata(json, "thread_name", t, t < trace.Threads.Count ? $"T{t} {trace.Threads[t]}" : $"T{t}");
@@ -120,7 +118,7 @@ public static class ChromeTrace
                 json.WriteNumber("pid", 1);
                 json.WriteNumber("tid", e.Thread);
                 json.WriteStartObject("args");
-                json.WriteString("what", Describe(e));
+                json.WriteString("what", e.Describe());
                 if (e.Pfn >= 0)
                 {
                     json.WriteString("pfn", $"0x{e.Pfn:x}");
@@ -183,16 +181,4 @@ public static class ChromeTrace
         DecisionKind.Boolean => $"RandomBoolean {step.Location}",
         _ => $"RandomInteger {step.Location}",
     };
-
-    private static string Describe(TraceEvent e)
-    {
-        try
-        {
-            return e.Describe();
-        }
-        catch (FormatException)
-        {
-            return e.What;
-        }
-    }
 }

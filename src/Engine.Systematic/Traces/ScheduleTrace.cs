@@ -86,6 +86,12 @@ public sealed class ScheduleTrace
     [JsonIgnore]
     public int Preemptions => Steps.Count(s => s.Preemption);
 
+    /// <summary>How many threads the schedule involves: the named ones and any a step or an event names beyond them.</summary>
+    [JsonIgnore]
+    public int ThreadCount => Math.Max(
+        Threads.Count,
+        Math.Max(Steps.Count == 0 ? 0 : Steps.Max(s => s.Thread) + 1, Events.Count == 0 ? 0 : Events.Max(e => e.Thread) + 1));
+
     /// <summary>The one-line replay string of this schedule.</summary>
     public string ReplayString => Systematic.ReplayString.Encode(Steps, MaxSteps, HangIsBug);
 

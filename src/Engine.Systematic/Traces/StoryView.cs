@@ -31,9 +31,7 @@ public static partial class StoryView
     {
         ArgumentNullException.ThrowIfNull(trace);
         options ??= new StoryOptions();
-        var threadCount = Math.Max(
-            trace.Threads.Count,
-            Math.Max(trace.Steps.Count == 0 ? 0 : trace.Steps.Max(s => s.Thread) + 1, trace.Events.Count == 0 ? 0 : trace.Events.Max(e => e.Thread) + 1));
+        var threadCount = trace.ThreadCount;
         var names = Enumerable.Range(0, threadCount).Select(i => i < trace.Threads.Count ? $"T{i} {trace.Threads[i]}" : $"T{i}").ToArray();
         var (pfns, addresses) = Subjects(trace, options);
         var rows = BuildRows(trace, options.ShowSteps, pfns, addresses);
@@ -154,10 +152,10 @@ public static partial class StoryView
             {
                 var e = events[next++];
                 var relevant = pfns.Any(p => e.Event.Concerns(p, 0)) || addresses.Any(a => e.Event.Concerns(-1, a));
-                rows.Add(new Row((++number).ToString(CultureInfo.InvariantCulture), e.Thread, $"{e.Function}: {Describe(e)}", IsEvent: true, relevant, Preemption: false)
+                rows.Add(new Row((++number).ToString(CultureInfo.InvariantCulture), e.Thread, $"{e.Function}: {e.Describe()}", IsEvent: true, relevant, Preemption: false)
                 {
                     Key = e.Function + "\n" + e.What,
-                    Last = Describe(e),
+                    Last = e.Describe(),
                 });
             }
         }
@@ -264,18 +262,6 @@ public static partial class StoryView
         DecisionKind.Boolean => $"RandomBoolean -> {(step.Value != 0 ? "true" : "false")} {step.Location}",
         _ => $"RandomInteger({step.Bound}) -> {step.Value} {step.Location}",
     };
-
-    private static string Describe(TraceEvent e)
-    {
-        try
-        {
-            return e.Describe();
-        }
-        catch (FormatException)
-        {
-            return $"{e.What} (pfn {e.Pfn}, address 0x{e.Address:x}, values {e.Value}, {e.Value2})";
-        }
-    }
 
     /// <summary>
     /// Which rows to show within <paramref name="maxRows"/>: all if they fit; otherwise the last <see cref="Tail"/>,

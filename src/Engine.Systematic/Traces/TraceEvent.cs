@@ -26,9 +26,22 @@ public readonly record struct TraceEvent(int Step, int Thread, string Function, 
     [System.Text.Json.Serialization.JsonIgnore]
     public ProtocolEvent Event => new(Function, What, Pfn, Address, Value, Value2);
 
-    /// <summary>What the step saw or changed, its data formatted in.</summary>
-    public string Describe() => Event.Describe();
+    /// <summary>
+    /// What the step saw or changed, its data formatted in. A format string a trace file corrupted (this one was not
+    /// written by the engine) is shown as it is, with the data after it, rather than failing the report.
+    /// </summary>
+    public string Describe()
+    {
+        try
+        {
+            return Event.Describe();
+        }
+        catch (FormatException)
+        {
+            return $"{What} (pfn {Pfn}, address 0x{Address:x}, values {Value}, {Value2})";
+        }
+    }
 
     /// <summary><c>function: what</c>.</summary>
-    public override string ToString() => Event.ToString();
+    public override string ToString() => $"{Function}: {Describe()}";
 }
