@@ -25,6 +25,7 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
         Layer.Subsystem("Engine.PageTables"),
         Layer.Subsystem("Engine.Cpus"),
         Layer.Subsystem("Engine.Files"),
+        Layer.Subsystem("Engine.Swap"),
         Layer.Subsystem("Engine.Mm"),
         Layer.Subsystem("Engine.Rmap"),
         Layer.Subsystem("Engine.Zap"),

@@ -10,6 +10,7 @@ using Engine.PageTables;
 using Engine.Policy;
 using Engine.Rmap;
 using Engine.Stats;
+using Engine.Swap;
 using Engine.Sync;
 using Engine.Writeback;
 using Engine.Zap;
@@ -66,16 +67,18 @@ public sealed class Machine : IDisposable
         Shootdown = new Shootdown(contexts, Counters, Options.GuardWalksInFlight, Options.BroadcastTlbInvalidate);
         Mmu = new Mmu(Memory, Memmap, Tables, Ptes, Counters, Violations);
 
-        // Files, reverse maps, and the protocols above them.
+        // Files and swap, reverse maps, and the protocols above them.
         Files = new FileTable(Memmap, Memory, Allocator, Pages, Counters);
+        SwapDevice = new SwapDevice(Options.EffectiveSwapSlots);
+        SwapCache = new SwapCache(Memmap, SwapDevice);
         var anonRmap = new AnonRmap(Memmap, Counters, Options.AnonVmaPrepareRecheck);
         Rmap = new RmapWalk(Memmap, Files);
         var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, Options.FlushBeforeFree, Options.NestedTlbFlush));
-        Zapper = new Zapper(Tables, Ptes, Memmap, Files, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap);
+        Zapper = new Zapper(Tables, Ptes, Memmap, Files, SwapCache, Pages, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap);
         TableFreeing = new PageTableFreeing(Tables, Shootdown, Options.GracePeriodBeforeTableFree);
         Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, ZeroPfn);
         Gup = new GupEngine(Memmap, Pages, Tables, Ptes, Faults, Files, Generation, Counters, GupKnobs.From(Options), ZeroPfn);
-        Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, ForkKnobs.From(Options));
+        Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapDevice, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
         Invariants = MachineInvariants.For(this, contexts);
@@ -175,6 +178,12 @@ public sealed class Machine : IDisposable
     internal Memmap Memmap { get; }
     internal FrameAllocator Allocator { get; }
     internal PageRelease Pages { get; }
+    /// <summary>The swap device (<see cref="MachineOptions.SwapSlots"/> slots).</summary>
+    internal SwapDevice SwapDevice { get; }
+
+    /// <summary>The swap cache of <see cref="SwapDevice"/>'s slots.</summary>
+    internal SwapCache SwapCache { get; }
+
     internal long ZeroPfn { get; }
     internal PteAccess Ptes { get; }
     internal PageTableSet Tables { get; }

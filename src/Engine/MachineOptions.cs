@@ -185,6 +185,18 @@ public sealed class MachineOptions
     /// </summary>
     public bool BroadcastTlbInvalidate { get; init; }
 
+    /// <summary>The most swap slots a machine can have: a swap entry's offset field is 26 bits wide.</summary>
+    public const int MaxSwapSlots = 1 << 26;
+
+    /// <summary>
+    /// Swap slots of the machine's swap device: 0 for no swap; null (the default) for as many as <see cref="Frames"/>.
+    /// A slot's storage is allocated when the slot is first written, so unused slots cost 12 bytes each.
+    /// </summary>
+    public int? SwapSlots { get; init; }
+
+    /// <summary>The number of swap slots <see cref="SwapSlots"/> gives.</summary>
+    internal int EffectiveSwapSlots => SwapSlots ?? Frames;
+
     /// <summary>The copy-on-write reuse rule and the behaviours of its kernel generation. Default <see cref="CowReuse.AnonExclusive"/>.</summary>
     public CowReuse CowReuse { get; init; } = CowReuse.AnonExclusive;
 
@@ -215,6 +227,11 @@ public sealed class MachineOptions
         if (!Enum.IsDefined(CowReuse))
         {
             throw new ArgumentOutOfRangeException(nameof(CowReuse), CowReuse, "Unknown copy-on-write reuse rule.");
+        }
+
+        if (SwapSlots is < 0 or > MaxSwapSlots)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SwapSlots), SwapSlots, $"A machine has 0 to {MaxSwapSlots:N0} swap slots (null: as many as frames).");
         }
 
         if (RefcountLimit < 1)

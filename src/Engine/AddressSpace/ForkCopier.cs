@@ -6,6 +6,7 @@ using Engine.PageTables;
 using Engine.Policy;
 using Engine.Rmap;
 using Engine.Stats;
+using Engine.Swap;
 using Engine.Sync;
 
 namespace Engine.AddressSpace;
@@ -26,6 +27,7 @@ internal sealed class ForkCopier(
     AnonRmap anonRmap,
     KernelGeneration generation,
     StatCounters counters,
+    SwapDevice swap,
     ForkKnobs knobs)
 {
     /// <summary>
@@ -126,6 +128,12 @@ internal sealed class ForkCopier(
         {
             var index = PageTableSet.Index(address, 1);
             var pte = ptes.PtepGet(source, index);
+            if (pte.IsSwap)
+            {
+                CopyNonPresentPte(source, destination, index, address, pte);
+                continue;
+            }
+
             if (!pte.MapsPage)
             {
                 continue;
@@ -168,6 +176,29 @@ internal sealed class ForkCopier(
         sourcePtl.Exit();
         destinationPtl.Exit();
         return protectedAny;
+    }
+
+    /// <summary>
+    /// <c>copy_nonpresent_pte</c> for a swap entry: one more reference to its slot (<c>swap_duplicate</c>), and the
+    /// exclusive bit cleared in the parent's entry and the child's, since the swapped-out page is now shared. Enter with
+    /// both PTLs held.
+    /// </summary>
+    private void CopyNonPresentPte(long source, long destination, int index, ulong address, Pte pte)
+    {
+        var slot = pte.SwapOffset;
+        if (pte.SwapType != 0 || slot >= swap.Slots || !swap.Duplicate((int)slot))
+        {
+            throw new InvalidOperationException($"fork found swap entry {pte} at 0x{address:x} naming no slot in use.");
+        }
+
+        var shared = Pte.MakeSwap(pte.SwapType, slot, exclusive: false);
+        if (pte.IsSwapExclusive)
+        {
+            ptes.SetPte(source, index, shared);
+        }
+
+        ptes.SetPte(destination, index, shared);
+        ProtocolEvents.Mark("copy_nonpresent_pte", "swap pte at 0x{1:x}: swap_duplicate slot {2}; exclusive bit cleared in parent and child", address: address, value: slot);
     }
 
     /// <summary>Whether fork must give the child its own copy of a page now, as the machine's generation decides it.</summary>
