@@ -31,6 +31,7 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
         Layer.Subsystem("Engine.Zap"),
         Layer.Subsystem("Engine.Faults"),
         Layer.Subsystem("Engine.Writeback"),
+        Layer.Subsystem("Engine.Reclaim"),
         Layer.Subsystem("Engine.Gup"),
         Layer.Subsystem("Engine.AddressSpace"),
         Layer.Top("Engine"),

@@ -7,6 +7,7 @@ using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
 using Engine.PageTables;
+using Engine.Reclaim;
 using Engine.Policy;
 using Engine.Rmap;
 using Engine.Stats;
@@ -73,14 +74,15 @@ public sealed class Machine : IDisposable
         SwapCache = new SwapCache(Memmap, SwapDevice);
         var anonRmap = new AnonRmap(Memmap, Counters, Options.AnonVmaPrepareRecheck);
         Rmap = new RmapWalk(Memmap, Files);
-        var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, Options.FlushBeforeFree, Options.NestedTlbFlush));
+        var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, SwapCache, Options.FlushBeforeFree, Options.NestedTlbFlush));
         Zapper = new Zapper(Tables, Ptes, Memmap, Files, SwapCache, Pages, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap);
         TableFreeing = new PageTableFreeing(Tables, Shootdown, Options.GracePeriodBeforeTableFree);
-        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, ZeroPfn);
+        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapCache, ZeroPfn);
         Gup = new GupEngine(Memmap, Pages, Tables, Ptes, Faults, Files, Generation, Counters, GupKnobs.From(Options), ZeroPfn);
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapDevice, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
+        Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, SwapCache, Pages, Counters);
         Invariants = MachineInvariants.For(this, contexts);
     }
 
@@ -120,6 +122,20 @@ public sealed class Machine : IDisposable
         }
 
         return new BackingFile(this, Files.Create(name, size));
+    }
+
+    /// <summary>
+    /// Reclaims memory until <paramref name="frames"/> frames were freed or nothing more can be freed (two sweeps of the
+    /// frames found nothing), and returns how many were freed: anonymous pages not accessed since reclaim last looked
+    /// are written to swap slots and their entries replaced by swap entries, which a later access faults back in.
+    /// Pages that may be pinned are kept; with no swap slot free (or <see cref="MachineOptions.SwapSlots"/> 0) nothing
+    /// anonymous can be freed. Callable from any thread, like kswapd; runs on the calling thread, which is not a CPU.
+    /// </summary>
+    public int Reclaim(int frames)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(frames);
+        ObjectDisposedException.ThrowIf(Atomic.Read(ref _disposed) != 0, this);
+        return Reclaimer.Reclaim(frames, -1);
     }
 
     /// <summary>
@@ -178,6 +194,9 @@ public sealed class Machine : IDisposable
     internal Memmap Memmap { get; }
     internal FrameAllocator Allocator { get; }
     internal PageRelease Pages { get; }
+    /// <summary>Reclaim of anonymous pages to swap.</summary>
+    internal Reclaimer Reclaimer { get; }
+
     /// <summary>The swap device (<see cref="MachineOptions.SwapSlots"/> slots).</summary>
     internal SwapDevice SwapDevice { get; }
 

@@ -130,7 +130,7 @@ internal sealed class MachineInvariants(
         }
 
         MmInvariants.CheckAnonVmaChains(live, violations);
-        swap.Check(swapEntries, exclusiveSwapEntries, cached, violations);
+        swap.Check(swapEntries, exclusiveSwapEntries, live.Count > 0, cached, violations);
         foreach (var (pfn, count) in mappings)
         {
             rmap.CheckWalk(pfn, count, violations);

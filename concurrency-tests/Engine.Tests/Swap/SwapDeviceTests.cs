@@ -81,6 +81,9 @@ public sealed class SwapDeviceTests
     public void TheSwapCacheHoldsAReferenceAndALookupTakesAnother()
     {
         using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = 8 });
+
+        // A live process: with none, a page left in the swap cache is itself a violation (exit frees them all).
+        var process = machine.CreateProcess();
         var (pfn, slot) = CachedPage(machine);
         Assert.Equal(1, machine.Memmap.PageCount(pfn));
         Assert.True(machine.Memmap.TestFlags(pfn, PageFlags.SwapCache));
@@ -102,6 +105,11 @@ public sealed class SwapDeviceTests
         Assert.Equal(-1, machine.SwapCache.Peek(slot));
         Assert.True(machine.SwapDevice.IsFree(slot));
         machine.CheckInvariants();
+
+        // An idle swap-cache page outliving every process is reported.
+        CachedPage(machine);
+        process.Dispose();
+        Assert.Contains(ViolationKind.SwapCountMismatch, Assert.Throws<InvariantViolationException>(machine.CheckInvariants).Kinds);
     }
 
     [Fact]

@@ -143,19 +143,39 @@ internal sealed class SwapCache
 
         if (_memmap.TryLockPage(pfn))
         {
-            // Re-checked under the page lock: still this slot's page, nothing names the slot, nothing maps the page.
-            if (_memmap.TestFlags(pfn, PageFlags.SwapCache) && SlotOf(pfn) == slot && _device.Count(slot) == 0
-                && _memmap.MapCount(pfn) == 0 && !_memmap.TestFlags(pfn, PageFlags.Writeback))
+            // Re-checked under the page lock: still this slot's page, and nothing maps it.
+            if (SlotOf(pfn) == slot && _memmap.MapCount(pfn) == 0)
             {
-                Delete(pfn);
-                _device.ClearCache(slot);
-                release.PutPage(cpu, pfn);
+                FreeSwap(pfn, release, cpu);
             }
 
             _memmap.UnlockPage(pfn);
         }
 
         release.PutPage(cpu, pfn);
+    }
+
+    /// <summary>
+    /// <c>folio_free_swap</c>: takes the locked page <paramref name="pfn"/> out of the swap cache and frees its slot,
+    /// when it is in the cache, not under writeback, and no swap entry names its slot any more (<c>folio_swapped</c>
+    /// false); drops the cache's reference. True when it did. The caller holds a reference too.
+    /// </summary>
+    public bool FreeSwap(long pfn, PageRelease release, int cpu)
+    {
+        if (Checks.Enabled)
+        {
+            Contract.That((_memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
+        }
+
+        if ((_memmap.GetFlags(pfn) & (PageFlags.SwapCache | PageFlags.Writeback)) != PageFlags.SwapCache || _device.Count(SlotOf(pfn)) > 0)
+        {
+            return false;
+        }
+
+        var slot = Delete(pfn);
+        _device.ClearCache(slot);
+        release.PutPage(cpu, pfn);
+        return true;
     }
 
     /// <summary>The slot a swap-cache page belongs to (<c>folio-&gt;swap</c>); meaningful while it is in the cache.</summary>

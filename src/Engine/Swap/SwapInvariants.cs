@@ -22,8 +22,16 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
     /// <paramref name="exclusive"/> (exclusive ones per slot); adds every swap-cache page to <paramref name="held"/>, the
     /// set of pages a cache holds a reference to, for the memory checks.
     /// </summary>
-    public void Check(IReadOnlyDictionary<long, int> entries, IReadOnlyDictionary<long, int> exclusive, HashSet<long> held, List<InvariantViolation> violations)
+    public void Check(IReadOnlyDictionary<long, int> entries, IReadOnlyDictionary<long, int> exclusive, bool anyLiveProcess, HashSet<long> held, List<InvariantViolation> violations)
     {
+        // Exit frees every slot its entries held and every swap-cache page they left idle (free_swap_and_cache,
+        // free_pages_and_swap_cache): with no process left, nothing of swap remains.
+        if (!anyLiveProcess && device.UsedSlots > 0)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapCountMismatch, $"every process has exited but {device.UsedSlots} swap slot(s) are still in use")
+                with { Expected = 0, Actual = device.UsedSlots });
+        }
+
         foreach (var slot in entries.Keys.Where(s => s < 0 || s >= device.Slots))
         {
             violations.Add(InvariantViolation.Of(ViolationKind.SwapCacheCorrupt, $"{entries[slot]} swap entr(ies) name slot {slot}, which the device of {device.Slots} slots does not have"));
