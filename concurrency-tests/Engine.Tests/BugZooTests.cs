@@ -83,6 +83,9 @@ public sealed class BugZooTests
         // The forced write fault makes a private copy; madvise zaps the copy; FOLL_WRITE is dropped (before or after
         // the zap); the lookup as a read faults the page-cache page in and the poke writes it.
         ["dirty-cow"] = ["do_cow_fault: copy page-cache pfn", "zap_pte_range: clear pte", "do_read_fault: map page-cache pfn", "access_remote_vm: store"],
+        // Reclaim has written the page to its slot and finds it clean; the I/O then dirties it and drops its reference;
+        // the freeze, done after the test, succeeds and the page is freed; the swap-in reads the slot's old data.
+        ["reclaim-freeze-dirty"] = ["__remove_mapping: pfn", "is clean (tested before the freeze)", "set_page_dirty_lock: swap-cache pfn", "put_page: pfn", "frozen at 0 and freed", "do_swap_page: swap slot"],
     };
 
     /// <summary>Steps of a race that must appear but whose order against the others varies with the schedule.</summary>

@@ -62,6 +62,11 @@ public static class BugZooCatalog
             "\"mm: remove gup_flags FOLL_WRITE games from __get_user_pages()\" (19be0eaffa3a, 4.9, FOLL_COW); since \"mm/gup: fix FOLL_FORCE COW security issue and remove FOLL_COW\" (6.0) the AnonExclusive test",
             ZooBugKind.DirtyCow, DirtyCow.Events,
             probe => DirtyCow.Scenario(cowCheck: true, probe), DirtyCow.Scenario(cowCheck: false, probe: null)),
+        new(11, "reclaim-freeze-dirty", "reclaim tests dirty before freezing the refcount: a GUP user's write is freed with the page",
+            "FreezeBeforeDirtyTest",
+            "__remove_mapping's order since the lockless page cache (2.6.27): freeze the refcount at the expected holders, then test dirty",
+            ZooBugKind.SwapDataLost, ReclaimFreezeDirty.Events,
+            probe => ReclaimFreezeDirty.Scenario(freezeFirst: true, probe), ReclaimFreezeDirty.Scenario(freezeFirst: false, probe: null)),
     ];
 
     /// <summary>The entry called <paramref name="name"/>, or numbered so.</summary>

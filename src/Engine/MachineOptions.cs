@@ -185,6 +185,14 @@ public sealed class MachineOptions
     /// </summary>
     public bool BroadcastTlbInvalidate { get; init; }
 
+    /// <summary>
+    /// Reclaim's <c>__remove_mapping</c> freezes the page's refcount at exactly the expected holders before it tests the
+    /// dirty flag. Off, it tests dirty first and freezes after, the order the lockless page cache (Linux 2.6.27)
+    /// warned against: a GUP user who dirties the page and drops its reference between the two is not seen, and the
+    /// page is freed with data its slot never got (zoo entry <c>reclaim-freeze-dirty</c>). Default on.
+    /// </summary>
+    public bool FreezeBeforeDirtyTest { get; init; } = true;
+
     /// <summary>The most swap slots a machine can have: a swap entry's offset field is 26 bits wide.</summary>
     public const int MaxSwapSlots = 1 << 26;
 

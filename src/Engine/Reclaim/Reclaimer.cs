@@ -36,7 +36,8 @@ internal sealed class Reclaimer(
     RmapWalk rmap,
     SwapCache swap,
     PageRelease release,
-    StatCounters counters)
+    StatCounters counters,
+    bool freezeBeforeDirtyTest)
 {
     private long _hand;
 
@@ -168,7 +169,26 @@ internal sealed class Reclaimer(
     /// </summary>
     private bool RemoveMapping(long pfn, int slot, int cpu)
     {
-        if (!memmap.FreezeRefs(pfn, 2))
+        if (!freezeBeforeDirtyTest)
+        {
+            // The old order: a GUP user may dirty the page and drop its reference between the test and the freeze.
+            if (memmap.TestFlags(pfn, PageFlags.Dirty))
+            {
+                ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x} is dirty: keep it", pfn);
+                return false;
+            }
+
+            ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x} is clean (tested before the freeze)", pfn);
+            if (!FreezeUnderCacheLock(pfn))
+            {
+                ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x}: refcount not 2 (someone holds it): keep it", pfn);
+                return false;
+            }
+
+            return Discard(pfn, slot, cpu);
+        }
+
+        if (!FreezeUnderCacheLock(pfn))
         {
             ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x}: refcount not 2 (someone holds it): keep it", pfn);
             return false;
@@ -181,6 +201,24 @@ internal sealed class Reclaimer(
             return false;
         }
 
+        return Discard(pfn, slot, cpu);
+    }
+
+    /// <summary>
+    /// <c>folio_ref_freeze</c> at the cache's reference and ours, under the swap cache's lock as <c>__remove_mapping</c>
+    /// takes the mapping's <c>i_pages</c> lock for the freeze and the deletion.
+    /// </summary>
+    private bool FreezeUnderCacheLock(long pfn)
+    {
+        swap.Lock.Enter();
+        var frozen = memmap.FreezeRefs(pfn, 2);
+        swap.Lock.Exit();
+        return frozen;
+    }
+
+    /// <summary>The end of <c>__remove_mapping</c>: the frozen page leaves the swap cache, is unlocked and freed.</summary>
+    private bool Discard(long pfn, int slot, int cpu)
+    {
         swap.Delete(pfn);
         swap.Device.ClearCache(slot);
         memmap.UnlockPage(pfn);
