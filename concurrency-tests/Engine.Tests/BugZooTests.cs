@@ -159,9 +159,10 @@ public sealed class BugZooTests
     }
 
     [Fact]
-    public void TheCatalogueNumbersItsTenEntriesInOrderWithDistinctNames()
+    public void TheCatalogueNumbersItsEntriesInOrderWithDistinctNames()
     {
-        Assert.Equal(Enumerable.Range(1, 10), BugZooCatalog.All.Select(e => e.Number));
+        Assert.Equal(Enumerable.Range(1, BugZooCatalog.All.Count), BugZooCatalog.All.Select(e => e.Number));
+        Assert.True(BugZooCatalog.All.Count >= 11);
         Assert.Equal(BugZooCatalog.All.Count, BugZooCatalog.All.Select(e => e.Name).Distinct().Count());
         Assert.All(BugZooCatalog.All, e => Assert.False(string.IsNullOrWhiteSpace(e.Kind)));
         Assert.Throws<ArgumentException>(() => BugZooCatalog.Get("no-such-bug"));

@@ -592,6 +592,13 @@ internal sealed class FaultHandler(
         if (ptes.PtepGet(table, index) != orig)
         {
             ptl.Exit();
+
+            // Backing out: if the entry was zapped meanwhile and was the slot's last, the page read for it is idle.
+            if (memmap.MapCount(pfn) == 0)
+            {
+                swap.FreeSwap(pfn, release, cpu.Id);
+            }
+
             memmap.UnlockPage(pfn);
             release.PutPage(cpu.Id, pfn);
             ProtocolEvents.Mark("do_swap_page", "pte at 0x{1:x} changed under us: back out", pfn, address);

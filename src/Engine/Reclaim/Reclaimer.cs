@@ -87,6 +87,13 @@ internal sealed class Reclaimer(
         {
             if (!freed)
             {
+                // A page kept while nothing maps it and no swap entry names its slot (a zap took its last entry while
+                // we held it) has no business in the swap cache: leave it to whoever holds it, without the slot.
+                if (memmap.MapCount(pfn) == 0)
+                {
+                    swap.FreeSwap(pfn, release, cpu);
+                }
+
                 memmap.UnlockPage(pfn);
                 release.PutPage(cpu, pfn);
             }
