@@ -176,6 +176,60 @@ public sealed class ReclaimTests
     }
 
     [Fact]
+    public void AWorkingSetThreeTimesMemoryRunsOnDirectReclaim()
+    {
+        using var machine = Small(frames: 64, swapSlots: 256);
+        var process = machine.CreateProcess();
+        const int Pages = 160;
+        var address = process.Mmap(Pages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        for (var round = 0UL; round < 3; round++)
+        {
+            for (var i = 0; i < Pages; i++)
+            {
+                machine.Cpus[(int)(round % 2)].Write(process, address + ((ulong)i * Page), (round * 1000) + (ulong)i);
+            }
+
+            for (var i = 0; i < Pages; i++)
+            {
+                Assert.Equal((round * 1000) + (ulong)i, machine.Cpus[(int)((round + 1) % 2)].Read(process, address + ((ulong)i * Page)));
+            }
+        }
+
+        Assert.True(machine.Stats.SwapOuts > Pages, $"{machine.Stats.SwapOuts} swap-outs");
+        Assert.True(machine.Stats.SwapIns > Pages, $"{machine.Stats.SwapIns} swap-ins");
+        machine.CheckInvariants();
+
+        // Fork of a mostly swapped-out address space, then both sides write: each keeps its own data.
+        using var child = process.Fork();
+        machine.Cpus[0].Write(process, address, 7);
+        machine.Cpus[1].Write(child, address, 8);
+        Assert.Equal(7UL, machine.Cpus[1].Read(process, address));
+        Assert.Equal(8UL, machine.Cpus[0].Read(child, address));
+        Assert.Equal(2001UL, machine.Cpus[0].Read(child, address + Page));
+        machine.CheckInvariants();
+        process.Dispose();
+        child.Dispose();
+        Assert.Equal(0, machine.SwapDevice.UsedSlots);
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void WithoutSwapAFullMachineStillRunsOutOfFrames()
+    {
+        using var machine = Small(frames: 64, swapSlots: 0);
+        var process = machine.CreateProcess();
+        var address = process.Mmap(128 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        Assert.Throws<OutOfFramesException>(() =>
+        {
+            for (var i = 0UL; i < 128; i++)
+            {
+                machine.Cpus[0].Write(process, address + (i * Page), i);
+            }
+        });
+        machine.CheckInvariants();
+    }
+
+    [Fact]
     public void MunmapOfSwappedPagesFreesTheirSlots()
     {
         using var machine = Small();

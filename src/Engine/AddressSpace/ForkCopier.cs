@@ -27,6 +27,7 @@ internal sealed class ForkCopier(
     AnonRmap anonRmap,
     KernelGeneration generation,
     StatCounters counters,
+    PageRelease release,
     SwapDevice swap,
     ForkKnobs knobs)
 {
@@ -115,16 +116,55 @@ internal sealed class ForkCopier(
 
     /// <summary>
     /// <c>copy_pte_range</c>. Takes the destination PTL, then the source PTL (the kernel's order; the destination table
-    /// is new and nobody else can hold its lock); returns with neither held.
+    /// is new and nobody else can hold its lock); returns with neither held. A page that needs an early copy for the
+    /// child needs a new frame, which is never allocated under the PTLs (an allocation may reclaim, which takes them):
+    /// the copy stops there, drops both locks, allocates (<c>folio_prealloc</c>) and starts again at that page, as the
+    /// kernel's <c>-EAGAIN</c> path does. Throws <see cref="OutOfFramesException"/> with no lock held.
     /// </summary>
     private bool CopyPteRange(MmStruct parent, Vma childVma, long source, long destination, ulong start, ulong end)
     {
+        var protectedAny = false;
+        var prealloc = -1L;
+        try
+        {
+            for (var address = start; address < end;)
+            {
+                address = CopyPteRangeLocked(parent, childVma, source, destination, address, end, ref prealloc, ref protectedAny);
+                if (address < end)
+                {
+                    prealloc = allocator.AllocatePage(-1);
+                    if (prealloc < 0)
+                    {
+                        throw new OutOfFramesException($"Out of frames for the child's copy of a pinned page at 0x{address:x} during fork.");
+                    }
+
+                    counters.Add(-1, Stat.PagesAllocated);
+                }
+            }
+        }
+        finally
+        {
+            if (prealloc >= 0)
+            {
+                release.PutPage(-1, prealloc);
+            }
+        }
+
+        return protectedAny;
+    }
+
+    /// <summary>
+    /// The copy of [<paramref name="start"/>, <paramref name="end"/>) under both PTLs; returns where it stopped: at
+    /// <paramref name="end"/>, or at a page that needs an early copy when <paramref name="prealloc"/> holds no frame.
+    /// </summary>
+    private ulong CopyPteRangeLocked(MmStruct parent, Vma childVma, long source, long destination, ulong start, ulong end, ref long prealloc, ref bool protectedAny)
+    {
         var destinationPtl = tables.Ptl(destination);
         var sourcePtl = tables.Ptl(source);
-        var protectedAny = false;
         destinationPtl.Enter();
         sourcePtl.Enter();
-        for (var address = start; address < end; address += PhysicalMemory.PageSize)
+        var address = start;
+        for (; address < end; address += PhysicalMemory.PageSize)
         {
             var index = PageTableSet.Index(address, 1);
             var pte = ptes.PtepGet(source, index);
@@ -144,7 +184,13 @@ internal sealed class ForkCopier(
                 // folio_try_dup_anon_rmap fails for an exclusive page that may be pinned: sharing it would let the
                 // next write fault copy it away from the pin. The child gets its own copy now (copy_present_page);
                 // the parent keeps its page and its entry, writable or not.
-                CopyPinnedPage(childVma, destination, index, address, pte);
+                if (prealloc < 0)
+                {
+                    break;
+                }
+
+                CopyPinnedPage(childVma, destination, index, address, pte, prealloc);
+                prealloc = -1;
                 continue;
             }
 
@@ -175,7 +221,7 @@ internal sealed class ForkCopier(
 
         sourcePtl.Exit();
         destinationPtl.Exit();
-        return protectedAny;
+        return address;
     }
 
     /// <summary>
@@ -208,20 +254,14 @@ internal sealed class ForkCopier(
     /// <c>copy_present_page</c>: a new exclusive page for the child with the pinned page's contents, mapped dirty
     /// (and writable if the VMA is). Enter with both PTLs held; returns the same. The parent's stores cannot race the
     /// copy: the source PTL is held and a store needs a writable entry the parent had before (it keeps writing into
-    /// its own page, which the child never sees). Throws <see cref="OutOfFramesException"/> (the caller tears the
-    /// child down).
+    /// its own page, which the child never sees). <paramref name="fresh"/> is the frame the caller allocated before it
+    /// took the locks.
     /// </summary>
-    private void CopyPinnedPage(Vma childVma, long destination, int index, ulong address, Pte pte)
+    private void CopyPinnedPage(Vma childVma, long destination, int index, ulong address, Pte pte, long fresh)
     {
         if (Checks.Enabled)
         {
             Contract.Held(tables.Ptl(destination), "the child's PTL");
-        }
-
-        var fresh = allocator.AllocatePage(-1);
-        if (fresh < 0)
-        {
-            throw new OutOfFramesException($"Out of frames for the child's copy of a pinned page at 0x{address:x} during fork.");
         }
 
         SchedulingPoint.Interleave();
@@ -230,7 +270,6 @@ internal sealed class ForkCopier(
         memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
         anonRmap.AddNewAnonRmap(fresh, childVma, address);
         ptes.SetPte(destination, index, Pte.Make(fresh, write: childVma.CanWrite, dirty: true, young: true));
-        counters.Add(-1, Stat.PagesAllocated);
         counters.Add(-1, Stat.ForkPinnedCopies);
     }
 }

@@ -37,7 +37,7 @@ internal sealed class Reclaimer(
     SwapCache swap,
     PageRelease release,
     StatCounters counters,
-    bool freezeBeforeDirtyTest)
+    bool freezeBeforeDirtyTest) : IReclaim
 {
     private long _hand;
 
