@@ -126,6 +126,45 @@ public sealed class ReclaimRaceTests
         Assert.True(kept > 0, "no schedule had reclaim meet the pinned page");
     }
 
+    /// <summary>
+    /// Memory pressure: two CPUs fault in more pages than the machine has frames, so their allocations reclaim each
+    /// other's pages (direct reclaim inside the fault path) while they run; every page reads back as written.
+    /// </summary>
+    [Fact]
+    public void DirectReclaimUnderTwoFaultingCpusLosesNothing()
+    {
+        const int PerCpu = 36;
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(300).WithMaxSteps(200_000).WithTraceFiles(false), () =>
+        {
+            using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 64 });
+            var process = machine.CreateProcess();
+            var address = process.Mmap(2 * PerCpu * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+            void Fill(int cpu)
+            {
+                var first = address + ((ulong)(cpu * PerCpu) * Page);
+                for (var i = 0UL; i < PerCpu; i++)
+                {
+                    machine.Cpus[cpu].Write(process, first + (i * Page), ((ulong)cpu << 32) | i);
+                }
+
+                for (var i = 0UL; i < PerCpu; i++)
+                {
+                    var word = machine.Cpus[cpu].Read(process, first + (i * Page));
+                    Specification.Assert(word == (((ulong)cpu << 32) | i), $"CPU {cpu} reads 0x{word:x} from its page {i}");
+                }
+            }
+
+            var other = ControlledThread.Start(() => Fill(1), "cpu1");
+            Fill(0);
+            other.Join();
+            Specification.Assert(machine.Stats.SwapOuts > 0, "no page was swapped out: the machine was not under pressure");
+            AssertInvariants(machine);
+            process.Dispose();
+            AssertInvariants(machine);
+        });
+        AssertClean(report);
+    }
+
     /// <summary>Reclaim racing munmap: the slot and the frame are freed whichever comes first.</summary>
     [Fact]
     public void ReclaimRacingMunmapLeaksNothing()
