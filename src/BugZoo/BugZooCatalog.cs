@@ -67,6 +67,11 @@ public static class BugZooCatalog
             "__remove_mapping's order since the lockless page cache (2.6.27): freeze the refcount at the expected holders, then test dirty",
             ZooBugKind.SwapDataLost, ReclaimFreezeDirty.Events,
             probe => ReclaimFreezeDirty.Scenario(freezeFirst: true, probe), ReclaimFreezeDirty.Scenario(freezeFirst: false, probe: null)),
+        new(12, "batched-flush-mprotect", "mprotect returns while reclaim's deferred TLB flush leaves a writable translation: a later store lands",
+            "FlushTlbBatchedPending",
+            "\"mm, mprotect: flush TLB if potentially racing with a parallel reclaim leaving stale TLB entries\" (3ea277194daa, 4.13)",
+            ZooBugKind.StoreAfterMprotect, BatchedFlushMprotect.Events,
+            probe => BatchedFlushMprotect.Scenario(flushBatchedPending: true, probe), BatchedFlushMprotect.Scenario(flushBatchedPending: false, probe: null)),
     ];
 
     /// <summary>The entry called <paramref name="name"/>, or numbered so.</summary>

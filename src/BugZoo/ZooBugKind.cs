@@ -43,6 +43,9 @@ public static class ZooBugKind
     /// <summary>Entry 11: what a GUP user wrote into a page is lost: reclaim freed the page without writing it to swap again.</summary>
     public const string SwapDataLost = nameof(SwapDataLost);
 
+    /// <summary>Entry 12: a store through a stale writable translation succeeded after mprotect(PROT_READ) returned.</summary>
+    public const string StoreAfterMprotect = nameof(StoreAfterMprotect);
+
     /// <summary>The child sees a store its parent made after fork.</summary>
     public const string ChildSeesParentStore = nameof(ChildSeesParentStore);
 

@@ -75,12 +75,12 @@ public sealed class Machine : IDisposable
         var anonRmap = new AnonRmap(Memmap, Counters, Options.AnonVmaPrepareRecheck);
         Rmap = new RmapWalk(Memmap, Files);
         var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, SwapCache, Options.FlushBeforeFree, Options.NestedTlbFlush));
-        Zapper = new Zapper(Tables, Ptes, Memmap, Files, SwapCache, Pages, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap);
+        Zapper = new Zapper(Tables, Ptes, Memmap, Files, SwapCache, Pages, Shootdown, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap, Options.FlushTlbBatchedPending);
         TableFreeing = new PageTableFreeing(Tables, Shootdown, Options.GracePeriodBeforeTableFree);
         Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapCache, ZeroPfn);
         Gup = new GupEngine(Memmap, Pages, Tables, Ptes, Faults, Files, Generation, Counters, GupKnobs.From(Options), ZeroPfn);
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Pages, SwapDevice, ForkKnobs.From(Options));
-        Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation);
+        Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Options.FlushTlbBatchedPending);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
         Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest);
         if (SwapDevice.Slots > 0)

@@ -193,6 +193,15 @@ public sealed class MachineOptions
     /// </summary>
     public bool FreezeBeforeDirtyTest { get; init; } = true;
 
+    /// <summary>
+    /// mprotect, munmap and madvise call <c>flush_tlb_batched_pending</c> under the PTL: if reclaim cleared an entry of
+    /// the mm and deferred its TLB flush to the end of its batch, they flush first, so they never return while a CPU
+    /// can still write through a translation they could not see ("mm, mprotect: flush TLB if potentially racing with
+    /// a parallel reclaim leaving stale TLB entries", 3ea277194daa, 4.13). Off, mprotect(PROT_READ) can return while a
+    /// stale writable translation survives (zoo entry <c>batched-flush-mprotect</c>). Default on.
+    /// </summary>
+    public bool FlushTlbBatchedPending { get; init; } = true;
+
     /// <summary>The most swap slots a machine can have: a swap entry's offset field is 26 bits wide.</summary>
     public const int MaxSwapSlots = 1 << 26;
 

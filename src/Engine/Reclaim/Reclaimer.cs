@@ -147,6 +147,9 @@ internal sealed class Reclaimer(
         {
             var unmap = new UnmapVisitor(this, pfn, slot, cpu);
             rmap.Walk(pfn, ref unmap);
+
+            // try_to_unmap_flush: the batch's deferred flushes, before the page is written or given up on.
+            FlushDeferred(cpu);
             if (memmap.MapCount(pfn) > 0)
             {
                 ProtocolEvents.Mark("shrink_folio_list", "pfn 0x{0:x} still mapped after try_to_unmap: keep it", pfn);
@@ -287,7 +290,10 @@ internal sealed class Reclaimer(
         }
 
         var old = ptes.PtepGetAndClear(table, index);
-        shootdown.FlushTlbRange(vma.Mm.Context, address, address + PhysicalMemory.PageSize, cpu);
+
+        // set_tlb_ubc_flush_pending: the flush is deferred to the end of the batch (before the page is written or
+        // freed), and the mm is marked so that mprotect, munmap and madvise flush first (flush_tlb_batched_pending).
+        DeferFlush(vma.Mm, address);
         if (old.IsDirty)
         {
             memmap.SetFlags(pfn, PageFlags.Dirty);
@@ -320,6 +326,34 @@ internal sealed class Reclaimer(
         ProtocolEvents.Mark("try_to_unmap_one", exclusive ? "pte at 0x{1:x}: pfn 0x{0:x} -> exclusive swap entry for slot {2}" : "pte at 0x{1:x}: pfn 0x{0:x} -> swap entry for slot {2}", pfn, address, slot);
         release.PutPage(cpu, pfn);
         return true;
+    }
+
+    /// <summary>This thread's deferred flushes (a reclaim's batch): each mm and the page it unmapped there.</summary>
+    [ThreadStatic]
+    private static List<(MmStruct Mm, ulong Address)>? t_deferred;
+
+    private static void DeferFlush(MmStruct mm, ulong address)
+    {
+        (t_deferred ??= []).Add((mm, address));
+        mm.SetTlbBatchPending();
+        ProtocolEvents.Mark("set_tlb_ubc_flush_pending", "mm {2}: pte at 0x{1:x} cleared, its TLB flush deferred to the end of the batch", address: address, value: mm.Id);
+    }
+
+    private void FlushDeferred(int cpu)
+    {
+        var deferred = t_deferred;
+        if (deferred is null)
+        {
+            return;
+        }
+
+        foreach (var (mm, address) in deferred)
+        {
+            ProtocolEvents.Mark("try_to_unmap_flush", "flush the deferred TLB entry of 0x{1:x} (mm {2})", address: address, value: mm.Id);
+            shootdown.FlushTlbRange(mm.Context, address, address + PhysicalMemory.PageSize, cpu);
+        }
+
+        deferred.Clear();
     }
 
     private struct ReferencedVisitor(Reclaimer owner, long pfn) : IRmapVisitor
