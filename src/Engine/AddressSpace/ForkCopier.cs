@@ -80,8 +80,10 @@ internal sealed class ForkCopier(
             ProtocolEvents.Mark("dup_mmap", "write_protect_seq ends (even)");
 
             // flush_tlb_mm before fork returns: no CPU of the parent may keep writing through a translation that
-            // was writable before the page became shared.
-            if (protectedAny && knobs.FlushesParentTlb)
+            // was writable before the page became shared, whether fork write-protected the entry or reclaim had
+            // cleared it into a swap entry (now shared with the child) and deferred its flush. The kernel flushes
+            // unconditionally; here only when one of the two happened, which is the same for every other schedule.
+            if (knobs.FlushesParentTlb && (protectedAny || parent.TlbBatchToFlush() >= 0))
             {
                 ProtocolEvents.Mark("dup_mmap", "flush_tlb_mm: the parent's write-protected entries");
                 shootdown.FlushTlbRange(parent.Context, UserSpace.Start, UserSpace.End);
