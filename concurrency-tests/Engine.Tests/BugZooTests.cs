@@ -87,7 +87,7 @@ public sealed class BugZooTests
         // the freeze, done after the test, succeeds and the page is freed; the swap-in reads the slot's old data.
         // Reclaim clears the entry and defers its flush; mprotect finds a swap entry and flushes nothing; CPU 1's store
         // hits its stale writable translation; only then the deferred flush.
-        ["batched-flush-mprotect"] = ["set_tlb_ubc_flush_pending: mm", "mprotect:", "change_pte_range: pte at 0x1000000000 is a swap entry", "mmu: store 0x1000000000 = 0x2", "TLB hit", "try_to_unmap_flush"],
+        ["batched-flush-mprotect"] = ["set_tlb_ubc_flush_pending: mm", "mprotect:", "is a swap entry: nothing to change", "= 0x2 into pfn", "TLB hit", "try_to_unmap_flush"],
         ["reclaim-freeze-dirty"] = ["__remove_mapping: pfn", "is clean (tested before the freeze)", "set_page_dirty_lock: swap-cache pfn", "put_page: pfn", "frozen at 0 and freed", "do_swap_page: swap slot"],
     };
 

@@ -21,31 +21,42 @@ public static class BatchedFlushMprotect
     ];
 
     /// <summary>
-    /// CPU 1 stores to a page (its TLB now holds a writable translation); kswapd reclaims the page while the process
-    /// makes it read-only; then CPU 1 stores again, which must fault.
+    /// CPU 1 stores to four pages (its TLB now holds writable translations); kswapd reclaims them while the process
+    /// makes them read-only one by one, and after each mprotect returns CPU 1 stores to that page again, which must
+    /// fault.
     /// </summary>
     public static Action Scenario(bool flushBatchedPending, ZooProbe? probe) => () =>
     {
+        const int Pages = 4;
         using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 8, FlushTlbBatchedPending = flushBatchedPending });
         var process = machine.CreateProcess();
-        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-        machine.Cpus[1].Write(process, address, 1);
-        var kswapd = ControlledThread.Start(() => machine.Reclaim(1), "kswapd");
-        process.Mprotect(address, Page, Prot.Read);
-        probe?.Saw(machine.Inspect().EntryAt(process, address).IsPresent ? 0 : 1);
-
-        var stored = true;
-        try
+        var address = process.Mmap(Pages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        for (var i = 0UL; i < Pages; i++)
         {
-            machine.Cpus[1].Write(process, address, 2);
+            machine.Cpus[1].Write(process, address + (i * Page), 1);
         }
-        catch (SegmentationFault)
+
+        var kswapd = ControlledThread.Start(() => machine.Reclaim(Pages), "kswapd");
+        var stored = -1L;
+        var sawMapped = false;
+        for (var i = 0UL; i < Pages && stored < 0; i++)
         {
-            stored = false;
+            var at = address + (i * Page);
+            process.Mprotect(at, Page, Prot.Read);
+            sawMapped |= machine.Inspect().EntryAt(process, at).IsPresent;
+            try
+            {
+                machine.Cpus[1].Write(process, at, 2);
+                stored = (long)at;
+            }
+            catch (SegmentationFault)
+            {
+            }
         }
 
         kswapd.Join();
-        Specification.Assert(!stored, ZooBugKind.StoreAfterMprotect, $"stale TLB after mprotect: CPU 1's store to 0x{address:x} succeeded after mprotect(PROT_READ) returned: reclaim had cleared the entry and deferred its flush, and mprotect flushed nothing");
+        probe?.Saw(sawMapped ? 0 : 1);
+        Specification.Assert(stored < 0, ZooBugKind.StoreAfterMprotect, $"stale TLB after mprotect: CPU 1's store to 0x{stored:x} succeeded after mprotect(PROT_READ) returned: reclaim had cleared the entry and deferred its flush, and mprotect flushed nothing");
         AssertInvariants(machine);
     };
 }
