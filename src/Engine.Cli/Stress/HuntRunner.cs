@@ -59,14 +59,15 @@ internal static class HuntRunner
 
         // What the machine recorded as it ran comes first: a use-after-free is the bug itself, where a worker's wrong
         // read is often only its consequence (a store into a freed frame that another CPU was given).
+        // With FlushBeforeFree off, that is the bug; with another knob off, the worker's oracle names that knob's bug
+        // and a use-after-free (if any) follows as its consequence.
         var failures = new List<string>();
         var stats = machine.Stats;
-        if (hung.Count == 0)
-        {
-            failures.AddRange(Recorded(machine));
-        }
-
-        failures.AddRange(workers.Select(w => w.Failure).OfType<string>());
+        var recorded = hung.Count == 0 ? Recorded(machine).ToList() : [];
+        var found = workers.Select(w => w.Failure).OfType<string>().ToList();
+        var recordedFirst = options.Disabled.Contains(nameof(MachineOptions.FlushBeforeFree));
+        failures.AddRange(recordedFirst ? recorded : found);
+        failures.AddRange(recordedFirst ? found : recorded);
         failures.AddRange(hung.Select(name => $"{name} did not stop within 30 s"));
         if (hung.Count == 0)
         {
@@ -79,7 +80,7 @@ internal static class HuntRunner
             }
 
             process.Dispose();
-            failures.AddRange(StressRunner.Check(machine).Where(f => !failures.Contains(f)));
+            failures.AddRange(StressRunner.Check(machine).Where(f => !failures.Any(known => known.Contains(f, StringComparison.Ordinal))));
             machine.EvictCleanPages(file);
             if (machine.FreeFrames != initialFree && failures.Count == 0)
             {

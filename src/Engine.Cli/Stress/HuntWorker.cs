@@ -107,11 +107,11 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
         try
         {
             var pfn = _inspector.PfnAt(target.Process, PageAt(page));
-            return pfn < 0 ? "no frame mapped now" : string.Create(CultureInfo.InvariantCulture, $"pfn 0x{pfn:x}");
+            return pfn < 0 ? "no frame mapped" : string.Create(CultureInfo.InvariantCulture, $"pfn 0x{pfn:x}");
         }
         catch (InvalidOperationException)
         {
-            return "no frame mapped now";
+            return "no frame mapped";
         }
     }
 
@@ -136,7 +136,7 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
                 var read = cpu.Read(target.Process, Address(page));
                 if (read != value && read != 0)
                 {
-                    throw Fail($"CPU {id} read 0x{read:x} at 0x{Address(page):x} ({PfnText(page)}) right after storing 0x{value:x}: neither its store nor a zapped page's 0");
+                    throw Fail($"CPU {id} read 0x{read:x} at 0x{Address(page):x} ({PfnText(page)} now) right after storing 0x{value:x}: neither its store nor a zapped page's 0");
                 }
             }
 
@@ -194,7 +194,7 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
                 var stored = file.ReadStored(FileOffset(i));
                 if (stored != _expected[i])
                 {
-                    throw Fail($"lost store: CPU {id}'s last store (0x{_expected[i]:x}) at 0x{Address(i):x} (file page {i}, {PfnText(i)}) is not in the backing store, which holds 0x{stored:x}, after its own writeback: " +
+                    throw Fail($"lost store: CPU {id}'s last store (0x{_expected[i]:x}) at 0x{Address(i):x} (file page {i}, {PfnText(i)} now) is not in the backing store, which holds 0x{stored:x}, after its own writeback: " +
                                "a store through a dirty TLB entry was lost to writeback while the zap had not flushed");
                 }
             }
@@ -212,7 +212,7 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
     {
         if (read != _expected[page])
         {
-            throw Fail($"lost store: CPU {id}'s last store (0x{_expected[page]:x}) at 0x{Address(page):x} (file page {page}, {PfnText(page)}) is gone: {what} gives 0x{read:x}, and the backing store holds 0x{target.File!.ReadStored(FileOffset(page)):x}");
+            throw Fail($"lost store: CPU {id}'s last store (0x{_expected[page]:x}) at 0x{Address(page):x} (file page {page}, {PfnText(page)} now) is gone: {what} gives 0x{read:x}, and the backing store holds 0x{target.File!.ReadStored(FileOffset(page)):x}");
         }
     }
 
@@ -250,8 +250,8 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
                     {
                         var at = Address(page + i);
                         throw Fail(write
-                            ? $"the pin holds 0x{seen:x} at 0x{at:x} (page {page + i}; the process maps {PfnText(page + i)}), not CPU {id}'s store 0x{value:x}: the pinned page was shared with the child and the parent's write copied it away from the pin"
-                            : $"the R/O pin of 0x{at:x} (page {page + i}; the process maps {PfnText(page + i)}) reads 0x{seen:x}, not CPU {id}'s last store 0x{value:x}: it holds a page the parent no longer maps");
+                            ? $"the pin holds 0x{seen:x} at 0x{at:x} (page {page + i}; the process maps {PfnText(page + i)} now), not CPU {id}'s store 0x{value:x}: the pinned page was shared with the child and the parent's write copied it away from the pin"
+                            : $"the R/O pin of 0x{at:x} (page {page + i}; the process maps {PfnText(page + i)} now) reads 0x{seen:x}, not CPU {id}'s last store 0x{value:x}: it holds a page the parent no longer maps");
                     }
 
                     Note(1);
@@ -277,7 +277,7 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
             var read = cpu.Read(target.Process, Address(page));
             if (read != _expected[page])
             {
-                throw Fail($"CPU {id} read 0x{read:x} at 0x{Address(page):x} ({PfnText(page)}), not its last store 0x{_expected[page]:x}");
+                throw Fail($"CPU {id} read 0x{read:x} at 0x{Address(page):x} ({PfnText(page)} now), not its last store 0x{_expected[page]:x}");
             }
         }
     }
@@ -334,7 +334,7 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
             var read = cpu.Read(target.Process, Address(page));
             if (read != _expected[page] && read != 0)
             {
-                throw Fail($"CPU {id} read 0x{read:x} at 0x{Address(page):x} ({PfnText(page)}) right after storing 0x{_expected[page]:x}: neither its store nor a zapped page's 0");
+                throw Fail($"CPU {id} read 0x{read:x} at 0x{Address(page):x} ({PfnText(page)} now) right after storing 0x{_expected[page]:x}: neither its store nor a zapped page's 0");
             }
         }
     }
