@@ -41,4 +41,33 @@ public sealed class StressFoundRaceTests
 
         AssertClean(report);
     }
+
+    /// <summary>
+    /// CPU 1 faults a file page in while CPU 0 faults it in too, stores, writes it back, zaps and evicts it. A fill
+    /// that read the backing store before all that, and published its frame after the eviction, brought back the
+    /// older contents: CPU 0's store was gone from the cache, and the next writeback would have put the old word back
+    /// on the store. The fill now reads the store under the index lock, with the slot empty.
+    /// </summary>
+    [Fact]
+    public void AFillNeverPublishesContentsOlderThanTheBackingStore()
+    {
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(10_000), () =>
+        {
+            using var machine = SmallMachine();
+            var file = machine.CreateFile("data", (long)Page);
+            var process = machine.CreateProcess();
+            var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+            var reader = ControlledThread.Start(() => machine.Cpus[1].Read(process, address), "cpu1");
+            machine.Cpus[0].Write(process, address, 5);
+            machine.Writeback(file);
+            process.MadviseDontNeed(address, Page);
+            machine.EvictCleanPages(file);
+            reader.Join();
+            var value = machine.Cpus[0].Read(process, address);
+            Specification.Assert(value == 5, $"lost store: the page reads {value} after CPU 0's store 5 was written back and the page evicted: a fill published older contents");
+            AssertInvariants(machine);
+        });
+
+        AssertClean(report);
+    }
 }
