@@ -116,6 +116,12 @@ internal static class HuntRunner
             Console.WriteLine("  " + failure);
         }
 
+        if (vacuous)
+        {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"stress: {options.Duration.TotalSeconds:0.###} s was too short for the {StressMixes.Name(options.Mix)} mix to run each of its operations: give a longer --duration."));
+        }
+
         if (json is not null)
         {
             var results = new
