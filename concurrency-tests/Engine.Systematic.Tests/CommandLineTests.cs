@@ -225,7 +225,7 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public void StressWithPerturbationAndEveryKnobOnPassesTheGeneralMix()
     {
-        var (code, output) = Engine("stress", "--duration", "2", "--cpus", "2", "--frames", "8192", "--perturb", "on");
+        var (code, output) = Engine("stress", "--duration", "3", "--cpus", "2", "--frames", "8192", "--perturb", "on");
 
         Assert.Equal(0, code);
         Assert.Contains("general mix, perturbation on (seed 1:", output);
