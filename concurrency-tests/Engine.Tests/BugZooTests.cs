@@ -83,6 +83,12 @@ public sealed class BugZooTests
         // The forced write fault makes a private copy; madvise zaps the copy; FOLL_WRITE is dropped (before or after
         // the zap); the lookup as a read faults the page-cache page in and the poke writes it.
         ["dirty-cow"] = ["do_cow_fault: copy page-cache pfn", "zap_pte_range: clear pte", "do_read_fault: map page-cache pfn", "access_remote_vm: store"],
+        // Reclaim has written the page to its slot and finds it clean; the I/O then dirties it and drops its reference;
+        // the freeze, done after the test, succeeds and the page is freed; the swap-in reads the slot's old data.
+        // Reclaim clears the entry and defers its flush; mprotect finds a swap entry and flushes nothing; CPU 1's store
+        // hits its stale writable translation; only then the deferred flush.
+        ["batched-flush-mprotect"] = ["set_tlb_ubc_flush_pending: mm", "mprotect:", "is a swap entry: nothing to change", "= 0x2 into pfn", "TLB hit", "try_to_unmap_flush"],
+        ["reclaim-freeze-dirty"] = ["__remove_mapping: pfn", "is clean (tested before the freeze)", "set_page_dirty_lock: swap-cache pfn", "put_page: pfn", "frozen at 0 and freed", "do_swap_page: swap slot"],
     };
 
     /// <summary>Steps of a race that must appear but whose order against the others varies with the schedule.</summary>
@@ -156,9 +162,10 @@ public sealed class BugZooTests
     }
 
     [Fact]
-    public void TheCatalogueNumbersItsTenEntriesInOrderWithDistinctNames()
+    public void TheCatalogueNumbersItsEntriesInOrderWithDistinctNames()
     {
-        Assert.Equal(Enumerable.Range(1, 10), BugZooCatalog.All.Select(e => e.Number));
+        Assert.Equal(Enumerable.Range(1, BugZooCatalog.All.Count), BugZooCatalog.All.Select(e => e.Number));
+        Assert.True(BugZooCatalog.All.Count >= 11);
         Assert.Equal(BugZooCatalog.All.Count, BugZooCatalog.All.Select(e => e.Name).Distinct().Count());
         Assert.All(BugZooCatalog.All, e => Assert.False(string.IsNullOrWhiteSpace(e.Kind)));
         Assert.Throws<ArgumentException>(() => BugZooCatalog.Get("no-such-bug"));

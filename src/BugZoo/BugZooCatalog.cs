@@ -62,6 +62,16 @@ public static class BugZooCatalog
             "\"mm: remove gup_flags FOLL_WRITE games from __get_user_pages()\" (19be0eaffa3a, 4.9, FOLL_COW); since \"mm/gup: fix FOLL_FORCE COW security issue and remove FOLL_COW\" (6.0) the AnonExclusive test",
             ZooBugKind.DirtyCow, DirtyCow.Events,
             probe => DirtyCow.Scenario(cowCheck: true, probe), DirtyCow.Scenario(cowCheck: false, probe: null)),
+        new(11, "reclaim-freeze-dirty", "reclaim tests dirty before freezing the refcount: a GUP user's write is freed with the page",
+            "FreezeBeforeDirtyTest",
+            "__remove_mapping's order since the lockless page cache (2.6.27): freeze the refcount at the expected holders, then test dirty",
+            ZooBugKind.SwapDataLost, ReclaimFreezeDirty.Events,
+            probe => ReclaimFreezeDirty.Scenario(freezeFirst: true, probe), ReclaimFreezeDirty.Scenario(freezeFirst: false, probe: null)),
+        new(12, "batched-flush-mprotect", "mprotect returns while reclaim's deferred TLB flush leaves a writable translation: a later store lands",
+            "FlushTlbBatchedPending",
+            "\"mm, mprotect: flush TLB if potentially racing with a parallel reclaim leaving stale TLB entries\" (3ea277194daa, 4.13)",
+            ZooBugKind.StoreAfterMprotect, BatchedFlushMprotect.Events,
+            probe => BatchedFlushMprotect.Scenario(flushBatchedPending: true, probe), BatchedFlushMprotect.Scenario(flushBatchedPending: false, probe: null)),
     ];
 
     /// <summary>The entry called <paramref name="name"/>, or numbered so.</summary>

@@ -37,7 +37,7 @@ public static class GupFastReuse
     /// </summary>
     public static Action Scenario(bool recheck, ZooProbe? probe) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, BroadcastTlbInvalidate = true, GupFastRecheck = recheck });
+        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 0, BroadcastTlbInvalidate = true, GupFastRecheck = recheck });
         Process victim, other, balloon;
         ulong address, secretAt;
         var frames = new long[Pages];

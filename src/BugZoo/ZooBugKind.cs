@@ -40,6 +40,12 @@ public static class ZooBugKind
     /// <summary>Entry 10 (CVE-2016-5195): a forced write to a private read-only file mapping reached the page cache.</summary>
     public const string DirtyCow = nameof(DirtyCow);
 
+    /// <summary>Entry 11: what a GUP user wrote into a page is lost: reclaim freed the page without writing it to swap again.</summary>
+    public const string SwapDataLost = nameof(SwapDataLost);
+
+    /// <summary>Entry 12: a store through a stale writable translation succeeded after mprotect(PROT_READ) returned.</summary>
+    public const string StoreAfterMprotect = nameof(StoreAfterMprotect);
+
     /// <summary>The child sees a store its parent made after fork.</summary>
     public const string ChildSeesParentStore = nameof(ChildSeesParentStore);
 

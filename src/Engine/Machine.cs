@@ -7,9 +7,11 @@ using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
 using Engine.PageTables;
+using Engine.Reclaim;
 using Engine.Policy;
 using Engine.Rmap;
 using Engine.Stats;
+using Engine.Swap;
 using Engine.Sync;
 using Engine.Writeback;
 using Engine.Zap;
@@ -66,18 +68,26 @@ public sealed class Machine : IDisposable
         Shootdown = new Shootdown(contexts, Counters, Options.GuardWalksInFlight, Options.BroadcastTlbInvalidate);
         Mmu = new Mmu(Memory, Memmap, Tables, Ptes, Counters, Violations);
 
-        // Files, reverse maps, and the protocols above them.
+        // Files and swap, reverse maps, and the protocols above them.
         Files = new FileTable(Memmap, Memory, Allocator, Pages, Counters);
+        SwapDevice = new SwapDevice(Options.EffectiveSwapSlots);
+        SwapCache = new SwapCache(Memmap, SwapDevice);
         var anonRmap = new AnonRmap(Memmap, Counters, Options.AnonVmaPrepareRecheck);
         Rmap = new RmapWalk(Memmap, Files);
-        var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, Options.FlushBeforeFree, Options.NestedTlbFlush));
-        Zapper = new Zapper(Tables, Ptes, Memmap, Files, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap);
+        var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, SwapCache, Options.FlushBeforeFree, Options.NestedTlbFlush));
+        Zapper = new Zapper(Tables, Ptes, Memmap, Files, SwapCache, Pages, Shootdown, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap, Options.FlushTlbBatchedPending);
         TableFreeing = new PageTableFreeing(Tables, Shootdown, Options.GracePeriodBeforeTableFree);
-        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, ZeroPfn);
+        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapCache, ZeroPfn);
         Gup = new GupEngine(Memmap, Pages, Tables, Ptes, Faults, Files, Generation, Counters, GupKnobs.From(Options), ZeroPfn);
-        Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, ForkKnobs.From(Options));
-        Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation);
+        Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Pages, SwapDevice, ForkKnobs.From(Options));
+        Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Options.FlushTlbBatchedPending);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
+        Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest);
+        if (SwapDevice.Slots > 0)
+        {
+            // Direct reclaim: the one call up the layers, through the allocator's interface.
+            Allocator.DirectReclaim = Reclaimer;
+        }
         Invariants = MachineInvariants.For(this, contexts);
     }
 
@@ -117,6 +127,20 @@ public sealed class Machine : IDisposable
         }
 
         return new BackingFile(this, Files.Create(name, size));
+    }
+
+    /// <summary>
+    /// Reclaims memory until <paramref name="frames"/> frames were freed or nothing more can be freed (two sweeps of the
+    /// frames found nothing), and returns how many were freed: anonymous pages not accessed since reclaim last looked
+    /// are written to swap slots and their entries replaced by swap entries, which a later access faults back in.
+    /// Pages that may be pinned are kept; with no swap slot free (or <see cref="MachineOptions.SwapSlots"/> 0) nothing
+    /// anonymous can be freed. Callable from any thread, like kswapd; runs on the calling thread, which is not a CPU.
+    /// </summary>
+    public int Reclaim(int frames)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(frames);
+        ObjectDisposedException.ThrowIf(Atomic.Read(ref _disposed) != 0, this);
+        return Reclaimer.Reclaim(frames, -1);
     }
 
     /// <summary>
@@ -175,6 +199,15 @@ public sealed class Machine : IDisposable
     internal Memmap Memmap { get; }
     internal FrameAllocator Allocator { get; }
     internal PageRelease Pages { get; }
+    /// <summary>Reclaim of anonymous pages to swap.</summary>
+    internal Reclaimer Reclaimer { get; }
+
+    /// <summary>The swap device (<see cref="MachineOptions.SwapSlots"/> slots).</summary>
+    internal SwapDevice SwapDevice { get; }
+
+    /// <summary>The swap cache of <see cref="SwapDevice"/>'s slots.</summary>
+    internal SwapCache SwapCache { get; }
+
     internal long ZeroPfn { get; }
     internal PteAccess Ptes { get; }
     internal PageTableSet Tables { get; }

@@ -7,6 +7,7 @@ using Engine.Mm;
 using Engine.PageTables;
 using Engine.Policy;
 using Engine.Rmap;
+using Engine.Swap;
 using Engine.Sync;
 
 namespace Engine;
@@ -35,7 +36,8 @@ internal sealed class MachineInvariants(
     PageCacheInvariants pageCache,
     MmInvariants mms,
     RmapInvariants rmap,
-    PinInvariants pins)
+    PinInvariants pins,
+    SwapInvariants swap)
 {
     /// <summary>The checkers of <paramref name="machine"/>'s subsystems, each given what its layer can see.</summary>
     public static MachineInvariants For(Machine machine, CpuContext[] cpus) => new(
@@ -48,7 +50,8 @@ internal sealed class MachineInvariants(
         new PageCacheInvariants(machine.Memmap, machine.Memory),
         new MmInvariants(machine.Memmap, machine.Files),
         new RmapInvariants(machine.Memmap, machine.Rmap, machine.Tables, machine.Ptes),
-        new PinInvariants(machine.Memmap));
+        new PinInvariants(machine.Memmap),
+        new SwapInvariants(machine.SwapDevice, machine.SwapCache, machine.Memmap));
 
     /// <summary>Every violation found; the checker's reads are not scheduling points (it runs at quiescence).</summary>
     public List<InvariantViolation> Check(IReadOnlyList<Process> processes)
@@ -73,6 +76,9 @@ internal sealed class MachineInvariants(
         {
             pageCache.Check(file.Cache, file.ToString(), cached, violations);
         }
+
+        var swapEntries = new Dictionary<long, int>();
+        var exclusiveSwapEntries = new Dictionary<long, int>();
 
         mms.CheckFileRmaps(live, violations);
         foreach (var mm in live)
@@ -111,10 +117,20 @@ internal sealed class MachineInvariants(
                 }
 
                 mms.CheckFileEntry(mm, vma, address, pte, violations);
+            }, (address, pte) =>
+            {
+                // A swap entry: counted for its slot (type 0, the machine's one device; another type names no slot).
+                var slot = pte.SwapType == 0 ? pte.SwapOffset : -1 - pte.SwapType;
+                swapEntries[slot] = swapEntries.GetValueOrDefault(slot) + 1;
+                if (pte.IsSwapExclusive)
+                {
+                    exclusiveSwapEntries[slot] = exclusiveSwapEntries.GetValueOrDefault(slot) + 1;
+                }
             }, tables, violations);
         }
 
         MmInvariants.CheckAnonVmaChains(live, violations);
+        swap.Check(swapEntries, exclusiveSwapEntries, live.Count > 0, cached, violations);
         foreach (var (pfn, count) in mappings)
         {
             rmap.CheckWalk(pfn, count, violations);

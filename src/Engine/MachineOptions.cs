@@ -185,6 +185,35 @@ public sealed class MachineOptions
     /// </summary>
     public bool BroadcastTlbInvalidate { get; init; }
 
+    /// <summary>
+    /// Reclaim's <c>__remove_mapping</c> freezes the page's refcount at exactly the expected holders before it tests the
+    /// dirty flag. Off, it tests dirty first and freezes after, the order the lockless page cache (Linux 2.6.27)
+    /// warned against: a GUP user who dirties the page and drops its reference between the two is not seen, and the
+    /// page is freed with data its slot never got (zoo entry <c>reclaim-freeze-dirty</c>). Default on.
+    /// </summary>
+    public bool FreezeBeforeDirtyTest { get; init; } = true;
+
+    /// <summary>
+    /// mprotect, munmap and madvise call <c>flush_tlb_batched_pending</c> under the PTL: if reclaim cleared an entry of
+    /// the mm and deferred its TLB flush to the end of its batch, they flush first, so they never return while a CPU
+    /// can still write through a translation they could not see ("mm, mprotect: flush TLB if potentially racing with
+    /// a parallel reclaim leaving stale TLB entries", 3ea277194daa, 4.13). Off, mprotect(PROT_READ) can return while a
+    /// stale writable translation survives (zoo entry <c>batched-flush-mprotect</c>). Default on.
+    /// </summary>
+    public bool FlushTlbBatchedPending { get; init; } = true;
+
+    /// <summary>The most swap slots a machine can have: a swap entry's offset field is 26 bits wide.</summary>
+    public const int MaxSwapSlots = 1 << 26;
+
+    /// <summary>
+    /// Swap slots of the machine's swap device: 0 for no swap; null (the default) for as many as <see cref="Frames"/>.
+    /// A slot's storage is allocated when the slot is first written, so unused slots cost 12 bytes each.
+    /// </summary>
+    public int? SwapSlots { get; init; }
+
+    /// <summary>The number of swap slots <see cref="SwapSlots"/> gives.</summary>
+    internal int EffectiveSwapSlots => SwapSlots ?? Frames;
+
     /// <summary>The copy-on-write reuse rule and the behaviours of its kernel generation. Default <see cref="CowReuse.AnonExclusive"/>.</summary>
     public CowReuse CowReuse { get; init; } = CowReuse.AnonExclusive;
 
@@ -215,6 +244,11 @@ public sealed class MachineOptions
         if (!Enum.IsDefined(CowReuse))
         {
             throw new ArgumentOutOfRangeException(nameof(CowReuse), CowReuse, "Unknown copy-on-write reuse rule.");
+        }
+
+        if (SwapSlots is < 0 or > MaxSwapSlots)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SwapSlots), SwapSlots, $"A machine has 0 to {MaxSwapSlots:N0} swap slots (null: as many as frames).");
         }
 
         if (RefcountLimit < 1)

@@ -36,6 +36,12 @@ public sealed class MachineStats
         GupFastPages = counters.Get(Stat.GupFastPages);
         GupSlowPages = counters.Get(Stat.GupSlowPages);
         GupFastRecheckDrops = counters.Get(Stat.GupFastRecheckDrops);
+        SwapOuts = counters.Get(Stat.SwapOuts);
+        SwapIns = counters.Get(Stat.SwapIns);
+        SwapCacheHits = counters.Get(Stat.SwapCacheHits);
+        ReclaimScans = counters.Get(Stat.ReclaimScans);
+        ReclaimKeptPinned = counters.Get(Stat.ReclaimKeptPinned);
+        SwapCacheFreesAfterCow = counters.Get(Stat.SwapCacheFreesAfterCow);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -129,4 +135,22 @@ public sealed class MachineStats
 
     /// <summary>Pages the fast path grabbed and dropped again because the re-read of the PMD or PTE found it changed.</summary>
     public long GupFastRecheckDrops { get; }
+
+    /// <summary>Anonymous pages reclaim wrote to a swap slot.</summary>
+    public long SwapOuts { get; }
+
+    /// <summary>Swap faults that read a page back from its slot.</summary>
+    public long SwapIns { get; }
+
+    /// <summary>Swap faults that found the page still in the swap cache (no read).</summary>
+    public long SwapCacheHits { get; }
+
+    /// <summary>Pages reclaim looked at.</summary>
+    public long ReclaimScans { get; }
+
+    /// <summary>Pages reclaim left alone because they may be pinned (<c>folio_maybe_dma_pinned</c>).</summary>
+    public long ReclaimKeptPinned { get; }
+
+    /// <summary>Swap-cache pages a write fault freed from the cache before reusing or after copying them.</summary>
+    public long SwapCacheFreesAfterCow { get; }
 }

@@ -202,7 +202,8 @@ public sealed class MachineOperationTests
     [Fact]
     public void RunningOutOfFramesThrowsAndLeavesTheMachineConsistent()
     {
-        using var machine = Small(PteLayout.Native64);
+        // No swap: with it, direct reclaim would make room (ReclaimTests cover that).
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 256, SwapSlots = 0 });
         var process = machine.CreateProcess();
         var address = process.Mmap(1024 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         var cpu = machine.Cpus[0];

@@ -6,6 +6,7 @@ using Engine.PageTables;
 using Engine.Policy;
 using Engine.Rmap;
 using Engine.Stats;
+using Engine.Swap;
 using Engine.Sync;
 
 namespace Engine.AddressSpace;
@@ -26,6 +27,8 @@ internal sealed class ForkCopier(
     AnonRmap anonRmap,
     KernelGeneration generation,
     StatCounters counters,
+    PageRelease release,
+    SwapDevice swap,
     ForkKnobs knobs)
 {
     /// <summary>
@@ -77,8 +80,10 @@ internal sealed class ForkCopier(
             ProtocolEvents.Mark("dup_mmap", "write_protect_seq ends (even)");
 
             // flush_tlb_mm before fork returns: no CPU of the parent may keep writing through a translation that
-            // was writable before the page became shared.
-            if (protectedAny && knobs.FlushesParentTlb)
+            // was writable before the page became shared, whether fork write-protected the entry or reclaim had
+            // cleared it into a swap entry (now shared with the child) and deferred its flush. The kernel flushes
+            // unconditionally; here only when one of the two happened, which is the same for every other schedule.
+            if (knobs.FlushesParentTlb && (protectedAny || parent.TlbBatchToFlush() >= 0))
             {
                 ProtocolEvents.Mark("dup_mmap", "flush_tlb_mm: the parent's write-protected entries");
                 shootdown.FlushTlbRange(parent.Context, UserSpace.Start, UserSpace.End);
@@ -113,19 +118,64 @@ internal sealed class ForkCopier(
 
     /// <summary>
     /// <c>copy_pte_range</c>. Takes the destination PTL, then the source PTL (the kernel's order; the destination table
-    /// is new and nobody else can hold its lock); returns with neither held.
+    /// is new and nobody else can hold its lock); returns with neither held. A page that needs an early copy for the
+    /// child needs a new frame, which is never allocated under the PTLs (an allocation may reclaim, which takes them):
+    /// the copy stops there, drops both locks, allocates (<c>folio_prealloc</c>) and starts again at that page, as the
+    /// kernel's <c>-EAGAIN</c> path does. Throws <see cref="OutOfFramesException"/> with no lock held.
     /// </summary>
     private bool CopyPteRange(MmStruct parent, Vma childVma, long source, long destination, ulong start, ulong end)
     {
+        var protectedAny = false;
+        var prealloc = -1L;
+        try
+        {
+            for (var address = start; address < end;)
+            {
+                address = CopyPteRangeLocked(parent, childVma, source, destination, address, end, ref prealloc, ref protectedAny);
+                if (address < end)
+                {
+                    prealloc = allocator.AllocatePage(-1);
+                    if (prealloc < 0)
+                    {
+                        throw new OutOfFramesException($"Out of frames for the child's copy of a pinned page at 0x{address:x} during fork.");
+                    }
+
+                    counters.Add(-1, Stat.PagesAllocated);
+                }
+            }
+        }
+        finally
+        {
+            if (prealloc >= 0)
+            {
+                release.PutPage(-1, prealloc);
+            }
+        }
+
+        return protectedAny;
+    }
+
+    /// <summary>
+    /// The copy of [<paramref name="start"/>, <paramref name="end"/>) under both PTLs; returns where it stopped: at
+    /// <paramref name="end"/>, or at a page that needs an early copy when <paramref name="prealloc"/> holds no frame.
+    /// </summary>
+    private ulong CopyPteRangeLocked(MmStruct parent, Vma childVma, long source, long destination, ulong start, ulong end, ref long prealloc, ref bool protectedAny)
+    {
         var destinationPtl = tables.Ptl(destination);
         var sourcePtl = tables.Ptl(source);
-        var protectedAny = false;
         destinationPtl.Enter();
         sourcePtl.Enter();
-        for (var address = start; address < end; address += PhysicalMemory.PageSize)
+        var address = start;
+        for (; address < end; address += PhysicalMemory.PageSize)
         {
             var index = PageTableSet.Index(address, 1);
             var pte = ptes.PtepGet(source, index);
+            if (pte.IsSwap)
+            {
+                CopyNonPresentPte(source, destination, index, address, pte);
+                continue;
+            }
+
             if (!pte.MapsPage)
             {
                 continue;
@@ -136,7 +186,13 @@ internal sealed class ForkCopier(
                 // folio_try_dup_anon_rmap fails for an exclusive page that may be pinned: sharing it would let the
                 // next write fault copy it away from the pin. The child gets its own copy now (copy_present_page);
                 // the parent keeps its page and its entry, writable or not.
-                CopyPinnedPage(childVma, destination, index, address, pte);
+                if (prealloc < 0)
+                {
+                    break;
+                }
+
+                CopyPinnedPage(childVma, destination, index, address, pte, prealloc);
+                prealloc = -1;
                 continue;
             }
 
@@ -167,7 +223,30 @@ internal sealed class ForkCopier(
 
         sourcePtl.Exit();
         destinationPtl.Exit();
-        return protectedAny;
+        return address;
+    }
+
+    /// <summary>
+    /// <c>copy_nonpresent_pte</c> for a swap entry: one more reference to its slot (<c>swap_duplicate</c>), and the
+    /// exclusive bit cleared in the parent's entry and the child's, since the swapped-out page is now shared. Enter with
+    /// both PTLs held.
+    /// </summary>
+    private void CopyNonPresentPte(long source, long destination, int index, ulong address, Pte pte)
+    {
+        var slot = pte.SwapOffset;
+        if (pte.SwapType != 0 || slot >= swap.Slots || !swap.Duplicate((int)slot))
+        {
+            throw new InvalidOperationException($"fork found swap entry {pte} at 0x{address:x} naming no slot in use.");
+        }
+
+        var shared = Pte.MakeSwap(pte.SwapType, slot, exclusive: false);
+        if (pte.IsSwapExclusive)
+        {
+            ptes.SetPte(source, index, shared);
+        }
+
+        ptes.SetPte(destination, index, shared);
+        ProtocolEvents.Mark("copy_nonpresent_pte", "swap pte at 0x{1:x}: swap_duplicate slot {2}; exclusive bit cleared in parent and child", address: address, value: slot);
     }
 
     /// <summary>Whether fork must give the child its own copy of a page now, as the machine's generation decides it.</summary>
@@ -177,20 +256,14 @@ internal sealed class ForkCopier(
     /// <c>copy_present_page</c>: a new exclusive page for the child with the pinned page's contents, mapped dirty
     /// (and writable if the VMA is). Enter with both PTLs held; returns the same. The parent's stores cannot race the
     /// copy: the source PTL is held and a store needs a writable entry the parent had before (it keeps writing into
-    /// its own page, which the child never sees). Throws <see cref="OutOfFramesException"/> (the caller tears the
-    /// child down).
+    /// its own page, which the child never sees). <paramref name="fresh"/> is the frame the caller allocated before it
+    /// took the locks.
     /// </summary>
-    private void CopyPinnedPage(Vma childVma, long destination, int index, ulong address, Pte pte)
+    private void CopyPinnedPage(Vma childVma, long destination, int index, ulong address, Pte pte, long fresh)
     {
         if (Checks.Enabled)
         {
             Contract.Held(tables.Ptl(destination), "the child's PTL");
-        }
-
-        var fresh = allocator.AllocatePage(-1);
-        if (fresh < 0)
-        {
-            throw new OutOfFramesException($"Out of frames for the child's copy of a pinned page at 0x{address:x} during fork.");
         }
 
         SchedulingPoint.Interleave();
@@ -199,7 +272,6 @@ internal sealed class ForkCopier(
         memmap.SetFlags(fresh, PageFlags.Anon | PageFlags.AnonExclusive);
         anonRmap.AddNewAnonRmap(fresh, childVma, address);
         ptes.SetPte(destination, index, Pte.Make(fresh, write: childVma.CanWrite, dirty: true, young: true));
-        counters.Add(-1, Stat.PagesAllocated);
         counters.Add(-1, Stat.ForkPinnedCopies);
     }
 }

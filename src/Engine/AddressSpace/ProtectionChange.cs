@@ -9,7 +9,7 @@ using Engine.Sync;
 namespace Engine.AddressSpace;
 
 /// <summary>The page-table half of mprotect (<c>mm/mprotect.c</c>).</summary>
-internal sealed class ProtectionChange(Memmap memmap, PageTableSet tables, PteAccess ptes, Shootdown shootdown, KernelGeneration generation)
+internal sealed class ProtectionChange(Memmap memmap, PageTableSet tables, PteAccess ptes, Shootdown shootdown, KernelGeneration generation, bool flushTlbBatchedPending)
 {
     /// <summary>
     /// <c>change_protection</c>: rewrites the entries of the range for <paramref name="prot"/> (each through
@@ -40,8 +40,17 @@ internal sealed class ProtectionChange(Memmap memmap, PageTableSet tables, PteAc
             var index = PageTableSet.Index(address, 1);
             var ptl = tables.Ptl(table);
             ptl.Enter();
+            if (flushTlbBatchedPending)
+            {
+                mm.FlushTlbBatchedPending(shootdown, -1);
+            }
+
             var pte = ptes.PtepGet(table, index);
-            if (pte.MapsPage)
+            if (pte.IsSwap)
+            {
+                ProtocolEvents.Mark("change_pte_range", "pte at 0x{1:x} is a swap entry: nothing to change, nothing to flush", address: address);
+            }
+            else if (pte.MapsPage)
             {
                 var old = ptes.PtepGetAndClear(table, index);
                 var updated = prot == Prot.None

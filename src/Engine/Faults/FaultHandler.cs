@@ -6,6 +6,7 @@ using Engine.PageTables;
 using Engine.Policy;
 using Engine.Rmap;
 using Engine.Stats;
+using Engine.Swap;
 using Engine.Sync;
 
 namespace Engine.Faults;
@@ -27,6 +28,7 @@ internal sealed class FaultHandler(
     AnonRmap anonRmap,
     KernelGeneration generation,
     StatCounters counters,
+    SwapCache swap,
     long zeroPfn)
 {
     /// <summary>
@@ -86,6 +88,10 @@ internal sealed class FaultHandler(
             {
                 DoFault(cpu, vma, table, index, address, write);
             }
+        }
+        else if (orig.IsSwap)
+        {
+            DoSwapPage(cpu, vma, table, index, address, orig, write);
         }
         else if (orig.IsPresent && unshare && !write && !orig.IsWrite && !vma.IsShared)
         {
@@ -382,6 +388,22 @@ internal sealed class FaultHandler(
         }
 
         var pfn = orig.Pfn;
+
+        // A page in the swap cache holds the cache's reference too: drop the page from the cache first if only the
+        // cache and this entry hold it (refcount <= 1 + swapcache, trylock, folio_free_swap). The flag is peeked (not a
+        // scheduling point, so machines without swap explore what they always did) and re-checked under the lock.
+        if ((memmap.PeekFlags(pfn) & PageFlags.SwapCache) != 0 && generation.FreesSwapCacheBeforeReuse
+            && memmap.PageCount(pfn) <= 2 && memmap.TryLockPage(pfn))
+        {
+            if (swap.FreeSwap(pfn, release, cpu.Id))
+            {
+                counters.Add(cpu.Id, Stat.SwapCacheFreesAfterCow);
+                ProtocolEvents.Mark("do_wp_page", "pfn 0x{0:x} dropped from the swap cache before the reuse test", pfn, address);
+            }
+
+            memmap.UnlockPage(pfn);
+        }
+
         if (generation.CanReuse(memmap, pfn, vma.AnonVma))
         {
             // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
@@ -471,6 +493,18 @@ internal sealed class FaultHandler(
 
         if (!oldIsZeroPage)
         {
+            // free_swap_cache (f4c4a3f48480, 5.14): the old page, if the copy left it idle in the swap cache, leaves the
+            // cache now rather than when reclaim finds it. Peeked first, as in DoWpPage.
+            if ((memmap.PeekFlags(old) & PageFlags.SwapCache) != 0 && memmap.MapCount(old) == 0 && memmap.TryLockPage(old))
+            {
+                if (memmap.MapCount(old) == 0 && swap.FreeSwap(old, release, cpu.Id))
+                {
+                    counters.Add(cpu.Id, Stat.SwapCacheFreesAfterCow);
+                }
+
+                memmap.UnlockPage(old);
+            }
+
             // The old entry's reference, then the one held across the copy.
             release.PutPage(cpu.Id, old);
             release.PutPage(cpu.Id, old);
@@ -478,6 +512,131 @@ internal sealed class FaultHandler(
 
         counters.Add(cpu.Id, Stat.CowCopies);
         counters.Add(cpu.Id, Stat.PagesAllocated);
+    }
+
+    /// <summary>
+    /// <c>do_swap_page</c> (Linux ≥ 5.19). Enter with the mmap_lock held for read and no PTL, <paramref name="orig"/> the
+    /// swap entry read without the PTL; returns the same. Find the page in the swap cache (a reference), or claim the
+    /// entry (<c>swapcache_prepare</c>: another thread reading the same slot makes this one retry), read the slot into a
+    /// new page and add it to the swap cache. Lock the page and check it still belongs to the slot; take the PTL and
+    /// check the entry is unchanged (<c>pte_same</c>), else back out and let the access retry. Then <c>swap_free</c>;
+    /// on a write fault with the page held only by us and the cache, drop it from the cache (<c>folio_free_swap</c>);
+    /// map the page exclusive and, if the VMA allows, writable when the entry was exclusive or nobody else holds the
+    /// page; otherwise read-only, and a write then takes the write-protect fault. The lookup's (or the allocation's)
+    /// reference becomes the entry's.
+    /// </summary>
+    private void DoSwapPage(CpuContext cpu, Vma vma, long table, int index, ulong address, Pte orig, bool write)
+    {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.Mm.MmapLock, "the mmap_lock");
+        }
+
+        var device = swap.Device;
+        var slot = orig.SwapOffset;
+        if (orig.SwapType != 0 || slot >= device.Slots)
+        {
+            throw new InvalidOperationException($"Swap entry {orig} at 0x{address:x} names no slot of the swap device.");
+        }
+
+        anonRmap.Prepare(vma, cpu.Id);
+        var entry = (int)slot;
+        var pfn = swap.Lookup(entry, release, cpu.Id);
+        var fresh = pfn < 0;
+        if (fresh)
+        {
+            if (!device.SwapcachePrepare(entry))
+            {
+                // Another thread is reading the slot in (or the entry was freed under us): retry the access.
+                ProtocolEvents.Mark("do_swap_page", "swap slot {2} at 0x{1:x} is being read by another fault: retry", address: address, value: entry);
+                counters.Add(cpu.Id, Stat.FaultRetries);
+                return;
+            }
+
+            pfn = allocator.AllocatePage(cpu.Id);
+            if (pfn < 0)
+            {
+                device.ClearCache(entry);
+                throw new OutOfFramesException($"Out of frames to swap in 0x{address:x}.");
+            }
+
+            memmap.SetFlags(pfn, PageFlags.Anon | PageFlags.Locked);
+            SchedulingPoint.Interleave();
+            device.Page(entry).CopyTo(memory.Frame(pfn));
+            if (!swap.TryAdd(entry, pfn))
+            {
+                throw new InvalidOperationException($"Swap slot {entry} was claimed for a read, but the swap cache holds a page for it.");
+            }
+
+            counters.Add(cpu.Id, Stat.SwapIns);
+            ProtocolEvents.Mark("do_swap_page", "swap slot {2} read into new pfn 0x{0:x} (added to the swap cache)", pfn, address, entry);
+        }
+        else
+        {
+            memmap.LockPage(pfn);
+            counters.Add(cpu.Id, Stat.SwapCacheHits);
+            ProtocolEvents.Mark("do_swap_page", "swap slot {2} found in the swap cache: pfn 0x{0:x}", pfn, address, entry);
+        }
+
+        // The page may have left the swap cache (freed, reused) between the lookup and the lock.
+        if (!memmap.TestFlags(pfn, PageFlags.SwapCache) || swap.SlotOf(pfn) != entry)
+        {
+            memmap.UnlockPage(pfn);
+            release.PutPage(cpu.Id, pfn);
+            counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        var ptl = tables.Ptl(table);
+        ptl.Enter();
+        if (ptes.PtepGet(table, index) != orig)
+        {
+            ptl.Exit();
+
+            // Backing out: if the entry was zapped meanwhile and was the slot's last, the page read for it is idle.
+            if (memmap.MapCount(pfn) == 0)
+            {
+                swap.FreeSwap(pfn, release, cpu.Id);
+            }
+
+            memmap.UnlockPage(pfn);
+            release.PutPage(cpu.Id, pfn);
+            ProtocolEvents.Mark("do_swap_page", "pte at 0x{1:x} changed under us: back out", pfn, address);
+            counters.Add(cpu.Id, Stat.FaultRetries);
+            return;
+        }
+
+        var exclusive = orig.IsSwapExclusive;
+        device.Free(entry);
+
+        // should_try_to_free_swap: a write fault on a page only we and the cache hold, whose slot nothing else names.
+        if (write && memmap.PageCount(pfn) == 2 && device.Count(entry) == 0 && !memmap.TestFlags(pfn, PageFlags.Writeback))
+        {
+            swap.Delete(pfn);
+            device.ClearCache(entry);
+            release.PutPage(cpu.Id, pfn);
+        }
+
+        // Ours is the only reference left (the cache's is gone): nobody else can be holding the page.
+        exclusive |= memmap.PageCount(pfn) == 1;
+        var writable = exclusive && vma.CanWrite;
+        if (exclusive)
+        {
+            memmap.SetFlags(pfn, PageFlags.AnonExclusive);
+        }
+
+        if (memmap.AnonMappingOf(pfn) is null)
+        {
+            // A page just read: its anon_vma is the VMA's if it is exclusive, else the family's root, which every VMA
+            // that may map it reaches (__folio_set_anon).
+            memmap.SetAnonMapping(pfn, exclusive ? vma.AnonVma! : vma.AnonVma!.Root, vma.LinearPageIndex(address));
+        }
+
+        memmap.AddMapTestFirst(pfn);
+        ptes.SetPte(table, index, Pte.Make(pfn, write: writable, dirty: writable && write, young: true));
+        ProtocolEvents.Mark("do_swap_page", writable ? "map pfn 0x{0:x} at 0x{1:x} writable (exclusive)" : exclusive ? "map pfn 0x{0:x} at 0x{1:x} read-only (exclusive)" : "map pfn 0x{0:x} at 0x{1:x} read-only (maybe shared)", pfn, address);
+        ptl.Exit();
+        memmap.UnlockPage(pfn);
     }
 
     /// <summary>

@@ -386,14 +386,29 @@ internal sealed class GupEngine(
         => generation.GupMustUnshare(memmap, pfn, pfn == zeroPfn, (flags & GupFlags.LongTerm) != 0, vma?.IsShared);
 
     /// <summary>
-    /// <c>set_page_dirty_lock</c> on the page-cache pages of a write pin being released: what a device wrote through
-    /// the pin must reach the file at the next writeback. Enter with no lock held.
+    /// <c>set_page_dirty_lock</c> on the pages of a write pin or write reference being released: what a device wrote
+    /// must reach the file at the next writeback, or, for an anonymous page in the swap cache, its swap slot at the next
+    /// swap-out (an anonymous page elsewhere has nowhere to be written back). Enter with no lock held.
     /// </summary>
     public void MarkPagesDirty(ReadOnlySpan<long> pfns)
     {
         foreach (var pfn in pfns)
         {
-            if (pfn == zeroPfn || memmap.TestFlags(pfn, PageFlags.Anon))
+            if (pfn == zeroPfn)
+            {
+                continue;
+            }
+
+            // Peeked: pages that never met swap take no extra scheduling point. The flag is set before the caller's
+            // put, which reclaim's __remove_mapping orders against by freezing the count before it tests dirty.
+            if ((memmap.PeekFlags(pfn) & PageFlags.SwapCache) != 0)
+            {
+                memmap.SetFlags(pfn, PageFlags.Dirty);
+                ProtocolEvents.Mark("set_page_dirty_lock", "swap-cache pfn 0x{0:x} dirtied by its GUP user", pfn);
+                continue;
+            }
+
+            if (memmap.TestFlags(pfn, PageFlags.Anon))
             {
                 continue;
             }

@@ -55,7 +55,18 @@ public sealed class PageReferences : IDisposable
     /// <summary>Loads word <paramref name="wordIndex"/> (0–511) of referenced page <paramref name="page"/>.</summary>
     public ulong Read(int page, int wordIndex) => _handle.Read(page, wordIndex);
 
-    /// <summary>Drops the references. A second call throws <see cref="InvalidOperationException"/> and changes nothing.</summary>
+    /// <summary>
+    /// Stores into word <paramref name="wordIndex"/> of referenced page <paramref name="page"/>, as direct I/O did
+    /// through <c>get_user_pages</c> before pins existed. Only references taken with <see cref="GupFlags.Write"/> may
+    /// write; their pages are marked dirty when the references are dropped (<c>set_page_dirty_lock</c>, then
+    /// <c>put_page</c>).
+    /// </summary>
+    public void Write(int page, int wordIndex, ulong value) => _handle.Write(page, wordIndex, value);
+
+    /// <summary>
+    /// Drops the references (dirtying the pages first when they were taken with <see cref="GupFlags.Write"/>). A second
+    /// call throws <see cref="InvalidOperationException"/> and changes nothing.
+    /// </summary>
     public void Dispose() => _handle.Release();
 }
 
@@ -74,7 +85,9 @@ internal sealed class GupHandle(Machine machine, long[] pfns, int count, GupFlag
     {
         if ((flags & GupFlags.Write) == 0)
         {
-            throw new InvalidOperationException("The pages were pinned without GupFlags.Write: a read-only pin must not be written.");
+            throw new InvalidOperationException(pin
+                ? "The pages were pinned without GupFlags.Write: a read-only pin must not be written."
+                : "The references were taken without GupFlags.Write: they must not be written.");
         }
 
         Atomic.Write(ref Word(page, wordIndex), value);
@@ -87,7 +100,7 @@ internal sealed class GupHandle(Machine machine, long[] pfns, int count, GupFlag
             throw new InvalidOperationException(pin ? "The pages were already unpinned." : "The references were already dropped.");
         }
 
-        if (pin && (flags & GupFlags.Write) != 0)
+        if ((flags & GupFlags.Write) != 0)
         {
             machine.Gup.MarkPagesDirty(pfns.AsSpan(0, count));
         }

@@ -85,4 +85,13 @@ public enum ViolationKind
     /// (possible only with <c>RefcountOverflowGuard</c> off), so it no longer says how many holders the page has.
     /// </summary>
     RefcountOverflow,
+
+    /// <summary>Swap: a slot's reference count differs from the number of swap entries naming it.</summary>
+    SwapCountMismatch,
+
+    /// <summary>Swap: a swap entry carries the exclusive bit while its slot counts more than one reference.</summary>
+    SwapExclusiveShared,
+
+    /// <summary>Swap: the swap cache, the slots' has-cache flags and the pages' descriptors disagree, or a swap entry names no slot.</summary>
+    SwapCacheCorrupt,
 }

@@ -33,6 +33,9 @@ internal sealed class FrameAllocator
     /// <summary>Drain-and-retry rounds before an allocation reports exhaustion (the kernel's <c>MAX_RECLAIM_RETRIES</c>).</summary>
     public const int MaxDrainRetries = 16;
 
+    /// <summary>Frames one round of direct reclaim asks for (the kernel's <c>SWAP_CLUSTER_MAX</c>).</summary>
+    public const int ReclaimBatch = 32;
+
     private readonly Memmap _memmap;
     private readonly PhysicalMemory _memory;
     private readonly bool _poison;
@@ -96,10 +99,35 @@ internal sealed class FrameAllocator
     public long DrainsWhileOwnerInside => Atomic.Read(ref _drainsWhileOwnerInside);
 
     /// <summary>
+    /// Direct reclaim (<see cref="IReclaim"/>), set once by the machine before it runs; null: an exhausted allocator
+    /// reports exhaustion at once.
+    /// </summary>
+    public IReclaim? DirectReclaim { get; set; }
+
+    /// <summary>
     /// Allocates a zeroed frame with refcount 1 for <paramref name="cpu"/> (−1: a caller that is not a CPU).
-    /// Returns −1 when no frame is left. Enter with no lock held (it may take the zone lock); returns with none.
+    /// When no frame is free, reclaims (<see cref="DirectReclaim"/>) and tries again while reclaim frees something.
+    /// Returns −1 when no frame is left. Enter with no lock held — no spinlock, and no page lock, since reclaim takes
+    /// them — (it may take the zone lock); returns with none.
     /// </summary>
     public long AllocatePage(int cpu)
+    {
+        var pfn = TryAllocatePage(cpu);
+        if (pfn >= 0 || DirectReclaim is not { } reclaim)
+        {
+            return pfn;
+        }
+
+        // __alloc_pages_direct_reclaim: free a batch, then allocate; give up only when reclaim frees nothing.
+        while (pfn < 0 && reclaim.Reclaim(ReclaimBatch, cpu) > 0)
+        {
+            pfn = TryAllocatePage(cpu);
+        }
+
+        return pfn;
+    }
+
+    private long TryAllocatePage(int cpu)
     {
         long pfn;
         if (cpu < 0)

@@ -19,8 +19,8 @@ internal struct PageDescriptor
     /// <summary><see cref="PageFlags"/>.</summary>
     public int Flags;
 
-    /// <summary>Padding; keeps the 64-bit fields aligned.</summary>
-    public int Reserved;
+    /// <summary><c>folio-&gt;swap</c>: the swap slot of a page in the swap cache (<see cref="PageFlags.SwapCache"/>); meaningless otherwise.</summary>
+    public int SwapSlot;
 
     /// <summary><c>mapping</c>: the anon_vma or address_space the page belongs to (0 = none).</summary>
     public long Mapping;

@@ -24,4 +24,7 @@ public enum PageFlags
     Uptodate = 1 << 7,
     /// <summary><c>PG_writeback</c>.</summary>
     Writeback = 1 << 8,
+
+    /// <summary><c>PG_swapcache</c>: the page is in the swap cache, at the slot <c>PageDescriptor.SwapSlot</c> names.</summary>
+    SwapCache = 1 << 9,
 }

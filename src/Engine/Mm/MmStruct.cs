@@ -17,6 +17,8 @@ namespace Engine.Mm;
 internal sealed class MmStruct(int id, long pgd)
 {
     private int _tlbFlushPending;
+    private int _tlbBatchPending;
+    private int _tlbBatchFlushed;
     private int _hasPinned;
 
     /// <summary>What the CPUs know of this mm: its ASID, its top-level table and its cpumask.</summary>
@@ -58,6 +60,55 @@ internal sealed class MmStruct(int id, long pgd)
 
     /// <summary><c>dec_tlb_flush_pending</c>.</summary>
     public void DecTlbFlushPending() => Atomic.Decrement(ref _tlbFlushPending);
+
+    /// <summary>
+    /// <c>mm->tlb_flush_batched</c>, set: reclaim cleared an entry of this mm and deferred its TLB flush to the end of
+    /// its batch (<c>set_tlb_ubc_flush_pending</c>), so a CPU may still hold a translation the page tables no longer
+    /// have. Enter with the entry's PTL held.
+    /// </summary>
+    public void SetTlbBatchPending() => Atomic.Increment(ref _tlbBatchPending);
+
+    /// <summary>
+    /// <c>flush_tlb_batched_pending</c>'s test: the batch count to flush up to, or −1 when every deferred flush was
+    /// already done by such a flush.
+    /// </summary>
+    public int TlbBatchToFlush()
+    {
+        // Plain reads, not scheduling points: the caller holds the PTL under which reclaim set the count, which orders
+        // the two; and an mm that reclaim never touched explores the schedules it always did.
+        var pending = Volatile.Read(ref _tlbBatchPending);
+        return pending == Volatile.Read(ref _tlbBatchFlushed) ? -1 : pending;
+    }
+
+    /// <summary>
+    /// <c>flush_tlb_batched_pending</c>: if reclaim deferred a TLB flush for this mm that no one has done since, flush
+    /// the whole mm now. Enter with a PTL of this mm held (the one reclaim may have cleared an entry under).
+    /// </summary>
+    public void FlushTlbBatchedPending(Shootdown shootdown, int cpu)
+    {
+        var pending = TlbBatchToFlush();
+        if (pending < 0)
+        {
+            return;
+        }
+
+        ProtocolEvents.Mark("flush_tlb_batched_pending", "mm {2}: reclaim deferred a TLB flush: flush the whole mm", value: Id);
+        shootdown.FlushTlbRange(Context, UserSpace.Start, UserSpace.End, cpu);
+        TlbBatchFlushed(pending);
+    }
+
+    /// <summary>Records that the deferred flushes up to <paramref name="pending"/> were done (never moves backwards).</summary>
+    public void TlbBatchFlushed(int pending)
+    {
+        while (true)
+        {
+            var flushed = Atomic.Read(ref _tlbBatchFlushed);
+            if (flushed - pending >= 0 || Atomic.CompareExchange(ref _tlbBatchFlushed, pending, flushed) == flushed)
+            {
+                return;
+            }
+        }
+    }
 
     /// <summary><c>find_vma</c> for one address. Enter with <see cref="MmapLock"/> held.</summary>
     public Vma? FindVma(ulong address)

@@ -18,7 +18,11 @@ internal sealed class PageTableInvariants(PhysicalMemory memory, Memmap memmap, 
     /// maps a page; reports tables that are not page-table frames with one reference, and garbage entries.
     /// </summary>
     public void Walk(int pid, long pgd, Action<ulong, Pte> leaf, HashSet<long> tables, List<InvariantViolation> violations)
-        => Walk(pid, pgd, 4, 0, leaf, tables, violations);
+        => Walk(pid, pgd, 4, 0, leaf, static (_, _) => { }, tables, violations);
+
+    /// <summary>The same walk, also handing every swap entry to <paramref name="swapLeaf"/> with its address.</summary>
+    public void Walk(int pid, long pgd, Action<ulong, Pte> leaf, Action<ulong, Pte> swapLeaf, HashSet<long> tables, List<InvariantViolation> violations)
+        => Walk(pid, pgd, 4, 0, leaf, swapLeaf, tables, violations);
 
     /// <summary>A special entry must be the read-only zero page.</summary>
     public void CheckSpecialEntry(int pid, ulong address, Pte pte, List<InvariantViolation> violations)
@@ -42,7 +46,7 @@ internal sealed class PageTableInvariants(PhysicalMemory memory, Memmap memmap, 
         }
     }
 
-    private void Walk(int pid, long table, int level, ulong tableBase, Action<ulong, Pte> leaf, HashSet<long> tables, List<InvariantViolation> violations)
+    private void Walk(int pid, long table, int level, ulong tableBase, Action<ulong, Pte> leaf, Action<ulong, Pte> swapLeaf, HashSet<long> tables, List<InvariantViolation> violations)
     {
         tables.Add(table);
         if (memmap.PageCount(table) != 1 || !memmap.TestFlags(table, PageFlags.PageTable))
@@ -62,7 +66,11 @@ internal sealed class PageTableInvariants(PhysicalMemory memory, Memmap memmap, 
                 {
                     leaf(address, entry);
                 }
-                else if (!entry.IsNone && !entry.IsSwap)
+                else if (entry.IsSwap)
+                {
+                    swapLeaf(address, entry);
+                }
+                else if (!entry.IsNone)
                 {
                     violations.Add(InvariantViolation.Of(ViolationKind.GarbageEntry, $"entry at 0x{address:x} holds garbage 0x{entry.Value:x16}")
                         with { Pid = pid, Address = address, Pfn = table });
@@ -70,7 +78,7 @@ internal sealed class PageTableInvariants(PhysicalMemory memory, Memmap memmap, 
             }
             else if (entry.IsPresent)
             {
-                Walk(pid, entry.Pfn, level - 1, address, leaf, tables, violations);
+                Walk(pid, entry.Pfn, level - 1, address, leaf, swapLeaf, tables, violations);
             }
             else if (!entry.IsNone)
             {

@@ -35,6 +35,13 @@ internal sealed class KernelGeneration
     /// </summary>
     public bool UnsharesReadOnlyPins { get; }
 
+    /// <summary>
+    /// Whether a write fault on a swap-cache page first tries to drop it from the swap cache, so that the cache's
+    /// reference does not force a copy (<c>do_wp_page</c> since 5.9, <c>wp_can_reuse_anon_folio</c> since 5.19: both
+    /// count references). The mapcount rule looks at mappings only and needs no such step.
+    /// </summary>
+    public bool FreesSwapCacheBeforeReuse => _rule != CowReuse.MapCount;
+
     /// <summary>"A writable anonymous entry maps an AnonExclusive page": an invariant of the AnonExclusive generation only.</summary>
     public bool WritableAnonImpliesExclusive => _rule == CowReuse.AnonExclusive;
 

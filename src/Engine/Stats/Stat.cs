@@ -31,4 +31,10 @@ internal enum Stat
     GupFastPages,
     GupSlowPages,
     GupFastRecheckDrops,
+    SwapOuts,
+    SwapIns,
+    SwapCacheHits,
+    ReclaimScans,
+    ReclaimKeptPinned,
+    SwapCacheFreesAfterCow,
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Engine.Cpus;
 using Engine.Invariants;
 using Engine.Memory;
+using Engine.Swap;
 using Engine.Mm;
 using Engine.Sync;
 
@@ -20,7 +21,7 @@ namespace Engine.Zap;
 /// </para>
 /// Instances are pooled (<see cref="GatherPool"/>) and reused: no allocation per zap.
 /// </summary>
-internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown shootdown, bool flushBeforeFree, bool nestedTlbFlush)
+internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown shootdown, SwapCache swap, bool flushBeforeFree, bool nestedTlbFlush)
 {
     /// <summary>Pages per batch before a forced flush (the kernel's batch is a page of pointers, about 500).</summary>
     public const int Capacity = 256;
@@ -134,6 +135,20 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
         }
     }
 
+    /// <summary><c>free_swap_cache</c>: trylock the unmapped page and drop it from the swap cache if no swap entry still names its slot.</summary>
+    private void FreeSwapCache(long pfn)
+    {
+        if (memmap.MapCount(pfn) == 0 && memmap.TryLockPage(pfn))
+        {
+            if (memmap.MapCount(pfn) == 0)
+            {
+                swap.FreeSwap(pfn, release, _cpu);
+            }
+
+            memmap.UnlockPage(pfn);
+        }
+    }
+
     private void FreePages()
     {
         var freed = 0;
@@ -145,6 +160,13 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
                 // Delayed rmap removal runs after the flush (the page-cache issue sets this bit).
                 ProtocolEvents.Mark("tlb_flush_mmu_free", "remove the delayed rmap of pfn 0x{0:x}", pfn);
                 memmap.RemoveMapTestLast(pfn);
+            }
+
+            // free_pages_and_swap_cache: a page that was in the swap cache only for this mapping leaves it now (the
+            // flag is peeked: no scheduling point for the pages of a machine that never swapped).
+            if ((memmap.PeekFlags(pfn) & PageFlags.SwapCache) != 0)
+            {
+                FreeSwapCache(pfn);
             }
 
             if (memmap.PutPageTestZero(pfn))

@@ -1,13 +1,15 @@
+using Engine.Cpus;
 using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
 using Engine.PageTables;
+using Engine.Swap;
 using Engine.Sync;
 
 namespace Engine.Zap;
 
 /// <summary>Unmapping page ranges (<c>unmap_page_range</c>, <c>zap_pte_range</c>) into an <see cref="MmuGather"/>.</summary>
-internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap, FileTable files, GatherPool gathers, bool flushDirtyUnderPtl, bool delayRmap)
+internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap, FileTable files, SwapCache swap, PageRelease release, Shootdown shootdown, GatherPool gathers, bool flushDirtyUnderPtl, bool delayRmap, bool flushTlbBatchedPending)
 {
     /// <summary>
     /// <c>zap_page_range</c> over [<paramref name="start"/>, <paramref name="end"/>). Enter with the mmap_lock held
@@ -31,7 +33,7 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
                 var table = tables.WalkToPteTable(mm.Pgd, address);
                 if (table >= 0)
                 {
-                    ZapPteRange(tlb, table, address, tableEnd);
+                    ZapPteRange(mm, tlb, table, address, tableEnd, cpu);
                 }
 
                 address = tableEnd;
@@ -55,7 +57,7 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
     /// is released the batch's pages are freed (<c>tlb_flush_mmu</c>).
     /// </para>
     /// </summary>
-    private void ZapPteRange(MmuGather tlb, long table, ulong start, ulong end)
+    private void ZapPteRange(MmStruct mm, MmuGather tlb, long table, ulong start, ulong end, int cpu)
     {
         var ptl = tables.Ptl(table);
         var address = start;
@@ -64,6 +66,11 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
             var full = false;
             var forceFlush = false;
             ptl.Enter();
+            if (flushTlbBatchedPending)
+            {
+                mm.FlushTlbBatchedPending(shootdown, cpu);
+            }
+
             for (; address < end && !full; address += PhysicalMemory.PageSize)
             {
                 var index = PageTableSet.Index(address, 1);
@@ -73,6 +80,15 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
                 }
 
                 var old = ptes.PtepGetAndClear(table, index);
+                if (old.IsSwap)
+                {
+                    // zap_nonpresent_ptes: a swapped-out page's entry holds a reference to its slot, not to a frame;
+                    // no TLB caches a non-present entry, so nothing is flushed for it.
+                    ProtocolEvents.Mark("zap_nonpresent_ptes", "clear swap pte at 0x{1:x}: slot {2}", address: address, value: old.SwapOffset);
+                    swap.FreeSwapAndCache((int)old.SwapOffset, release, cpu);
+                    continue;
+                }
+
                 tlb.TrackRange(address);
                 if (!old.MapsPage || old.IsSpecial)
                 {

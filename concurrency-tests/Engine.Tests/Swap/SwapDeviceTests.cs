@@ -1,0 +1,238 @@
+using Engine.Invariants;
+using Engine.Memory;
+using Engine.PageTables;
+using Engine.Swap;
+
+namespace Engine.Tests.Swap;
+
+/// <summary>
+/// The swap device's slot map and the swap cache, single-threaded, and swap entries through fork, zap and the
+/// invariant checker (a swap entry is written by hand here: reclaim, which writes them, comes next).
+/// </summary>
+public sealed class SwapDeviceTests
+{
+    private const ulong Page = 4096;
+
+    [Fact]
+    public void SlotsAreClaimedOnceCountedAndFreedWhenNeitherCountNorCacheRemains()
+    {
+        var device = new SwapDevice(4);
+        var slots = Enumerable.Range(0, 4).Select(_ => device.Allocate()).ToList();
+        Assert.Equal([0, 1, 2, 3], slots.Order());
+        Assert.Equal(-1, device.Allocate());
+        Assert.Equal(4, device.UsedSlots);
+        Assert.All(slots, s => Assert.True(device.HasCache(s) && device.Count(s) == 0));
+
+        var slot = slots[0];
+        Assert.True(device.Duplicate(slot));
+        Assert.True(device.Duplicate(slot));
+        Assert.Equal(2, device.Count(slot));
+        Assert.Equal(2, device.ClearCache(slot));
+        Assert.False(device.HasCache(slot));
+        Assert.Equal((1, false), device.Free(slot));
+        Assert.Equal(4, device.UsedSlots);
+        Assert.Equal((0, false), device.Free(slot));
+        Assert.True(device.IsFree(slot));
+        Assert.Equal(3, device.UsedSlots);
+
+        // A free slot takes no reference and cannot be freed again; a cached slot cannot be cached twice.
+        Assert.False(device.Duplicate(slot));
+        Assert.Throws<InvalidOperationException>(() => device.Free(slot));
+        Assert.Throws<InvalidOperationException>(() => device.ClearCache(slot));
+        Assert.False(device.SwapcachePrepare(slot));
+        Assert.Equal(slot, device.Allocate());
+    }
+
+    [Fact]
+    public void SwapcachePrepareIsTheEntrysLock()
+    {
+        var device = new SwapDevice(2);
+        var slot = device.Allocate();
+        device.Duplicate(slot);
+        device.ClearCache(slot);
+
+        Assert.True(device.SwapcachePrepare(slot));
+        Assert.False(device.SwapcachePrepare(slot));
+        Assert.Equal(1, device.ClearCache(slot));
+        Assert.True(device.SwapcachePrepare(slot));
+    }
+
+    [Fact]
+    public void ASlotsPageIsStoredOnlyOnceWrittenAndThenReused()
+    {
+        var device = new SwapDevice(1_000_000);
+        var slot = device.Allocate();
+        Assert.False(device.HasStorage(slot));
+        device.Page(slot)[7] = 42;
+        Assert.True(device.HasStorage(slot));
+        Assert.Equal(42UL, device.Page(slot)[7]);
+        Assert.False(device.HasStorage(slot + 1));
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            device.Page(slot)[i] = (ulong)i;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void TheSwapCacheHoldsAReferenceAndALookupTakesAnother()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = 8 });
+
+        // A live process: with none, a page left in the swap cache is itself a violation (exit frees them all).
+        var process = machine.CreateProcess();
+        var (pfn, slot) = CachedPage(machine);
+        Assert.Equal(1, machine.Memmap.PageCount(pfn));
+        Assert.True(machine.Memmap.TestFlags(pfn, PageFlags.SwapCache));
+        Assert.Equal(slot, machine.SwapCache.SlotOf(pfn));
+        machine.CheckInvariants();
+
+        Assert.Equal(pfn, machine.SwapCache.Lookup(slot, machine.Pages, 0));
+        Assert.Equal(2, machine.Memmap.PageCount(pfn));
+        machine.Pages.PutPage(0, pfn);
+        Assert.Equal(-1, machine.SwapCache.Lookup(slot + 1, machine.Pages, 0));
+
+        // A second page for the same slot is refused; the page cannot be deleted unlocked.
+        machine.Memmap.LockPage(pfn);
+        Assert.False(machine.SwapCache.TryAdd(slot, pfn));
+        Assert.Equal(slot, machine.SwapCache.Delete(pfn));
+        machine.Memmap.UnlockPage(pfn);
+        Assert.Equal(0, machine.SwapDevice.ClearCache(slot));
+        machine.Pages.PutPage(0, pfn);
+        Assert.Equal(-1, machine.SwapCache.Peek(slot));
+        Assert.True(machine.SwapDevice.IsFree(slot));
+        machine.CheckInvariants();
+
+        // An idle swap-cache page outliving every process is reported.
+        CachedPage(machine);
+        process.Dispose();
+        Assert.Contains(ViolationKind.SwapCountMismatch, Assert.Throws<InvariantViolationException>(machine.CheckInvariants).Kinds);
+    }
+
+    [Fact]
+    public void TheCheckerCountsSwapEntriesAgainstTheirSlots()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = 8 });
+        var process = machine.CreateProcess();
+        var address = process.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var slot = SwappedOutEntry(machine, process, address, exclusive: true);
+        machine.CheckInvariants();
+
+        // A reference no entry holds; an exclusive entry of a shared slot; a cached slot without a page.
+        machine.SwapDevice.Duplicate(slot);
+        var counted = Assert.Throws<InvariantViolationException>(machine.CheckInvariants);
+        Assert.Contains(ViolationKind.SwapCountMismatch, counted.Kinds);
+        Assert.Contains(ViolationKind.SwapExclusiveShared, counted.Kinds);
+        machine.SwapDevice.Free(slot);
+        Assert.True(machine.SwapDevice.SwapcachePrepare(slot));
+        Assert.Contains(ViolationKind.SwapCacheCorrupt, Assert.Throws<InvariantViolationException>(machine.CheckInvariants).Kinds);
+        machine.SwapDevice.ClearCache(slot);
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void ForkDuplicatesASwapEntryAndClearsItsExclusiveBitAndExitFreesTheSlot()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = 8 });
+        var parent = machine.CreateProcess();
+        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var slot = SwappedOutEntry(machine, parent, address, exclusive: true);
+
+        var child = parent.Fork();
+        Assert.Equal(2, machine.SwapDevice.Count(slot));
+        Assert.False(EntryOf(machine, parent, address).IsSwapExclusive);
+        Assert.True(EntryOf(machine, child, address).IsSwap);
+        Assert.False(EntryOf(machine, child, address).IsSwapExclusive);
+        machine.CheckInvariants();
+
+        child.MadviseDontNeed(address, Page);
+        Assert.Equal(1, machine.SwapDevice.Count(slot));
+        machine.CheckInvariants();
+        parent.Dispose();
+        child.Dispose();
+        Assert.True(machine.SwapDevice.IsFree(slot));
+        Assert.Equal(0, machine.SwapDevice.UsedSlots);
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void ZappingTheLastEntryOfASlotFreesItsIdlePageFromTheSwapCache()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = 8 });
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var (pfn, slot) = CachedPage(machine);
+        InstallSwapEntry(machine, process, address, slot, exclusive: false);
+        machine.SwapDevice.Duplicate(slot);
+        machine.CheckInvariants();
+        var free = machine.FreeFrames;
+
+        process.Munmap(address, Page);
+        Assert.True(machine.SwapDevice.IsFree(slot));
+        Assert.Equal(-1, machine.SwapCache.Peek(slot));
+        Assert.False(machine.Memmap.TestFlags(pfn, PageFlags.SwapCache));
+        Assert.True(machine.FreeFrames > free, "the idle swap-cache page was not freed");
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void SwapSlotsAreValidatedAndDefaultToTheFrames()
+    {
+        using (var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 128 }))
+        {
+            Assert.Equal(128, machine.SwapDevice.Slots);
+        }
+
+        using (var none = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 128, SwapSlots = 0 }))
+        {
+            Assert.Equal(-1, none.SwapDevice.Allocate());
+            none.CheckInvariants();
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MachineOptions { SwapSlots = -1 }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MachineOptions { SwapSlots = MachineOptions.MaxSwapSlots + 1 }.Validate());
+    }
+
+    /// <summary>A new page put in the swap cache at a new slot, the caller's reference dropped: held by the cache alone.</summary>
+    private static (long Pfn, int Slot) CachedPage(Engine.Machine machine)
+    {
+        var pfn = machine.Allocator.AllocatePage(0);
+        machine.Memmap.SetFlags(pfn, PageFlags.Anon);
+        var slot = machine.SwapDevice.Allocate();
+        machine.Memmap.LockPage(pfn);
+        Assert.True(machine.SwapCache.TryAdd(slot, pfn));
+        machine.Memmap.UnlockPage(pfn);
+        machine.Pages.PutPage(0, pfn);
+        return (pfn, slot);
+    }
+
+    /// <summary>A slot counting one reference, not cached, and that reference as a swap entry at <paramref name="address"/>.</summary>
+    private static int SwappedOutEntry(Engine.Machine machine, Process process, ulong address, bool exclusive)
+    {
+        var slot = machine.SwapDevice.Allocate();
+        Assert.True(machine.SwapDevice.Duplicate(slot));
+        Assert.Equal(1, machine.SwapDevice.ClearCache(slot));
+        InstallSwapEntry(machine, process, address, slot, exclusive);
+        return slot;
+    }
+
+    /// <summary>Writes a swap entry for <paramref name="slot"/> at <paramref name="address"/> under its PTL (the table is allocated as a fault would).</summary>
+    private static void InstallSwapEntry(Engine.Machine machine, Process process, ulong address, int slot, bool exclusive)
+    {
+        var mm = process.Mm;
+        var table = machine.Tables.PteAlloc(mm.Pgd, mm.PageTableLock, address, -1);
+        var ptl = machine.Tables.Ptl(table);
+        ptl.Enter();
+        machine.Ptes.SetPte(table, PageTableSet.Index(address, 1), Pte.MakeSwap(0, slot, exclusive));
+        ptl.Exit();
+    }
+
+    private static Pte EntryOf(Engine.Machine machine, Process process, ulong address)
+    {
+        var table = machine.Tables.WalkToPteTable(process.Mm.Pgd, address);
+        return machine.Ptes.PtepGet(table, PageTableSet.Index(address, 1));
+    }
+}

@@ -1,0 +1,374 @@
+using Engine.Cpus;
+using Engine.Invariants;
+using Engine.Memory;
+using Engine.Mm;
+using Engine.PageTables;
+using Engine.Rmap;
+using Engine.Stats;
+using Engine.Swap;
+using Engine.Sync;
+
+namespace Engine.Reclaim;
+
+/// <summary>
+/// Reclaim of anonymous pages to swap (<c>mm/vmscan.c</c>'s <c>shrink_folio_list</c>, with <c>mm/rmap.c</c>'s
+/// <c>folio_referenced</c> and <c>try_to_unmap</c>). The pages are aged by a clock over the memmap: a hand sweeps the
+/// frames, and a page whose entries were accessed since the last pass (the A bits the hardware walker sets, found and
+/// cleared through the rmap) gets a second chance; the kernel keeps active and inactive lists instead, which this
+/// clock approximates without putting every new page on a shared list.
+/// <para>
+/// For a page that is not referenced: take a reference and the page lock; leave it if it may be pinned
+/// (<c>folio_maybe_dma_pinned</c>, "mm: don't put pinned pages into the swap cache", 5.11); give it a slot and put it
+/// in the swap cache, dirty; unmap every entry through the rmap, each under its PTL (get-and-clear, flush, move the
+/// dirty bit to the page, <c>swap_duplicate</c>, clear AnonExclusive unless the page may be pinned — then restore the
+/// entry and give up — and write a swap entry carrying the exclusive bit, remove the rmap, drop the entry's
+/// reference); write the page to its slot; then <c>__remove_mapping</c>: freeze the refcount at exactly the cache's
+/// reference and ours <b>before</b> testing dirty, so that a GUP user who dirties the page and drops its reference
+/// cannot do so unseen; delete the page from the swap cache and free it.
+/// </para>
+/// </summary>
+internal sealed class Reclaimer(
+    PhysicalMemory memory,
+    Memmap memmap,
+    PageTableSet tables,
+    PteAccess ptes,
+    Shootdown shootdown,
+    RmapWalk rmap,
+    SwapCache swap,
+    PageRelease release,
+    StatCounters counters,
+    bool freezeBeforeDirtyTest) : IReclaim
+{
+    private long _hand;
+
+    /// <summary>
+    /// Reclaims until <paramref name="frames"/> frames were freed or two sweeps of the memmap found nothing more to
+    /// free; returns how many were freed. Enter with no lock held; <paramref name="cpu"/> is the caller (−1: not a CPU,
+    /// as kswapd).
+    /// </summary>
+    public int Reclaim(int frames, int cpu)
+    {
+        var freed = 0;
+        var span = memmap.Frames;
+        for (var scanned = 0L; freed < frames && scanned < 2L * span; scanned++)
+        {
+            var pfn = memmap.BasePfn + (long)((ulong)Atomic.Add(ref _hand, 1) % (ulong)span);
+            if (TryReclaim(pfn, cpu))
+            {
+                freed++;
+            }
+        }
+
+        return freed;
+    }
+
+    /// <summary>One page of <c>shrink_folio_list</c>; true when it was freed.</summary>
+    private bool TryReclaim(long pfn, int cpu)
+    {
+        // Only anonymous pages, and not the ones being set up or torn down: a racy look first, then under a reference.
+        if ((memmap.PeekFlags(pfn) & (PageFlags.Anon | PageFlags.PageTable | PageFlags.Reserved)) != PageFlags.Anon || !memmap.TryGetPage(pfn))
+        {
+            return false;
+        }
+
+        counters.Add(cpu, Stat.ReclaimScans);
+        if (!memmap.TestFlags(pfn, PageFlags.Anon) || Referenced(pfn) || !memmap.TryLockPage(pfn))
+        {
+            release.PutPage(cpu, pfn);
+            return false;
+        }
+
+        var freed = false;
+        try
+        {
+            freed = SwapOutLocked(pfn, cpu);
+        }
+        finally
+        {
+            if (!freed)
+            {
+                // A page kept while nothing maps it and no swap entry names its slot (a zap took its last entry while
+                // we held it) has no business in the swap cache: leave it to whoever holds it, without the slot.
+                if (memmap.MapCount(pfn) == 0)
+                {
+                    swap.FreeSwap(pfn, release, cpu);
+                }
+
+                memmap.UnlockPage(pfn);
+                release.PutPage(cpu, pfn);
+            }
+        }
+
+        return freed;
+    }
+
+    /// <summary>
+    /// With the page locked and referenced: into the swap cache, unmapped, written, removed and freed; true when freed
+    /// (the page lock and our reference are gone then). False leaves both to the caller.
+    /// </summary>
+    private bool SwapOutLocked(long pfn, int cpu)
+    {
+        if (!memmap.TestFlags(pfn, PageFlags.Anon) || memmap.MaybeDmaPinned(pfn))
+        {
+            counters.Add(cpu, Stat.ReclaimKeptPinned);
+            ProtocolEvents.Mark("shrink_folio_list", "pfn 0x{0:x} may be pinned: keep it", pfn);
+            return false;
+        }
+
+        int slot;
+        if (memmap.TestFlags(pfn, PageFlags.SwapCache))
+        {
+            slot = swap.SlotOf(pfn);
+        }
+        else if (memmap.MapCount(pfn) <= 0)
+        {
+            // Not mapped and not in the swap cache: a page a fault is setting up or a zap is tearing down, which the
+            // kernel's LRU would not hold yet (or any more).
+            return false;
+        }
+        else
+        {
+            slot = swap.Device.Allocate();
+            if (slot < 0 || !swap.TryAdd(slot, pfn))
+            {
+                if (slot >= 0)
+                {
+                    swap.Device.ClearCache(slot);
+                }
+
+                return false;
+            }
+
+            memmap.SetFlags(pfn, PageFlags.Dirty);
+            ProtocolEvents.Mark("add_to_swap", "pfn 0x{0:x} gets swap slot {2}", pfn, value: slot);
+        }
+
+        if (memmap.MapCount(pfn) > 0)
+        {
+            var unmap = new UnmapVisitor(this, pfn, slot, cpu);
+            rmap.Walk(pfn, ref unmap);
+
+            // try_to_unmap_flush: the batch's deferred flushes, before the page is written or given up on.
+            FlushDeferred(cpu);
+            if (memmap.MapCount(pfn) > 0)
+            {
+                ProtocolEvents.Mark("shrink_folio_list", "pfn 0x{0:x} still mapped after try_to_unmap: keep it", pfn);
+                return false;
+            }
+        }
+
+        if (memmap.TestAndClearFlag(pfn, PageFlags.Dirty))
+        {
+            // pageout: the page is unmapped and locked; only a GUP reference can still write it, and then the freeze
+            // below fails (or the page is dirty again and is kept).
+            memmap.SetFlags(pfn, PageFlags.Writeback);
+            SchedulingPoint.Interleave();
+            memory.Frame(pfn).CopyTo(swap.Device.Page(slot));
+            memmap.ClearFlags(pfn, PageFlags.Writeback);
+            counters.Add(cpu, Stat.SwapOuts);
+            ProtocolEvents.Mark("swap_writepage", "pfn 0x{0:x} written to swap slot {2}", pfn, value: slot);
+        }
+
+        return RemoveMapping(pfn, slot, cpu);
+    }
+
+    /// <summary>
+    /// <c>__remove_mapping</c> for a swap-cache page: freeze the refcount at the cache's reference and ours, then test
+    /// dirty; delete from the swap cache, unlock and free. False (nothing changed) when someone else holds the page or
+    /// dirtied it.
+    /// </summary>
+    private bool RemoveMapping(long pfn, int slot, int cpu)
+    {
+        if (!freezeBeforeDirtyTest)
+        {
+            // The old order: a GUP user may dirty the page and drop its reference between the test and the freeze.
+            if (memmap.TestFlags(pfn, PageFlags.Dirty))
+            {
+                ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x} is dirty: keep it", pfn);
+                return false;
+            }
+
+            ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x} is clean (tested before the freeze)", pfn);
+            if (!FreezeUnderCacheLock(pfn))
+            {
+                ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x}: refcount not 2 (someone holds it): keep it", pfn);
+                return false;
+            }
+
+            return Discard(pfn, slot, cpu);
+        }
+
+        if (!FreezeUnderCacheLock(pfn))
+        {
+            ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x}: refcount not 2 (someone holds it): keep it", pfn);
+            return false;
+        }
+
+        if (memmap.TestFlags(pfn, PageFlags.Dirty))
+        {
+            Atomic.Write(ref memmap.Page(pfn).RefCount, 2);
+            ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x} dirtied again after the freeze: keep it", pfn);
+            return false;
+        }
+
+        return Discard(pfn, slot, cpu);
+    }
+
+    /// <summary>
+    /// <c>folio_ref_freeze</c> at the cache's reference and ours, under the swap cache's lock as <c>__remove_mapping</c>
+    /// takes the mapping's <c>i_pages</c> lock for the freeze and the deletion.
+    /// </summary>
+    private bool FreezeUnderCacheLock(long pfn)
+    {
+        swap.Lock.Enter();
+        var frozen = memmap.FreezeRefs(pfn, 2);
+        swap.Lock.Exit();
+        return frozen;
+    }
+
+    /// <summary>The end of <c>__remove_mapping</c>: the frozen page leaves the swap cache, is unlocked and freed.</summary>
+    private bool Discard(long pfn, int slot, int cpu)
+    {
+        swap.Delete(pfn);
+        swap.Device.ClearCache(slot);
+        memmap.UnlockPage(pfn);
+        ProtocolEvents.Mark("__remove_mapping", "pfn 0x{0:x} frozen at 0 and freed; its data is in swap slot {2}", pfn, value: slot);
+        release.FreeReleasedPage(cpu, pfn);
+        return true;
+    }
+
+    /// <summary><c>folio_referenced</c>: whether an entry mapping the page was accessed since the last look (clearing the A bits).</summary>
+    private bool Referenced(long pfn)
+    {
+        if (memmap.MapCount(pfn) <= 0)
+        {
+            return false;
+        }
+
+        var visitor = new ReferencedVisitor(this, pfn);
+        rmap.Walk(pfn, ref visitor);
+        return visitor.Referenced;
+    }
+
+    private bool ClearYoung(Vma vma, ulong address, long pfn)
+    {
+        var table = tables.WalkToPteTable(vma.Mm.Pgd, address);
+        if (table < 0)
+        {
+            return false;
+        }
+
+        var index = PageTableSet.Index(address, 1);
+        var ptl = tables.Ptl(table);
+        ptl.Enter();
+        var pte = ptes.PtepGet(table, index);
+        var young = pte.IsPresent && pte.Pfn == pfn && ptes.PtepTestAndClearYoung(table, index);
+        ptl.Exit();
+        return young;
+    }
+
+    /// <summary>
+    /// <c>try_to_unmap_one</c> at one mapping, under its PTL. False when the page turned out to be maybe pinned while
+    /// exclusive: the entry is restored and the walk stops.
+    /// </summary>
+    private bool UnmapOne(Vma vma, ulong address, long pfn, int slot, int cpu)
+    {
+        var table = tables.WalkToPteTable(vma.Mm.Pgd, address);
+        if (table < 0)
+        {
+            return true;
+        }
+
+        var index = PageTableSet.Index(address, 1);
+        var ptl = tables.Ptl(table);
+        ptl.Enter();
+        var pte = ptes.PtepGet(table, index);
+        if (!pte.IsPresent || pte.Pfn != pfn)
+        {
+            ptl.Exit();
+            return true;
+        }
+
+        var old = ptes.PtepGetAndClear(table, index);
+
+        // set_tlb_ubc_flush_pending: the flush is deferred to the end of the batch (before the page is written or
+        // freed), and the mm is marked so that mprotect, munmap and madvise flush first (flush_tlb_batched_pending).
+        DeferFlush(vma.Mm, address);
+        if (old.IsDirty)
+        {
+            memmap.SetFlags(pfn, PageFlags.Dirty);
+        }
+
+        var exclusive = memmap.TestFlags(pfn, PageFlags.AnonExclusive);
+        if (exclusive && memmap.MaybeDmaPinned(pfn))
+        {
+            // folio_try_share_anon_rmap failed: a pin may write the page through the mapping it expects; put it back.
+            ptes.SetPte(table, index, old);
+            ptl.Exit();
+            counters.Add(cpu, Stat.ReclaimKeptPinned);
+            ProtocolEvents.Mark("try_to_unmap_one", "pfn 0x{0:x} at 0x{1:x} exclusive and maybe pinned: restore the pte", pfn, address);
+            return false;
+        }
+
+        if (!swap.Device.Duplicate(slot))
+        {
+            throw new InvalidOperationException($"swap_duplicate of slot {slot}, which the page in the swap cache holds, failed.");
+        }
+
+        if (exclusive)
+        {
+            memmap.ClearFlags(pfn, PageFlags.AnonExclusive);
+        }
+
+        ptes.SetPte(table, index, Pte.MakeSwap(0, slot, exclusive));
+        memmap.RemoveMapTestLast(pfn);
+        ptl.Exit();
+        ProtocolEvents.Mark("try_to_unmap_one", exclusive ? "pte at 0x{1:x}: pfn 0x{0:x} -> exclusive swap entry for slot {2}" : "pte at 0x{1:x}: pfn 0x{0:x} -> swap entry for slot {2}", pfn, address, slot);
+        release.PutPage(cpu, pfn);
+        return true;
+    }
+
+    /// <summary>This thread's deferred flushes (a reclaim's batch): each mm and the page it unmapped there.</summary>
+    [ThreadStatic]
+    private static List<(MmStruct Mm, ulong Address)>? t_deferred;
+
+    private static void DeferFlush(MmStruct mm, ulong address)
+    {
+        (t_deferred ??= []).Add((mm, address));
+        mm.SetTlbBatchPending();
+        ProtocolEvents.Mark("set_tlb_ubc_flush_pending", "mm {2}: pte at 0x{1:x} cleared, its TLB flush deferred to the end of the batch", address: address, value: mm.Id);
+    }
+
+    private void FlushDeferred(int cpu)
+    {
+        var deferred = t_deferred;
+        if (deferred is null)
+        {
+            return;
+        }
+
+        foreach (var (mm, address) in deferred)
+        {
+            ProtocolEvents.Mark("try_to_unmap_flush", "flush the deferred TLB entry of 0x{1:x} (mm {2})", address: address, value: mm.Id);
+            shootdown.FlushTlbRange(mm.Context, address, address + PhysicalMemory.PageSize, cpu);
+        }
+
+        deferred.Clear();
+    }
+
+    private struct ReferencedVisitor(Reclaimer owner, long pfn) : IRmapVisitor
+    {
+        public bool Referenced { get; private set; }
+
+        public bool Visit(Vma vma, ulong address)
+        {
+            Referenced |= owner.ClearYoung(vma, address, pfn);
+            return true;
+        }
+    }
+
+    private struct UnmapVisitor(Reclaimer owner, long pfn, int slot, int cpu) : IRmapVisitor
+    {
+        public bool Visit(Vma vma, ulong address) => owner.UnmapOne(vma, address, pfn, slot, cpu);
+    }
+}

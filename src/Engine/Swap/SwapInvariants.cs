@@ -1,0 +1,103 @@
+using Engine.Invariants;
+using Engine.Memory;
+
+namespace Engine.Swap;
+
+/// <summary>
+/// The swap device's and the swap cache's invariants at quiescence, from the census of swap entries the caller took
+/// of the live page tables (how many name each slot, how many of those carry the exclusive bit):
+/// <list type="bullet">
+/// <item>every slot counts exactly the swap entries that name it (so no slot is left counted after every process
+/// exits), and an entry names a slot of the device;</item>
+/// <item>a swap entry is exclusive only when it is its slot's only reference;</item>
+/// <item>a slot is cached exactly when the swap cache holds a page for it, and that page says so (its swap-cache flag
+/// and its slot), is live, and is not AnonExclusive while swap entries still name its slot.</item>
+/// </list>
+/// Nothing here is a scheduling point: the caller runs at quiescence with scheduling points suppressed.
+/// </summary>
+internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap memmap)
+{
+    /// <summary>
+    /// Checks the device and the cache against <paramref name="entries"/> (swap entries per slot) and
+    /// <paramref name="exclusive"/> (exclusive ones per slot); adds every swap-cache page to <paramref name="held"/>, the
+    /// set of pages a cache holds a reference to, for the memory checks.
+    /// </summary>
+    public void Check(IReadOnlyDictionary<long, int> entries, IReadOnlyDictionary<long, int> exclusive, bool anyLiveProcess, HashSet<long> held, List<InvariantViolation> violations)
+    {
+        // Exit frees every slot its entries held and every swap-cache page they left idle (free_swap_and_cache,
+        // free_pages_and_swap_cache): with no process left, nothing of swap remains.
+        if (!anyLiveProcess && device.UsedSlots > 0)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapCountMismatch, $"every process has exited but {device.UsedSlots} swap slot(s) are still in use")
+                with { Expected = 0, Actual = device.UsedSlots });
+        }
+
+        foreach (var slot in entries.Keys.Where(s => s < 0 || s >= device.Slots))
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapCacheCorrupt, $"{entries[slot]} swap entr(ies) name slot {slot}, which the device of {device.Slots} slots does not have"));
+        }
+
+        for (var slot = 0; slot < device.Slots; slot++)
+        {
+            var named = entries.GetValueOrDefault(slot);
+            var count = device.Count(slot);
+            if (count != named)
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.SwapCountMismatch, $"swap slot {slot} counts {count} reference(s) but {named} swap entr(ies) name it")
+                    with { Expected = named, Actual = count });
+            }
+
+            if (exclusive.GetValueOrDefault(slot) > 0 && count != 1)
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.SwapExclusiveShared, $"a swap entry for slot {slot} is exclusive but the slot counts {count} reference(s)")
+                    with { Expected = 1, Actual = count });
+            }
+
+            CheckCachedSlot(slot, count, held, violations);
+        }
+    }
+
+    private void CheckCachedSlot(int slot, int count, HashSet<long> held, List<InvariantViolation> violations)
+    {
+        var pfn = cache.Peek(slot);
+        var flagged = device.HasCache(slot);
+        if (pfn < 0)
+        {
+            if (flagged)
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.SwapCacheCorrupt, $"swap slot {slot} is marked cached but the swap cache holds no page for it"));
+            }
+
+            return;
+        }
+
+        held.Add(pfn);
+        if (!flagged)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapCacheCorrupt, $"the swap cache holds pfn 0x{pfn:x} for slot {slot}, which is not marked cached") with { Pfn = pfn });
+        }
+
+        if (!memmap.Contains(pfn) || memmap.PageCount(pfn) <= 0)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapCacheCorrupt, $"the swap cache holds pfn 0x{pfn:x} for slot {slot}, which is not a live frame") with { Pfn = pfn });
+            return;
+        }
+
+        if (!memmap.TestFlags(pfn, PageFlags.SwapCache) || cache.SlotOf(pfn) != slot)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapCacheCorrupt, $"pfn 0x{pfn:x}, in the swap cache for slot {slot}, has flags {memmap.GetFlags(pfn)} and names slot {cache.SlotOf(pfn)}") with { Pfn = pfn });
+        }
+
+        var expected = 1 + memmap.GupHeld(pfn).Refs;
+        if (memmap.MapCount(pfn) == 0 && memmap.PageCount(pfn) != expected)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.RefcountMismatch, $"pfn 0x{pfn:x}, in the swap cache for slot {slot} and unmapped, has refcount {memmap.PageCount(pfn)}; only the swap cache and {memmap.GupHeld(pfn).Refs} GUP reference(s) hold it")
+                with { Pfn = pfn, Expected = expected, Actual = memmap.PageCount(pfn) });
+        }
+
+        if (count > 0 && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapExclusiveShared, $"pfn 0x{pfn:x}, in the swap cache for slot {slot}, is AnonExclusive while {count} swap entr(ies) still name the slot") with { Pfn = pfn });
+        }
+    }
+}
