@@ -22,6 +22,16 @@ internal static class StressCommand
             Description = "Switch off protocol knobs (repeatable): " + string.Join(", ", StressOptions.Knobs) + ".",
             AllowMultipleArgumentsPerToken = true,
         };
+        var mix = new Option<string>("--mix")
+        {
+            Description = "What the workers do: auto (the first disabled knob's targeted mix, else general), general, " + string.Join(", ", StressMixes.Names.Keys.Skip(1)) + ".",
+            DefaultValueFactory = _ => "auto",
+        };
+        var perturb = new Option<string>("--perturb")
+        {
+            Description = "Seeded random delays at every Engine.Sync point: auto (on for a targeted mix), on, off.",
+            DefaultValueFactory = _ => "auto",
+        };
         var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync, eviction, GUP pins (short and long-term), references and pokes. " +
                                             "Exit codes: 0 passed; 1 a wrong value, invariant violation or leak; 2 a wrong option, or a run too short to exercise the pin oracle.");
         command.Options.Add(duration);
@@ -31,6 +41,8 @@ internal static class StressCommand
         command.Options.Add(layout);
         command.Options.Add(json);
         command.Options.Add(disable);
+        command.Options.Add(mix);
+        command.Options.Add(perturb);
         command.SetAction(result =>
         {
             var options = new StressOptions(TimeSpan.FromSeconds(result.GetValue(duration)), result.GetValue(cpus), result.GetValue(seed),
@@ -41,11 +53,54 @@ internal static class StressCommand
                 throw new UsageException($"--disable: unknown knob(s) {string.Join(", ", unknown)}; known: {string.Join(", ", StressOptions.Knobs)}.");
             }
 
+            options = Resolve(options, result.GetValue(mix) ?? "auto", result.GetValue(perturb) ?? "auto");
             CheckMachine(options);
             using var output = options.JsonPath is null ? null : Inputs.CreateOutputFile(options.JsonPath, "--json");
             return StressRunner.Run(options, output);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The mix and the perturbation the options ask for. <c>auto</c> mix: the targeted mix of the first disabled knob
+    /// (<see cref="StressMixes.For"/>), but the general mix for <c>LocklessPteRetry</c> on <c>Native64</c>, where an
+    /// entry is read in one access and there is nothing to tear; <c>auto</c> perturbation: on for a targeted mix.
+    /// Must agree with <see cref="StressMixes.WantsPerturbation"/>, which Program.cs asks before the parser runs.
+    /// </summary>
+    private static StressOptions Resolve(StressOptions options, string mixName, string perturbName)
+    {
+        StressMix mix;
+        if (mixName.Equals("auto", StringComparison.OrdinalIgnoreCase))
+        {
+            mix = options.Disabled.Count == 0 ? StressMix.General : StressMixes.For(options.Disabled[0]);
+            if (mix == StressMix.TornPte && options.Layout != PteLayout.SplitPae)
+            {
+                mix = StressMix.General;
+            }
+        }
+        else if (!StressMixes.Names.TryGetValue(mixName, out mix))
+        {
+            throw new UsageException($"--mix must be auto, {string.Join(", ", StressMixes.Names.Keys)} (got '{mixName}').");
+        }
+        else if (mix == StressMix.TornPte && options.Layout != PteLayout.SplitPae)
+        {
+            throw new UsageException("--mix torn-pte needs --pte-layout SplitPae: on Native64 an entry is read in one 64-bit access, and there is nothing to tear.");
+        }
+
+        var perturb = perturbName.ToLowerInvariant() switch
+        {
+            "auto" => mix != StressMix.General,
+            "on" => true,
+            "off" => false,
+            _ => throw new UsageException($"--perturb must be auto, on or off (got '{perturbName}')."),
+        };
+        if (perturb && !Engine.Sync.SchedulingHook.IsEnabled)
+        {
+            // Program.cs enables the hook from the raw arguments; only a command line it read otherwise ends here.
+            throw new InvalidOperationException("stress: perturbation was asked for, but the scheduling hook was not enabled before Engine.Sync was first used (Program.cs decides from the arguments).");
+        }
+
+        return options with { Mix = mix, Perturb = perturb };
     }
 
     /// <summary>

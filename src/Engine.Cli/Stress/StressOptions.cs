@@ -1,7 +1,12 @@
 namespace Engine.Cli.Stress;
 
-/// <summary>Settings of an <c>engine stress</c> run. <paramref name="Disabled"/> names protocol knobs of <see cref="MachineOptions"/> to switch off.</summary>
-internal sealed record StressOptions(TimeSpan Duration, int Cpus, int Seed, int Frames, PteLayout Layout, string? JsonPath, IReadOnlyList<string> Disabled)
+/// <summary>
+/// Settings of an <c>engine stress</c> run. <paramref name="Disabled"/> names protocol knobs of <see cref="MachineOptions"/>
+/// to switch off; <paramref name="Mix"/> is what the workers do (resolved: never "auto"); <paramref name="Perturb"/> turns
+/// on <see cref="PerturbationHook"/>'s noise at every <c>Engine.Sync</c> point.
+/// </summary>
+internal sealed record StressOptions(TimeSpan Duration, int Cpus, int Seed, int Frames, PteLayout Layout, string? JsonPath, IReadOnlyList<string> Disabled,
+    StressMix Mix = StressMix.General, bool Perturb = false)
 {
     /// <summary>The protocol knobs <c>--disable</c> accepts (each a <see cref="MachineOptions"/> property, default on).</summary>
     public static readonly IReadOnlyList<string> Knobs =

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Engine.Sync;
 
 namespace Engine.Cli.Stress;
 
@@ -19,6 +20,42 @@ internal static class StressRunner
     /// </summary>
     public static int Run(StressOptions options, Stream? json)
     {
+        // Perturbation: installed for this run only (a process that runs tests may have a scheduler's hook installed,
+        // which is put back), and deactivated when the run is over.
+        PerturbationHook? hook = null;
+        ISchedulingHook? previous = null;
+        if (options.Perturb)
+        {
+            previous = SchedulingHook.Current;
+            hook = new PerturbationHook();
+            SchedulingHook.Install(hook);
+        }
+
+        try
+        {
+            return options.Mix == StressMix.General ? RunGeneral(options, json) : HuntRunner.Run(options, json);
+        }
+        finally
+        {
+            hook?.Deactivate();
+            if (previous is not null)
+            {
+                SchedulingHook.Install(previous);
+            }
+        }
+    }
+
+    /// <summary>The header line of a run.</summary>
+    public static string Header(StressOptions options)
+    {
+        var knobs = options.Disabled.Count == 0 ? "every protocol on" : "off: " + string.Join(", ", options.Disabled);
+        var mix = options.Mix == StressMix.General ? "general mix" : $"targeted mix {StressMixes.Name(options.Mix)}";
+        var perturbation = options.Perturb ? PerturbationHook.Describe(options.Seed) : "no perturbation";
+        return $"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s, {knobs}; {mix}, {perturbation}";
+    }
+
+    private static int RunGeneral(StressOptions options, Stream? json)
+    {
         var settings = options.ToMachineOptions();
         using var machine = new Machine(settings);
         var initialFree = machine.FreeFrames;
@@ -30,34 +67,20 @@ internal static class StressRunner
         var workers = Enumerable.Range(0, options.Cpus)
             .Select(id => new StressWorker(machine, shared, region, file, fileRegion, id, options.Seed * 1_000 + id, () => Volatile.Read(ref stop) != 0))
             .ToArray();
-        var threads = workers.Select((w, i) => new Thread(w.Run) { IsBackground = true, Name = $"stress-cpu{i}" }).ToArray();
+        var perturb = options.Perturb;
+        var threads = workers.Select((w, i) => new Thread(() => w.Run(perturb)) { IsBackground = true, Name = $"stress-cpu{i}" }).ToArray();
 
-        var knobs = options.Disabled.Count == 0 ? "every protocol on" : "off: " + string.Join(", ", options.Disabled);
-        Console.WriteLine($"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s, {knobs}");
+        Console.WriteLine(Header(options));
         var clock = Stopwatch.StartNew();
         foreach (var thread in threads)
         {
             thread.Start();
         }
 
-        var interactive = !Console.IsOutputRedirected;
-        while (clock.Elapsed < options.Duration && workers.All(w => w.Failure is null))
-        {
-            Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(1000, Math.Max(1, (options.Duration - clock.Elapsed).TotalMilliseconds))));
-            var ops = workers.Sum(w => Enum.GetValues<StressOperation>().Sum(o => w.Count(o)));
-            var line = string.Create(CultureInfo.InvariantCulture,
-                $"  {clock.Elapsed.TotalSeconds,5:0.0} s  {ops,12:N0} ops  {ops / clock.Elapsed.TotalSeconds,12:N0} ops/s  {machine.FreeFrames,8} free frames");
-            Console.Write(interactive ? "\r" + line : line + Environment.NewLine);
-        }
-
+        var failedAt = Watch(options, clock, machine, () => workers.Sum(w => Enum.GetValues<StressOperation>().Sum(o => w.Count(o))), () => workers.Any(w => w.Failure is not null));
         Volatile.Write(ref stop, 1);
         var hung = threads.Where(t => !t.Join(TimeSpan.FromSeconds(30))).Select(t => t.Name).ToList();
         var seconds = clock.Elapsed.TotalSeconds;
-        if (interactive)
-        {
-            Console.WriteLine();
-        }
-
         var failures = workers.Select(w => w.Failure).OfType<string>().ToList();
         failures.AddRange(hung.Select(name => $"{name} did not stop within 30 s"));
         var stats = machine.Stats;
@@ -117,6 +140,7 @@ internal static class StressRunner
         var onlyVacuous = vacuous && failures.Count == 1;
         Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, through the process and through pins and references, backing store as last stored, invariants hold, no leak)"
             : onlyVacuous ? "verdict: NOTHING PROVED (every check held, but the run never exercised the pin oracle)"
+            : failedAt is { } at ? string.Create(CultureInfo.InvariantCulture, $"verdict: FAIL after {at.TotalSeconds:0.0} s ({failures.Count} problem(s))")
             : $"verdict: FAIL ({failures.Count} problem(s))");
         foreach (var failure in failures.Take(20))
         {
@@ -138,7 +162,10 @@ internal static class StressRunner
                 Layout = options.Layout.ToString(),
                 options.Seed,
                 options.Disabled,
+                Mix = StressMixes.Name(options.Mix),
+                options.Perturb,
                 Seconds = seconds,
+                FailedAfterSeconds = failedAt?.TotalSeconds,
                 Operations = totals.ToDictionary(p => p.Key.ToString(), p => p.Value),
                 OperationsPerSecond = allOps / seconds,
                 Faults = faults,
@@ -166,7 +193,49 @@ internal static class StressRunner
         return failures.Count == 0 ? ExitCode.Passed : onlyVacuous ? ExitCode.Usage : ExitCode.Failed;
     }
 
-    private static IEnumerable<string> Check(Machine machine)
+    /// <summary>
+    /// Waits out the run, printing progress once a second, and polling every 20 ms for a worker's failure or a
+    /// use-after-free the machine recorded (its run-time check counts them as they happen). Returns when the first
+    /// was seen, or null when the run lasted its duration.
+    /// </summary>
+    public static TimeSpan? Watch(StressOptions options, Stopwatch clock, Machine machine, Func<long> operations, Func<bool> failed)
+    {
+        var interactive = !Console.IsOutputRedirected;
+        var nextLine = TimeSpan.FromSeconds(1);
+        while (clock.Elapsed < options.Duration)
+        {
+            Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(20, Math.Max(1, (options.Duration - clock.Elapsed).TotalMilliseconds))));
+            if (failed() || machine.Stats.UseAfterFree > 0)
+            {
+                var at = clock.Elapsed;
+                if (interactive)
+                {
+                    Console.WriteLine();
+                }
+
+                return at;
+            }
+
+            if (clock.Elapsed >= nextLine || clock.Elapsed >= options.Duration)
+            {
+                nextLine = clock.Elapsed + TimeSpan.FromSeconds(1);
+                var ops = operations();
+                var line = string.Create(CultureInfo.InvariantCulture,
+                    $"  {clock.Elapsed.TotalSeconds,5:0.0} s  {ops,12:N0} ops  {ops / clock.Elapsed.TotalSeconds,12:N0} ops/s  {machine.FreeFrames,8} free frames");
+                Console.Write(interactive ? "\r" + line : line + Environment.NewLine);
+            }
+        }
+
+        if (interactive)
+        {
+            Console.WriteLine();
+        }
+
+        return null;
+    }
+
+    /// <summary>The invariant checker's report, worded as a list of problems (empty when every invariant holds).</summary>
+    public static IEnumerable<string> Check(Machine machine)
     {
         try
         {

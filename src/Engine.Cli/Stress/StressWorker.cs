@@ -53,8 +53,14 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     /// <summary>This worker's word in page <paramref name="page"/> of the file, as a byte offset.</summary>
     public long FileOffset(int page) => (page * (long)Page) + (id * 8L);
 
-    public void Run()
+    /// <summary>The worker's loop, until the runner stops it; with <paramref name="perturb"/>, its thread is perturbed (<see cref="PerturbationHook"/>).</summary>
+    public void Run(bool perturb)
     {
+        if (perturb)
+        {
+            PerturbationHook.Attach(seed, id);
+        }
+
         var cpu = machine.Cpus[id];
         var random = new Random(seed);
         try
@@ -99,6 +105,13 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
             var held = _held;
             _held = null;
             held?.Pin.Dispose();
+        }
+        finally
+        {
+            if (perturb)
+            {
+                PerturbationHook.Detach();
+            }
         }
     }
 
@@ -533,6 +546,18 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
         var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
         var mapped = shared.Mmap((ulong)pages * Page, Prot.ReadWrite, MapFlags.Private, file, page * (long)Page);
         var own = (ulong)id * 8;
+        if (random.Next(2) == 0)
+        {
+            // A store before any read: do_cow_fault copies the file page straight into a private page (no read fault
+            // maps the cache page first). The copy holds the file's words as they were: this worker's is its last.
+            var first = NextValue();
+            cpu.Write(shared, mapped + own, first);
+            Check(cpu.Read(shared, mapped + own), first, "private copy made by a first store");
+            Check(cpu.Read(shared, FileAddress(page)), _fileExpected[page], "shared file mapping after a first private store");
+            shared.Munmap(mapped, (ulong)pages * Page);
+            return;
+        }
+
         Check(cpu.Read(shared, mapped + own), _fileExpected[page], "private file mapping");
         var copy = NextValue();
         cpu.Write(shared, mapped + own, copy);

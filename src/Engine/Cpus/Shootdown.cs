@@ -13,7 +13,7 @@ namespace Engine.Cpus;
 /// The hazard it closes: hardware makes "walk the page table, then fill the TLB" atomic with respect to a shootdown
 /// IPI; the model's walker is not, so a walk in flight during a shootdown could fill a stale entry after the
 /// invalidation. A shootdown therefore invalidates, waits until each target that was inside an access has left it,
-/// and invalidates again (<see cref="MachineOptions.GuardWalksInFlight"/>).
+/// invalidates again, and waits once more for the accesses in flight (<see cref="MachineOptions.GuardWalksInFlight"/>).
 /// </para>
 /// </summary>
 internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool guardWalksInFlight, bool broadcastInvalidate)
@@ -26,7 +26,7 @@ internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool g
     /// <paramref name="mm"/> after this returns. Invalidate on every CPU of the mm's cpumask; wait until each target
     /// that was inside an access has left it (an access in flight may finish with the old translation, as a store in
     /// flight does on hardware, and a walk in flight may have filled a stale entry after the first invalidation);
-    /// invalidate again. With IPIs (not <see cref="MachineOptions.BroadcastTlbInvalidate"/>) a target in an
+    /// invalidate again; wait again for the accesses in flight (one may have hit what a walk filled before the second invalidation). With IPIs (not <see cref="MachineOptions.BroadcastTlbInvalidate"/>) a target in an
     /// IRQ-disabled section acknowledges only when it leaves it. A CPU outside both acknowledges at once. May be
     /// called with a PTL held: accesses never take locks, so the wait always ends. <paramref name="cpu"/> is the
     /// initiator (−1: a caller that is not a CPU), for the counters.
@@ -66,6 +66,18 @@ internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool g
             for (var bits = mask; bits != 0; bits &= bits - 1)
             {
                 cpus[BitOperations.TrailingZeroCount(bits)].Tlb.InvalidateRange(mm.Id, startVpn, endVpn);
+            }
+
+            // And wait once more. Between the first wait and the second invalidation a target may have begun a new
+            // access that hit the entry a walk in flight filled, and that access is still in flight: the flush must
+            // not return (and the caller free the frame) before it ends. After this wait no access can use the old
+            // translation: every walk that read the old entry ended before the first wait, the second invalidation
+            // removed what those walks filled, and a new access misses. (Found by `engine stress --mix tlb` on real
+            // threads: a store reached the freed frame; the systematic tester's schedule is
+            // StressFoundRaceTests.StoresAgainstMadviseNeverReachAFreedFrame.)
+            for (var bits = mask; bits != 0; bits &= bits - 1)
+            {
+                WaitUntilOutsideAccess(cpus[BitOperations.TrailingZeroCount(bits)]);
             }
         }
 

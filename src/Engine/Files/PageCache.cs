@@ -114,10 +114,14 @@ internal sealed class PageCache
                 return -1;
             }
 
-            // The read I/O. Nobody can reach the frame yet: fill it in bulk, then publish it under the index lock.
+            // The read I/O, and its publication under the index lock, both while the slot is empty. Read before the
+            // lock, the data could be stale by the time it is published: meanwhile another fault may fill the slot, a
+            // CPU store into that page, writeback copy it to the store, and eviction drop it again, and this frame
+            // would then bring back the store's older contents — and its next writeback would overwrite the newer
+            // words (found by `engine stress --mix lost-dirty`: other CPUs' stores lost). The kernel inserts the
+            // locked page first and reads it afterwards. Here, with the slot empty under the index lock, no page of
+            // this index is cached, so no writeback can be copying into the store's page: the copy is current.
             SchedulingPoint.Interleave();
-            _store.Page(index).CopyTo(_memory.Frame(fresh));
-
             ref var page = ref _memmap.Page(fresh);
             Atomic.Write(ref page.Mapping, (long)_mappingId);
             Atomic.Write(ref page.Index, (long)index);
@@ -127,6 +131,7 @@ internal sealed class PageCache
             var raced = Atomic.Read(ref _slots[index]) >= 0;
             if (!raced)
             {
+                _store.Page(index).CopyTo(_memory.Frame(fresh));
                 Atomic.Write(ref _slots[index], fresh);
             }
 
