@@ -207,7 +207,7 @@ public sealed class MachineOptions
 
     /// <summary>
     /// Swap slots of the machine's swap device: 0 for no swap; null (the default) for as many as <see cref="Frames"/>.
-    /// A slot's storage is allocated when the slot is first written, so unused slots cost 12 bytes each.
+    /// A slot's storage is allocated when the slot is first written, so unused slots cost 20 bytes each (2^26 slots: 1.3 GB).
     /// </summary>
     public int? SwapSlots { get; init; }
 
