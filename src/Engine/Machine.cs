@@ -82,12 +82,10 @@ public sealed class Machine : IDisposable
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Pages, SwapDevice, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Options.FlushTlbBatchedPending);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
-        Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest);
-        if (SwapDevice.Slots > 0)
-        {
-            // Direct reclaim: the one call up the layers, through the allocator's interface.
-            Allocator.DirectReclaim = Reclaimer;
-        }
+        Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, Files, FileWriteback, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest);
+        // Direct reclaim: the one call up the layers, through the allocator's interface. Without swap it still drops
+        // page-cache pages.
+        Allocator.DirectReclaim = Reclaimer;
         Invariants = MachineInvariants.For(this, contexts);
     }
 
@@ -132,7 +130,8 @@ public sealed class Machine : IDisposable
     /// <summary>
     /// Reclaims memory until <paramref name="frames"/> frames were freed or nothing more can be freed (two sweeps of the
     /// frames found nothing), and returns how many were freed: anonymous pages not accessed since reclaim last looked
-    /// are written to swap slots and their entries replaced by swap entries, which a later access faults back in.
+    /// are written to swap slots and their entries replaced by swap entries, which a later access faults back in;
+    /// page-cache pages are unmapped, written back if dirty and dropped, and a later access reads them from the file.
     /// Pages that may be pinned are kept; with no swap slot free (or <see cref="MachineOptions.SwapSlots"/> 0) nothing
     /// anonymous can be freed. Callable from any thread, like kswapd; runs on the calling thread, which is not a CPU.
     /// </summary>

@@ -42,6 +42,9 @@ public sealed class MachineStats
         ReclaimScans = counters.Get(Stat.ReclaimScans);
         ReclaimKeptPinned = counters.Get(Stat.ReclaimKeptPinned);
         SwapCacheFreesAfterCow = counters.Get(Stat.SwapCacheFreesAfterCow);
+        ReclaimFileDrops = counters.Get(Stat.ReclaimFileDrops);
+        LruActivations = counters.Get(Stat.LruActivations);
+        LruDeactivations = counters.Get(Stat.LruDeactivations);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -153,4 +156,13 @@ public sealed class MachineStats
 
     /// <summary>Swap-cache pages a write fault freed from the cache before reusing or after copying them.</summary>
     public long SwapCacheFreesAfterCow { get; }
+
+    /// <summary>Page-cache pages reclaim unmapped and dropped (written back first when dirty); they count in <see cref="PagesEvicted"/> too.</summary>
+    public long ReclaimFileDrops { get; }
+
+    /// <summary>Pages reclaim found in use on two looks in a row and made active (<c>pgactivate</c>).</summary>
+    public long LruActivations { get; }
+
+    /// <summary>Active pages reclaim found unused and made inactive again (<c>pgdeactivate</c>).</summary>
+    public long LruDeactivations { get; }
 }

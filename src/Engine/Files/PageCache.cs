@@ -191,9 +191,7 @@ internal sealed class PageCache
 
     /// <summary>
     /// Drops the page at <paramref name="index"/> if it is clean, not under writeback, unmapped and held by nobody
-    /// but the cache (<c>mapping_evict_folio</c> / <c>__remove_mapping</c>: freeze the count at the cache's one
-    /// reference before removing it, so a speculative lookup can never take a reference on a page being freed).
-    /// True when it was dropped. Enter with no lock held.
+    /// but the cache (<c>mapping_evict_folio</c>). True when it was dropped. Enter with no lock held.
     /// </summary>
     public bool TryEvict(int index, int cpu)
     {
@@ -209,32 +207,65 @@ internal sealed class PageCache
             return false;
         }
 
-        var evicted = false;
-        if ((_memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) == 0 && _memmap.MapCount(pfn) == 0)
+        if (_memmap.MapCount(pfn) != 0 || !RemoveLocked(pfn, index, freezeBeforeDirtyTest: true))
         {
-            // The cache's reference and ours, nobody else's: no PTE, no GUP reference, no lookup in progress.
-            IndexLock.Enter();
-            if (Atomic.Read(ref _slots[index]) == pfn && _memmap.FreezeRefs(pfn, 2))
-            {
-                Atomic.Write(ref _slots[index], -1L);
-                Atomic.Write(ref _dirtyTags[index], 0);
-                evicted = true;
-                ProtocolEvents.Mark("__remove_mapping", "file page {2}, pfn 0x{0:x}: clean and unmapped, refcount frozen; removed from the page cache", pfn, value: index);
-            }
-
-            IndexLock.Exit();
-        }
-
-        _memmap.UnlockPage(pfn);
-        if (!evicted)
-        {
+            _memmap.UnlockPage(pfn);
             _release.PutPage(cpu, pfn);
             return false;
         }
 
-        Debug.Assert(_memmap.MapCount(pfn) == 0, "evicting a mapped page");
-        _release.FreeReleasedPages(cpu, new ReadOnlySpan<long>(in pfn));
-        _counters.Add(cpu, Stat.PagesEvicted);
+        _memmap.UnlockPage(pfn);
+        FreeRemoved(pfn, cpu);
         return true;
+    }
+
+    /// <summary>
+    /// <c>__remove_mapping</c> for a page of this file: under the index lock, freeze the refcount at exactly the
+    /// cache's reference and the caller's, <b>then</b> test dirty and writeback, and take the page out of its slot.
+    /// Frozen first, a GUP user can no longer dirty the page and drop its reference unseen between the test and the
+    /// freeze (with <paramref name="freezeBeforeDirtyTest"/> false, the old order that allows it: zoo entry 11's knob).
+    /// True when the page left the cache: its count is 0 and the caller, who still holds the page lock, unlocks it and
+    /// frees it (<see cref="FreeRemoved"/>). False changes nothing. Enter with the page locked and referenced, no
+    /// spinlock held.
+    /// </summary>
+    public bool RemoveLocked(long pfn, int index, bool freezeBeforeDirtyTest)
+    {
+        if (!freezeBeforeDirtyTest && (_memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) != 0)
+        {
+            ProtocolEvents.Mark("__remove_mapping", "file page {2}, pfn 0x{0:x}: dirty (tested before the freeze): keep it", pfn, value: index);
+            return false;
+        }
+
+        var removed = false;
+        IndexLock.Enter();
+        if (Atomic.Read(ref _slots[index]) == pfn && _memmap.FreezeRefs(pfn, 2))
+        {
+            if (freezeBeforeDirtyTest && (_memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) != 0)
+            {
+                Atomic.Write(ref _memmap.Page(pfn).RefCount, 2);
+            }
+            else
+            {
+                Atomic.Write(ref _slots[index], -1L);
+                Atomic.Write(ref _dirtyTags[index], 0);
+                removed = true;
+            }
+        }
+
+        IndexLock.Exit();
+        ProtocolEvents.Mark(
+            "__remove_mapping",
+            removed ? "file page {2}, pfn 0x{0:x}: refcount frozen, clean: removed from the page cache" : "file page {2}, pfn 0x{0:x}: held by someone else or dirty: keep it",
+            pfn,
+            value: index);
+        return removed;
+    }
+
+    /// <summary>Frees a page <see cref="RemoveLocked"/> took out of the cache, once the caller has unlocked it.</summary>
+    public void FreeRemoved(long pfn, int cpu)
+    {
+        Debug.Assert(_memmap.MapCount(pfn) == 0, "evicting a mapped page");
+        _release.FreeReleasedPage(cpu, pfn);
+        _counters.Add(cpu, Stat.PagesEvicted);
     }
 }

@@ -302,6 +302,27 @@ internal sealed class Memmap
     /// <summary>Clears <paramref name="flags"/>; returns the flags as they were.</summary>
     public PageFlags ClearFlags(long pfn, PageFlags flags) => (PageFlags)Atomic.And(ref Page(pfn).Flags, ~(int)flags);
 
+    /// <summary>
+    /// Sets <paramref name="set"/> and clears <paramref name="clear"/> among the aging flags (<see cref="PageFlags.Active"/>,
+    /// <see cref="PageFlags.Referenced"/>) without a scheduling point: only reclaim reads them, to choose which page to
+    /// try next, and two reclaimers racing on them change nothing but that choice. So aging adds no step to the
+    /// tester's schedules.
+    /// </summary>
+    public void Age(long pfn, PageFlags set, PageFlags clear)
+    {
+        Debug.Assert(((set | clear) & ~(PageFlags.Active | PageFlags.Referenced)) == 0, "not an aging flag");
+        ref var flags = ref Page(pfn).Flags;
+        if (clear != 0)
+        {
+            Interlocked.And(ref flags, ~(int)clear);
+        }
+
+        if (set != 0)
+        {
+            Interlocked.Or(ref flags, (int)set);
+        }
+    }
+
     /// <summary>Sets one flag; true when it was already set (<c>test_and_set_bit</c>).</summary>
     public bool TestAndSetFlag(long pfn, PageFlags flag) => (SetFlags(pfn, flag) & flag) != 0;
 

@@ -27,4 +27,10 @@ public enum PageFlags
 
     /// <summary><c>PG_swapcache</c>: the page is in the swap cache, at the slot <c>PageDescriptor.SwapSlot</c> names.</summary>
     SwapCache = 1 << 9,
+
+    /// <summary><c>PG_active</c>: reclaim found the page in use on two looks in a row; it ages once more before it goes.</summary>
+    Active = 1 << 10,
+
+    /// <summary><c>PG_referenced</c>: reclaim's last look found the page in use.</summary>
+    Referenced = 1 << 11,
 }

@@ -1,4 +1,5 @@
 using Engine.Cpus;
+using Engine.Files;
 using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
@@ -7,24 +8,26 @@ using Engine.Rmap;
 using Engine.Stats;
 using Engine.Swap;
 using Engine.Sync;
+using Engine.Writeback;
 
 namespace Engine.Reclaim;
 
 /// <summary>
-/// Reclaim of anonymous pages to swap (<c>mm/vmscan.c</c>'s <c>shrink_folio_list</c>, with <c>mm/rmap.c</c>'s
-/// <c>folio_referenced</c> and <c>try_to_unmap</c>). The pages are aged by a clock over the memmap: a hand sweeps the
-/// frames, and a page whose entries were accessed since the last pass (the A bits the hardware walker sets, found and
-/// cleared through the rmap) gets a second chance; the kernel keeps active and inactive lists instead, which this
-/// clock approximates without putting every new page on a shared list.
+/// Reclaim (<c>mm/vmscan.c</c>'s <c>shrink_folio_list</c>, with <c>mm/rmap.c</c>'s <c>folio_referenced</c> and
+/// <c>try_to_unmap</c>): anonymous pages to swap, page-cache pages written back if dirty and dropped. Pages are aged
+/// by a clock over the memmap that keeps the kernel's active and inactive lists as two flags (<see cref="Aged"/>): a
+/// hand sweeps the frames and reclaims an inactive page whose entries were not accessed since its last look (the A
+/// bits the hardware walker sets, found and cleared through the rmap), without putting every new page on a shared list.
 /// <para>
-/// For a page that is not referenced: take a reference and the page lock; leave it if it may be pinned
+/// For an anonymous page: take a reference and the page lock; leave it if it may be pinned
 /// (<c>folio_maybe_dma_pinned</c>, "mm: don't put pinned pages into the swap cache", 5.11); give it a slot and put it
-/// in the swap cache, dirty; unmap every entry through the rmap, each under its PTL (get-and-clear, flush, move the
-/// dirty bit to the page, <c>swap_duplicate</c>, clear AnonExclusive unless the page may be pinned — then restore the
-/// entry and give up — and write a swap entry carrying the exclusive bit, remove the rmap, drop the entry's
-/// reference); write the page to its slot; then <c>__remove_mapping</c>: freeze the refcount at exactly the cache's
-/// reference and ours <b>before</b> testing dirty, so that a GUP user who dirties the page and drops its reference
-/// cannot do so unseen; delete the page from the swap cache and free it.
+/// in the swap cache, dirty; unmap every entry through the rmap, each under its PTL (get-and-clear, a deferred flush,
+/// move the dirty bit to the page, <c>swap_duplicate</c>, clear AnonExclusive unless the page may be pinned — then
+/// restore the entry and give up — and write a swap entry carrying the exclusive bit, remove the rmap, drop the
+/// entry's reference); flush; write the page to its slot; then <c>__remove_mapping</c>: freeze the refcount at exactly
+/// the cache's reference and ours <b>before</b> testing dirty, so that a GUP user who dirties the page and drops its
+/// reference cannot do so unseen; delete the page from the swap cache and free it. A page-cache page goes the same
+/// way without a slot: unmapped, flushed, written to its file if dirty, frozen, removed from the page cache, freed.
 /// </para>
 /// </summary>
 internal sealed class Reclaimer(
@@ -34,6 +37,8 @@ internal sealed class Reclaimer(
     PteAccess ptes,
     Shootdown shootdown,
     RmapWalk rmap,
+    FileTable files,
+    FileWriteback writeback,
     SwapCache swap,
     PageRelease release,
     StatCounters counters,
@@ -65,14 +70,27 @@ internal sealed class Reclaimer(
     /// <summary>One page of <c>shrink_folio_list</c>; true when it was freed.</summary>
     private bool TryReclaim(long pfn, int cpu)
     {
-        // Only anonymous pages, and not the ones being set up or torn down: a racy look first, then under a reference.
-        if ((memmap.PeekFlags(pfn) & (PageFlags.Anon | PageFlags.PageTable | PageFlags.Reserved)) != PageFlags.Anon || !memmap.TryGetPage(pfn))
+        // Anonymous pages and page-cache pages, not the ones being set up or torn down: a racy look first, then under a
+        // reference.
+        var flags = memmap.PeekFlags(pfn);
+        if ((flags & (PageFlags.PageTable | PageFlags.Reserved | PageFlags.Zero)) != 0)
         {
             return false;
         }
 
+        if ((flags & PageFlags.Anon) != 0)
+        {
+            return swap.Device.Slots > 0 && memmap.TryGetPage(pfn) && TryReclaimAnon(pfn, cpu);
+        }
+
+        return Volatile.Read(ref memmap.Page(pfn).Mapping) > 0 && memmap.TryGetPage(pfn) && TryReclaimFile(pfn, cpu);
+    }
+
+    /// <summary>An anonymous page, with our reference: to swap and freed (true), or kept (false, the reference dropped).</summary>
+    private bool TryReclaimAnon(long pfn, int cpu)
+    {
         counters.Add(cpu, Stat.ReclaimScans);
-        if (!memmap.TestFlags(pfn, PageFlags.Anon) || Referenced(pfn) || !memmap.TryLockPage(pfn))
+        if (!memmap.TestFlags(pfn, PageFlags.Anon) || !Aged(pfn, cpu) || !memmap.TryLockPage(pfn))
         {
             release.PutPage(cpu, pfn);
             return false;
@@ -100,6 +118,118 @@ internal sealed class Reclaimer(
         }
 
         return freed;
+    }
+
+    /// <summary>
+    /// A page-cache page, with our reference (the page we hold may have left the cache, or never been in one: checked
+    /// here): unmapped through the file's rmap, written back if dirty, removed from the cache and freed (true), or kept
+    /// (false, the reference dropped). A clean page is dropped; its next fault reads it from the backing store again.
+    /// </summary>
+    private bool TryReclaimFile(long pfn, int cpu)
+    {
+        var id = Atomic.Read(ref memmap.Page(pfn).Mapping);
+        if (id <= 0 || memmap.TestFlags(pfn, PageFlags.Anon) || id > files.All.Count)
+        {
+            release.PutPage(cpu, pfn);
+            return false;
+        }
+
+        var file = files.ById(id);
+        var index = (int)Atomic.Read(ref memmap.Page(pfn).Index);
+        if (index < 0 || index >= file.Cache.Pages || file.Cache.Peek(index) != pfn)
+        {
+            release.PutPage(cpu, pfn);
+            return false;
+        }
+
+        counters.Add(cpu, Stat.ReclaimScans);
+        if (!Aged(pfn, cpu) || !memmap.TryLockPage(pfn))
+        {
+            release.PutPage(cpu, pfn);
+            return false;
+        }
+
+        // Under the page lock the page cannot leave the cache (removal takes it): once it is still there, it stays.
+        var freed = file.Cache.Peek(index) == pfn && ShrinkFileLocked(file, pfn, index, cpu);
+        memmap.UnlockPage(pfn);
+        if (freed)
+        {
+            file.Cache.FreeRemoved(pfn, cpu);
+            counters.Add(cpu, Stat.ReclaimFileDrops);
+        }
+        else
+        {
+            release.PutPage(cpu, pfn);
+        }
+
+        return freed;
+    }
+
+    /// <summary>
+    /// <c>shrink_folio_list</c> for a page-cache page, locked and referenced: <c>try_to_unmap</c> (each entry cleared,
+    /// its flush deferred, a dirty entry's state moved to the page), the deferred flushes, <c>pageout</c> if dirty, then
+    /// <c>__remove_mapping</c>. True when the page left the cache frozen; the caller unlocks and frees it.
+    /// </summary>
+    private bool ShrinkFileLocked(Inode file, long pfn, int index, int cpu)
+    {
+        if (memmap.MaybeDmaPinned(pfn))
+        {
+            // The kernel would unmap and write it, then fail the freeze; kept at once, the page also stays mapped and
+            // dirty for the pin's writes instead of being cleaned under them.
+            counters.Add(cpu, Stat.ReclaimKeptPinned);
+            ProtocolEvents.Mark("shrink_folio_list", "file pfn 0x{0:x} may be pinned: keep it", pfn);
+            return false;
+        }
+
+        if (memmap.MapCount(pfn) > 0)
+        {
+            var unmap = new UnmapFileVisitor(this, file, pfn, cpu);
+            rmap.Walk(pfn, ref unmap);
+            FlushDeferred(cpu);
+            if (memmap.MapCount(pfn) > 0)
+            {
+                ProtocolEvents.Mark("shrink_folio_list", "file pfn 0x{0:x} still mapped after try_to_unmap: keep it", pfn);
+                return false;
+            }
+        }
+
+        writeback.PageOutLocked(file, pfn, index, cpu);
+        return file.Cache.RemoveLocked(pfn, index, freezeBeforeDirtyTest);
+    }
+
+    /// <summary>
+    /// <c>try_to_unmap_one</c> of a page-cache page at one mapping, under its PTL: the entry is cleared (a later access
+    /// faults the page in from the cache or the store), its flush deferred, its dirty bit moved to the page.
+    /// </summary>
+    private void UnmapFileOne(Inode file, Vma vma, ulong address, long pfn, int cpu)
+    {
+        var table = tables.WalkToPteTable(vma.Mm.Pgd, address);
+        if (table < 0)
+        {
+            return;
+        }
+
+        var index = PageTableSet.Index(address, 1);
+        var ptl = tables.Ptl(table);
+        ptl.Enter();
+        var pte = ptes.PtepGet(table, index);
+        if (!pte.IsPresent || pte.Pfn != pfn)
+        {
+            ptl.Exit();
+            return;
+        }
+
+        var old = ptes.PtepGetAndClear(table, index);
+        DeferFlush(vma.Mm, address);
+        if (old.IsDirty)
+        {
+            file.Cache.MarkDirty(pfn);
+        }
+
+        memmap.RemoveMapTestLast(pfn);
+        ptl.Exit();
+        ProtocolEvents.Mark("try_to_unmap_one", old.IsDirty ? "pte at 0x{1:x}: file pfn 0x{0:x} cleared, dirty (page marked dirty)" : "pte at 0x{1:x}: file pfn 0x{0:x} cleared", pfn, address);
+        release.PutPage(cpu, pfn);
     }
 
     /// <summary>
@@ -237,6 +367,48 @@ internal sealed class Reclaimer(
         return true;
     }
 
+    /// <summary>
+    /// The page's age, from the A bits of its entries (<see cref="Referenced"/>, which clears them) and its aging flags;
+    /// true when it is old enough to reclaim now. An active page the hand finds unused is deactivated
+    /// (<c>shrink_active_list</c>); one it finds used stays active. An inactive page found used is kept and marked
+    /// referenced, and activated if it was marked already: used on two looks in a row (<c>folio_check_references</c>'
+    /// <c>FOLIOREF_ACTIVATE</c>). An inactive page found unused is reclaimed. So a page used once gets one second chance,
+    /// as under the plain clock, and a page used repeatedly gets two more sweeps after its use stops.
+    /// </summary>
+    private bool Aged(long pfn, int cpu)
+    {
+        var young = Referenced(pfn);
+        var flags = memmap.PeekFlags(pfn);
+        if ((flags & PageFlags.Active) != 0)
+        {
+            if (!young)
+            {
+                memmap.Age(pfn, PageFlags.None, PageFlags.Active | PageFlags.Referenced);
+                counters.Add(cpu, Stat.LruDeactivations);
+            }
+
+            return false;
+        }
+
+        if (!young)
+        {
+            memmap.Age(pfn, PageFlags.None, PageFlags.Referenced);
+            return true;
+        }
+
+        if ((flags & PageFlags.Referenced) != 0)
+        {
+            memmap.Age(pfn, PageFlags.Active, PageFlags.Referenced);
+            counters.Add(cpu, Stat.LruActivations);
+        }
+        else
+        {
+            memmap.Age(pfn, PageFlags.Referenced, PageFlags.None);
+        }
+
+        return false;
+    }
+
     /// <summary><c>folio_referenced</c>: whether an entry mapping the page was accessed since the last look (clearing the A bits).</summary>
     private bool Referenced(long pfn)
     {
@@ -370,5 +542,14 @@ internal sealed class Reclaimer(
     private struct UnmapVisitor(Reclaimer owner, long pfn, int slot, int cpu) : IRmapVisitor
     {
         public bool Visit(Vma vma, ulong address) => owner.UnmapOne(vma, address, pfn, slot, cpu);
+    }
+
+    private struct UnmapFileVisitor(Reclaimer owner, Inode file, long pfn, int cpu) : IRmapVisitor
+    {
+        public bool Visit(Vma vma, ulong address)
+        {
+            owner.UnmapFileOne(file, vma, address, pfn, cpu);
+            return true;
+        }
     }
 }

@@ -37,4 +37,7 @@ internal enum Stat
     ReclaimScans,
     ReclaimKeptPinned,
     SwapCacheFreesAfterCow,
+    ReclaimFileDrops,
+    LruActivations,
+    LruDeactivations,
 }

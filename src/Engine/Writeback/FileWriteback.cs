@@ -107,6 +107,30 @@ internal sealed class FileWriteback(
         return written;
     }
 
+    /// <summary>
+    /// <c>pageout</c> of a page-cache page that reclaim has unmapped: if it is dirty, clean it for I/O, set writeback,
+    /// copy it to the backing store and end writeback, all with the page lock held (the kernel unlocks it for the
+    /// I/O; holding it keeps a concurrent <see cref="Writeback(Inode)"/> waiting at the lock instead, which is
+    /// equivalent). True when it was written. Enter with the page locked and referenced, no spinlock held.
+    /// </summary>
+    public bool PageOutLocked(Inode file, long pfn, int index, int cpu)
+    {
+        WaitOnWriteback(pfn);
+        if (!ClearPageDirtyForIo(file, pfn))
+        {
+            return false;
+        }
+
+        memmap.SetFlags(pfn, PageFlags.Writeback);
+        file.Cache.ClearDirtyTagIfClean(index);
+        ProtocolEvents.Mark("pageout", "pfn 0x{0:x} (file page {2}) dirty: write it to the store", pfn, value: index);
+        SchedulingPoint.Interleave();
+        memory.Frame(pfn).CopyTo(file.Store.Page(index));
+        memmap.ClearFlags(pfn, PageFlags.Writeback);
+        counters.Add(cpu, Stat.PagesWrittenBack);
+        return true;
+    }
+
     /// <summary><c>folio_wait_writeback</c> (a test knob can turn it off). Enter with a reference on the page.</summary>
     private void WaitOnWriteback(long pfn)
     {
