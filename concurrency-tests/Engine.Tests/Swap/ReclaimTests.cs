@@ -149,6 +149,40 @@ public sealed class ReclaimTests
         Assert.Equal(3UL, machine.Cpus[0].Read(process, address));
     }
 
+    /// <summary>
+    /// The two lists as flags: a page found used on two looks in a row is made active, and then needs a look that finds
+    /// it unused (deactivated) and another (reclaimed) before it goes; a page used once goes on the second look.
+    /// </summary>
+    [Fact]
+    public void APageUsedOnTwoLooksInARowIsActivatedAndAgesTwiceMoreBeforeItGoes()
+    {
+        using var machine = Small();
+        var (process, hot) = Written(machine, 1, 40);
+        var (other, cold) = Written(machine, 1, 41);
+        var pfn = EntryAt(machine, process, hot).Pfn;
+
+        Assert.Equal(0, machine.Reclaimer.Sweep());
+        Assert.True(machine.Memmap.TestFlags(pfn, Engine.Memory.PageFlags.Referenced));
+
+        // CPU 1's TLB has no entry for the page: its load walks and sets the A bit again (CPU 0's would hit its TLB).
+        Assert.Equal(40UL, machine.Cpus[1].Read(process, hot));
+        Assert.Equal(1, machine.Reclaimer.Sweep());
+        Assert.True(EntryAt(machine, other, cold).IsSwap, "the page used once goes on its second look");
+        Assert.Equal(1, machine.Stats.LruActivations);
+        Assert.True(machine.Memmap.TestFlags(pfn, Engine.Memory.PageFlags.Active));
+
+        Assert.Equal(0, machine.Reclaimer.Sweep());
+        Assert.Equal(1, machine.Stats.LruDeactivations);
+        Assert.True(EntryAt(machine, process, hot).IsPresent);
+        Assert.False(machine.Memmap.TestFlags(pfn, Engine.Memory.PageFlags.Active));
+
+        Assert.Equal(1, machine.Reclaimer.Sweep());
+        Assert.True(EntryAt(machine, process, hot).IsSwap);
+        Assert.Equal(40UL, machine.Cpus[0].Read(process, hot));
+        Assert.Equal(41UL, machine.Cpus[0].Read(other, cold));
+        machine.CheckInvariants();
+    }
+
     [Fact]
     public void WithoutSwapNothingAnonymousIsReclaimed()
     {
