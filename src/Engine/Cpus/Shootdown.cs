@@ -13,7 +13,8 @@ namespace Engine.Cpus;
 /// The hazard it closes: hardware makes "walk the page table, then fill the TLB" atomic with respect to a shootdown
 /// IPI; the model's walker is not, so a walk in flight during a shootdown could fill a stale entry after the
 /// invalidation. A shootdown therefore invalidates, waits until each target that was inside an access has left it,
-/// invalidates again, and waits once more for the accesses in flight (<see cref="MachineOptions.GuardWalksInFlight"/>).
+/// and, on the targets that were inside an access when it began, invalidates again and waits once more for the
+/// accesses in flight (<see cref="MachineOptions.GuardWalksInFlight"/>).
 /// </para>
 /// </summary>
 internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool guardWalksInFlight, bool broadcastInvalidate)
@@ -25,8 +26,10 @@ internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool g
     /// <c>flush_tlb_mm_range</c>: no CPU uses a translation of [<paramref name="start"/>, <paramref name="end"/>) of
     /// <paramref name="mm"/> after this returns. Invalidate on every CPU of the mm's cpumask; wait until each target
     /// that was inside an access has left it (an access in flight may finish with the old translation, as a store in
-    /// flight does on hardware, and a walk in flight may have filled a stale entry after the first invalidation);
-    /// invalidate again; wait again for the accesses in flight (one may have hit what a walk filled before the second invalidation). With IPIs (not <see cref="MachineOptions.BroadcastTlbInvalidate"/>) a target in an
+    /// flight does on hardware, and a walk in flight may have filled a stale entry after the first invalidation); on the
+    /// targets that were inside an access when the flush began (only those can have such a walk), invalidate again
+    /// and wait again for the accesses in flight (one may have hit what a walk filled before the second
+    /// invalidation). With IPIs (not <see cref="MachineOptions.BroadcastTlbInvalidate"/>) a target in an
     /// IRQ-disabled section acknowledges only when it leaves it. A CPU outside both acknowledges at once. May be
     /// called with a PTL held: accesses never take locks, so the wait always ends. <paramref name="cpu"/> is the
     /// initiator (−1: a caller that is not a CPU), for the counters.
@@ -49,33 +52,48 @@ internal sealed class Shootdown(CpuContext[] cpus, StatCounters counters, bool g
             value2: (long)((end - start + PhysicalMemory.PageSize - 1) >> PhysicalMemory.PageShift));
         var startVpn = start >> PhysicalMemory.PageShift;
         var endVpn = (end + PhysicalMemory.PageSize - 1) >> PhysicalMemory.PageShift;
+
+        // Which targets were inside an access when the flush began (the caller cleared the entries before): only
+        // those can have a walk in flight that read an old entry and fills the TLB after the invalidation. A target
+        // outside then cannot: its next access announces itself with a full barrier before it reads the tables, so it
+        // reads the cleared entries.
+        var inFlight = 0UL;
         var targets = 0;
         for (var bits = mask; bits != 0; bits &= bits - 1)
         {
-            cpus[BitOperations.TrailingZeroCount(bits)].Tlb.InvalidateRange(mm.Id, startVpn, endVpn);
+            var target = BitOperations.TrailingZeroCount(bits);
+            if (guardWalksInFlight && (cpus[target].AccessSequence & 1) != 0)
+            {
+                inFlight |= 1UL << target;
+            }
+
+            cpus[target].Tlb.InvalidateRange(mm.Id, startVpn, endVpn);
             targets++;
         }
 
         if (guardWalksInFlight)
         {
+            // Every target: an access that hit the old translation before the invalidation may still be in flight
+            // (a store on hardware completes too); the flush returns only after it ends.
             for (var bits = mask; bits != 0; bits &= bits - 1)
             {
                 WaitUntilOutsideAccess(cpus[BitOperations.TrailingZeroCount(bits)]);
             }
 
-            for (var bits = mask; bits != 0; bits &= bits - 1)
+            // The targets that had an access in flight at the start: invalidate again what a walk in flight may have
+            // filled, and wait once more. Between the first wait and the second invalidation a target may have begun
+            // a new access that hit such an entry, and that access is still in flight: the flush must not return (and
+            // the caller free the frame) before it ends. After this wait no access can use the old translation: every
+            // walk that read the old entry ended before the first wait, the second invalidation removed what those
+            // walks filled, and a new access misses. (Found by `engine stress --mix tlb` on real threads: a store
+            // reached the freed frame; the systematic tester's schedule is
+            // StressFoundRaceTests.StoresAgainstMadviseNeverReachAFreedFrame.)
+            for (var bits = inFlight; bits != 0; bits &= bits - 1)
             {
                 cpus[BitOperations.TrailingZeroCount(bits)].Tlb.InvalidateRange(mm.Id, startVpn, endVpn);
             }
 
-            // And wait once more. Between the first wait and the second invalidation a target may have begun a new
-            // access that hit the entry a walk in flight filled, and that access is still in flight: the flush must
-            // not return (and the caller free the frame) before it ends. After this wait no access can use the old
-            // translation: every walk that read the old entry ended before the first wait, the second invalidation
-            // removed what those walks filled, and a new access misses. (Found by `engine stress --mix tlb` on real
-            // threads: a store reached the freed frame; the systematic tester's schedule is
-            // StressFoundRaceTests.StoresAgainstMadviseNeverReachAFreedFrame.)
-            for (var bits = mask; bits != 0; bits &= bits - 1)
+            for (var bits = inFlight; bits != 0; bits &= bits - 1)
             {
                 WaitUntilOutsideAccess(cpus[BitOperations.TrailingZeroCount(bits)]);
             }
