@@ -41,13 +41,15 @@ public static class EnginePageFault
     /// <summary>
     /// Runs one configuration of <paramref name="test"/>: <paramref name="workers"/> threads sharing address spaces
     /// as <paramref name="sharing"/> says, on a 2-CPU machine (or more if there are more workers) with
-    /// <see cref="PageFaultTest.Frames"/> frames, with or without poisoning of freed frames. In the file tests each
+    /// <see cref="PageFaultTest.Frames(int)"/> frames, with or without poisoning of freed frames. In the file tests each
     /// worker maps a file of its own (will-it-scale's "separate file" tests), created before the workers start.
     /// Worker <c>i</c> drives CPU <c>i * cpuStride</c>: a stride of 2 leaves an idle CPU between two busy ones (a
     /// diagnostic for false sharing between neighbouring per-CPU objects). At the end, checks what reached each file
-    /// (<see cref="CheckFiles"/>) and the machine's invariants.
+    /// (<see cref="CheckFiles"/>) and the machine's invariants. With <paramref name="workingSet"/> above 1 the machine
+    /// has that much less memory than the workers' peak (<see cref="PageFaultTest.Frames(int, double)"/>) and swap
+    /// for all of it, so the loops run on direct reclaim.
     /// </summary>
-    public static PageFaultRunResult Measure(PageFaultTest test, EngineSharing sharing, int workers, bool poisonFreedFrames, TimeSpan warmup, TimeSpan duration, int cpuStride = 1)
+    public static PageFaultRunResult Measure(PageFaultTest test, EngineSharing sharing, int workers, bool poisonFreedFrames, TimeSpan warmup, TimeSpan duration, int cpuStride = 1, double workingSet = 1)
     {
         ArgumentNullException.ThrowIfNull(test);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cpuStride);
@@ -60,7 +62,8 @@ public static class EnginePageFault
         var options = new MachineOptions
         {
             Cpus = Math.Max(2, ((workers - 1) * cpuStride) + 1),
-            Frames = test.Frames(sharing == EngineSharing.SeparateMachines ? 1 : workers),
+            Frames = test.Frames(sharing == EngineSharing.SeparateMachines ? 1 : workers, workingSet),
+            SwapSlots = test.SwapSlotsFor(sharing == EngineSharing.SeparateMachines ? 1 : workers),
             PteLayout = PteLayout.Native64,
             PoisonFreedFrames = poisonFreedFrames,
         };
@@ -185,7 +188,9 @@ public static class EnginePageFault
             PageCacheFillsPerPage: Delta(statsBefore, statsAfter, s => s.PageCacheFills) / (double)Math.Max(1, pages),
             ShootdownsPerRegion: shootdowns * (double)PagesPerRegion / Math.Max(1, pages),
             ShootdownTargetsPerShootdown: targets / (double)Math.Max(1, shootdowns),
-            FaultRetries: Delta(statsBefore, statsAfter, s => s.FaultRetries));
+            FaultRetries: Delta(statsBefore, statsAfter, s => s.FaultRetries),
+            SwapOutsPerPage: Delta(statsBefore, statsAfter, s => s.SwapOuts) / (double)Math.Max(1, pages),
+            FileDropsPerPage: Delta(statsBefore, statsAfter, s => s.ReclaimFileDrops) / (double)Math.Max(1, pages));
     }
 
     /// <summary>

@@ -17,7 +17,9 @@ namespace Engine.Benchmarks;
 /// seconds per configuration, default 5), <c>--warmup S</c> (default 1), <c>--skip-native</c>,
 /// <c>--skip-baseline</c>, <c>--kernel-dirs DIR[,DIR]</c>, <c>--cpu-stride N</c> (worker i drives CPU i x N; see
 /// <see cref="EnginePageFault.Measure"/>), and, to profile one engine configuration, <c>--only
-/// single|shared|separate|machines</c> and <c>--poison on|off|both</c>. The last engine configuration, two threads
+/// single|shared|separate|machines</c> and <c>--poison on|off|both</c>; <c>--working-set F</c> (1 to 16, default 1)
+/// gives the engine's machine F times less memory than the workers' peak and swap for all of it, so page_fault1 runs
+/// on direct reclaim (the kernel runs are unaffected; use <c>--skip-native</c>). The last engine configuration, two threads
 /// each on its own machine, is a diagnostic with no kernel counterpart: it shows how the engine scales when the
 /// threads share nothing. When page_fault1 is among the tests the mode also measures
 /// <see cref="FrameClearingBaseline"/>, the memory-traffic ceiling of its loop.
@@ -27,7 +29,7 @@ public static class PageFaultHarness
 {
     private const string Usage =
         "usage: pagefault [--test pf1|pf2|pf3|all|LIST] [--duration S] [--warmup S] [--skip-native] [--skip-baseline] " +
-        "[--kernel-dirs DIR[,DIR]] [--cpu-stride N] [--only single|shared|separate|machines] [--poison on|off|both]";
+        "[--kernel-dirs DIR[,DIR]] [--cpu-stride N] [--only single|shared|separate|machines] [--poison on|off|both] [--working-set F]";
 
     // Name, workers, whether the kernel runs them as processes, and how the engine shares address spaces.
     private static readonly (string Name, int Workers, bool Processes, EngineSharing Sharing)[] s_rows =
@@ -47,6 +49,7 @@ public static class PageFaultHarness
         var skipNative = false;
         var skipBaseline = false;
         var cpuStride = 1;
+        var workingSet = 1.0;
         EngineSharing? only = null;
         bool[] poisonSettings = [true, false];
         IReadOnlyList<PageFaultTest> tests = PageFaultTest.All;
@@ -105,6 +108,14 @@ public static class PageFaultHarness
                     }
 
                     break;
+                case "--working-set" when i + 1 < args.Length:
+                    if (!double.TryParse(args[++i], NumberStyles.Float, CultureInfo.InvariantCulture, out workingSet) || !(workingSet >= 1 && workingSet <= 16))
+                    {
+                        Console.Error.WriteLine($"--working-set takes a factor from 1 to 16, not '{args[i]}'");
+                        return 2;
+                    }
+
+                    break;
                 case "--poison" when i + 1 < args.Length:
                     poisonSettings = args[++i] switch
                     {
@@ -131,6 +142,11 @@ public static class PageFaultHarness
             $"{duration.TotalSeconds:0.#} s measured per configuration; .NET {Environment.Version}, {Environment.ProcessorCount} logical cores, " +
             $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
         Console.WriteLine($"load average at start: {LoadAverage()} (other work on the machine skews every figure below)");
+        if (workingSet > 1)
+        {
+            Console.WriteLine($"engine working set: {workingSet:0.##} x the memory left for it, swap for all of it (direct reclaim in the faults)");
+        }
+
         Console.WriteLine($"engine run-time checks: {(Engine.Invariants.Checks.Enabled ? "on" : "off")} ({Engine.Invariants.Checks.EnvironmentVariable}=1 turns them on, 0 off; off by default here)");
 
         var rows = only is null ? s_rows : s_rows.Where(r => r.Sharing == only).ToArray();
@@ -151,7 +167,7 @@ public static class PageFaultHarness
         var results = new List<TestResults>();
         foreach (var test in tests)
         {
-            var result = RunTest(test, rows, nativeDirectory, test.MapsFile ? kernelDirs : [(string?)null], poisonSettings, warmup, duration, cpuStride);
+            var result = RunTest(test, rows, nativeDirectory, test.MapsFile ? kernelDirs : [(string?)null], poisonSettings, warmup, duration, cpuStride, workingSet);
             results.Add(result);
             PrintTestTable(result, rows);
         }
@@ -203,7 +219,8 @@ public static class PageFaultHarness
         bool[] poisonSettings,
         TimeSpan warmup,
         TimeSpan duration,
-        int cpuStride)
+        int cpuStride,
+        double workingSet)
     {
         Console.WriteLine();
         Console.WriteLine($"## {test.Name}: {test.Description}; each store is one {test.FaultKind} in the engine");
@@ -236,7 +253,7 @@ public static class PageFaultHarness
             var row = rows[i];
             foreach (var poison in poisonSettings)
             {
-                var run = EnginePageFault.Measure(test, row.Sharing, row.Workers, poison, warmup, duration, cpuStride);
+                var run = EnginePageFault.Measure(test, row.Sharing, row.Workers, poison, warmup, duration, cpuStride, workingSet);
                 (poison ? result.Poisoned : result.Unpoisoned)[i] = run;
                 Console.WriteLine($"engine {test.Name} {row.Name}, poison {(poison ? "on" : "off")}: {run.FaultsPerSecond:N0} pages/s");
             }
@@ -288,8 +305,8 @@ public static class PageFaultHarness
         Console.WriteLine();
         Console.WriteLine("Engine breakdown (regions wholly inside the window; times are each worker's wall time, averaged over workers):");
         Console.WriteLine();
-        Console.WriteLine("| test | configuration | poison | regions | touch ns/page | munmap ns/page | mmap µs | alloc B/page (touch) | alloc B/munmap | alloc B/mmap | faults/page | cache fills/page | shootdowns/region | targets/shootdown | fault retries |");
-        Console.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| test | configuration | poison | regions | touch ns/page | munmap ns/page | mmap µs | alloc B/page (touch) | alloc B/munmap | alloc B/mmap | faults/page | cache fills/page | shootdowns/region | targets/shootdown | fault retries | swap-outs/page | file drops/page |");
+        Console.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var result in results)
         {
             for (var i = 0; i < rows.Length; i++)
@@ -304,7 +321,7 @@ public static class PageFaultHarness
                     Console.WriteLine(
                         $"| {result.Test.Name} | {rows[i].Name} | {label} | {r.Regions:N0} | {r.TouchNsPerPage:N1} | {r.MunmapNsPerPage:N1} | {r.MmapNsPerRegion / 1000:N1} " +
                         $"| {r.TouchBytesAllocatedPerPage:N3} | {r.MunmapBytesAllocatedPerRegion:N0} | {r.MmapBytesAllocatedPerRegion:N0} " +
-                        $"| {r.FaultsPerPage:N3} {result.Test.FaultKind} | {r.PageCacheFillsPerPage:N3} | {r.ShootdownsPerRegion:N2} | {r.ShootdownTargetsPerShootdown:N2} | {r.FaultRetries:N0} |");
+                        $"| {r.FaultsPerPage:N3} {result.Test.FaultKind} | {r.PageCacheFillsPerPage:N3} | {r.ShootdownsPerRegion:N2} | {r.ShootdownTargetsPerShootdown:N2} | {r.FaultRetries:N0} | {r.SwapOutsPerPage:N3} | {r.FileDropsPerPage:N3} |");
                 }
             }
         }

@@ -18,6 +18,8 @@ namespace Engine.Benchmarks;
 /// <param name="ShootdownsPerRegion">The machine's TlbShootdowns per region.</param>
 /// <param name="ShootdownTargetsPerShootdown">CPUs targeted per shootdown.</param>
 /// <param name="FaultRetries">Faults that found the entry changed under the PTL.</param>
+/// <param name="SwapOutsPerPage">Pages written to swap over pages touched (0 unless the working set exceeds memory).</param>
+/// <param name="FileDropsPerPage">Page-cache pages reclaim dropped over pages touched.</param>
 public sealed record PageFaultRunResult(
     double FaultsPerSecond,
     long Regions,
@@ -31,4 +33,6 @@ public sealed record PageFaultRunResult(
     double PageCacheFillsPerPage,
     double ShootdownsPerRegion,
     double ShootdownTargetsPerShootdown,
-    long FaultRetries);
+    long FaultRetries,
+    double SwapOutsPerPage = 0,
+    double FileDropsPerPage = 0);

@@ -91,7 +91,23 @@ public sealed class PageFaultTest
     /// back: the whole file of every worker stays cached, as it does in the kernel.
     /// </summary>
     public int Frames(int workers)
-        => (Math.Max(2, workers) * (int)(EnginePageFault.RegionBytes / EnginePageFault.PageBytes) * FramesPerPage) + SlackFrames;
+        => PeakPages(workers) + SlackFrames;
+
+    /// <summary>
+    /// Frames for a machine on which the pages <paramref name="workers"/> workers hold at their peak are
+    /// <paramref name="workingSet"/> times the frames left for them: 1,024 frames beyond those are for page tables and
+    /// the per-CPU caches. Above 1 the loops run on direct reclaim, and page_fault1's pages go to swap as the touch
+    /// phase reaches the end of memory. At 1, <see cref="Frames(int)"/>.
+    /// </summary>
+    public int Frames(int workers, double workingSet)
+        => workingSet <= 1 ? Frames(workers) : (int)(workers * RegionPages * FramesPerPage / workingSet) + 1_024;
+
+    /// <summary>Swap slots enough for every page the workers can hold at once (<see cref="Frames(int)"/>'s count).</summary>
+    public int SwapSlotsFor(int workers) => Frames(workers);
+
+    private static int RegionPages => (int)(EnginePageFault.RegionBytes / EnginePageFault.PageBytes);
+
+    private int PeakPages(int workers) => Math.Max(2, workers) * RegionPages * FramesPerPage;
 
     /// <summary>The test whose <see cref="Option"/> or <see cref="Name"/> is <paramref name="text"/>, or null.</summary>
     public static PageFaultTest? Parse(string text) => All.FirstOrDefault(t => t.Option == text || t.Name == text);
