@@ -47,20 +47,62 @@ internal sealed class Reclaimer(
     private long _hand;
 
     /// <summary>
-    /// Reclaims until <paramref name="frames"/> frames were freed or two sweeps of the memmap found nothing more to
-    /// free; returns how many were freed. Enter with no lock held; <paramref name="cpu"/> is the caller (−1: not a CPU,
-    /// as kswapd).
+    /// How many pages reclaim unmaps before it flushes their TLB entries at once and writes and frees them
+    /// (<c>SWAP_CLUSTER_MAX</c>).
     /// </summary>
-    public int Reclaim(int frames, int cpu)
+    public const int BatchPages = 32;
+
+    /// <summary>
+    /// Reclaims until <paramref name="frames"/> frames were freed or two sweeps of the memmap found nothing more to
+    /// free; returns how many were freed (never more than asked). Enter with no lock held; <paramref name="cpu"/> is
+    /// the caller (−1: not a CPU, as kswapd).
+    /// </summary>
+    public int Reclaim(int frames, int cpu) => Scan(frames, 2L * memmap.Frames, cpu);
+
+    /// <summary>
+    /// One sweep of the hand over every frame, whatever it frees; returns how many it freed. For tests of the aging,
+    /// which need to know how many looks each page has had. Enter with no lock held.
+    /// </summary>
+    internal int Sweep(int cpu = -1) => Scan(int.MaxValue, memmap.Frames, cpu);
+
+    /// <summary>
+    /// <c>shrink_folio_list</c> over the pages the hand passes, <see cref="BatchPages"/> at a time: each page that is
+    /// old enough is locked and unmapped with its flush deferred (<see cref="Isolate"/>); then one flush for the batch
+    /// (<c>try_to_unmap_flush</c>), and each page is written if dirty and removed (<see cref="Finish"/>). A batch never
+    /// holds more pages than are still to be freed.
+    /// </summary>
+    private int Scan(int frames, long pages, int cpu)
     {
         var freed = 0;
         var span = memmap.Frames;
-        for (var scanned = 0L; freed < frames && scanned < 2L * span; scanned++)
+        Span<long> batch = stackalloc long[BatchPages];
+        var scanned = 0L;
+        while (freed < frames && scanned < pages)
         {
-            var pfn = memmap.BasePfn + (long)((ulong)Atomic.Add(ref _hand, 1) % (ulong)span);
-            if (TryReclaim(pfn, cpu))
+            var room = Math.Min(BatchPages, frames - freed);
+            var count = 0;
+            for (; count < room && scanned < pages; scanned++)
             {
-                freed++;
+                var pfn = memmap.BasePfn + (long)((ulong)Atomic.Add(ref _hand, 1) % (ulong)span);
+                if (Isolate(pfn, cpu))
+                {
+                    batch[count++] = pfn;
+                }
+            }
+
+            if (count == 0)
+            {
+                break;
+            }
+
+            // try_to_unmap_flush: the batch's deferred flushes, before any of its pages is written or given up on.
+            FlushDeferred(cpu);
+            for (var i = 0; i < count; i++)
+            {
+                if (Finish(batch[i], cpu))
+                {
+                    freed++;
+                }
             }
         }
 
@@ -68,27 +110,11 @@ internal sealed class Reclaimer(
     }
 
     /// <summary>
-    /// One sweep of the hand over every frame, whatever it frees; returns how many it freed. For tests of the aging,
-    /// which need to know how many looks each page has had. Enter with no lock held.
+    /// The first half of <c>shrink_folio_list</c> for one page: true when the page is old enough, now locked and
+    /// referenced by us, and unmapped (its entries' flushes deferred), for <see cref="Finish"/>; false leaves nothing
+    /// held.
     /// </summary>
-    internal int Sweep(int cpu = -1)
-    {
-        var freed = 0;
-        var span = memmap.Frames;
-        for (var scanned = 0L; scanned < span; scanned++)
-        {
-            var pfn = memmap.BasePfn + (long)((ulong)Atomic.Add(ref _hand, 1) % (ulong)span);
-            if (TryReclaim(pfn, cpu))
-            {
-                freed++;
-            }
-        }
-
-        return freed;
-    }
-
-    /// <summary>One page of <c>shrink_folio_list</c>; true when it was freed.</summary>
-    private bool TryReclaim(long pfn, int cpu)
+    private bool Isolate(long pfn, int cpu)
     {
         // Anonymous pages and page-cache pages, not the ones being set up or torn down: a racy look first, then under a
         // reference.
@@ -100,14 +126,14 @@ internal sealed class Reclaimer(
 
         if ((flags & PageFlags.Anon) != 0)
         {
-            return swap.Device.Slots > 0 && memmap.TryGetPage(pfn) && TryReclaimAnon(pfn, cpu);
+            return swap.Device.Slots > 0 && memmap.TryGetPage(pfn) && IsolateAnon(pfn, cpu);
         }
 
-        return Volatile.Read(ref memmap.Page(pfn).Mapping) > 0 && memmap.TryGetPage(pfn) && TryReclaimFile(pfn, cpu);
+        return Volatile.Read(ref memmap.Page(pfn).Mapping) > 0 && memmap.TryGetPage(pfn) && IsolateFile(pfn, cpu);
     }
 
-    /// <summary>An anonymous page, with our reference: to swap and freed (true), or kept (false, the reference dropped).</summary>
-    private bool TryReclaimAnon(long pfn, int cpu)
+    /// <summary>An anonymous page, with our reference: locked, in the swap cache and unmapped (true), or kept (false, nothing held).</summary>
+    private bool IsolateAnon(long pfn, int cpu)
     {
         counters.Add(cpu, Stat.ReclaimScans);
         if (!memmap.TestFlags(pfn, PageFlags.Anon) || !Aged(pfn, cpu) || !memmap.TryLockPage(pfn))
@@ -116,36 +142,34 @@ internal sealed class Reclaimer(
             return false;
         }
 
-        var freed = false;
-        try
+        if (UnmapAnonLocked(pfn, cpu))
         {
-            freed = SwapOutLocked(pfn, cpu);
-        }
-        finally
-        {
-            if (!freed)
-            {
-                // A page kept while nothing maps it and no swap entry names its slot (a zap took its last entry while
-                // we held it) has no business in the swap cache: leave it to whoever holds it, without the slot.
-                if (memmap.MapCount(pfn) == 0)
-                {
-                    swap.FreeSwap(pfn, release, cpu);
-                }
-
-                memmap.UnlockPage(pfn);
-                release.PutPage(cpu, pfn);
-            }
+            return true;
         }
 
-        return freed;
+        KeepAnon(pfn, cpu);
+        return false;
+    }
+
+    /// <summary>Gives back a locked anonymous page reclaim keeps: unlocked, our reference dropped.</summary>
+    private void KeepAnon(long pfn, int cpu)
+    {
+        // A page kept while nothing maps it and no swap entry names its slot (a zap took its last entry while we held
+        // it) has no business in the swap cache: leave it to whoever holds it, without the slot.
+        if (memmap.MapCount(pfn) == 0)
+        {
+            swap.FreeSwap(pfn, release, cpu);
+        }
+
+        memmap.UnlockPage(pfn);
+        release.PutPage(cpu, pfn);
     }
 
     /// <summary>
     /// A page-cache page, with our reference (the page we hold may have left the cache, or never been in one: checked
-    /// here): unmapped through the file's rmap, written back if dirty, removed from the cache and freed (true), or kept
-    /// (false, the reference dropped). A clean page is dropped; its next fault reads it from the backing store again.
+    /// here): locked and unmapped through the file's rmap (true), or kept (false, nothing held).
     /// </summary>
-    private bool TryReclaimFile(long pfn, int cpu)
+    private bool IsolateFile(long pfn, int cpu)
     {
         var id = Atomic.Read(ref memmap.Page(pfn).Mapping);
         if (id <= 0 || memmap.TestFlags(pfn, PageFlags.Anon) || id > files.All.Count)
@@ -170,7 +194,38 @@ internal sealed class Reclaimer(
         }
 
         // Under the page lock the page cannot leave the cache (removal takes it): once it is still there, it stays.
-        var freed = file.Cache.Peek(index) == pfn && ShrinkFileLocked(file, pfn, index, cpu);
+        if (file.Cache.Peek(index) == pfn && UnmapFileLocked(file, pfn, cpu))
+        {
+            return true;
+        }
+
+        memmap.UnlockPage(pfn);
+        release.PutPage(cpu, pfn);
+        return false;
+    }
+
+    /// <summary>
+    /// The second half of <c>shrink_folio_list</c>, after the batch's flush, for a page <see cref="Isolate"/> locked and
+    /// unmapped: written to its slot or file if dirty (<c>pageout</c>), then <c>__remove_mapping</c>. True when it was
+    /// freed; otherwise it is kept, unlocked, and our reference dropped.
+    /// </summary>
+    private bool Finish(long pfn, int cpu)
+    {
+        if (memmap.TestFlags(pfn, PageFlags.Anon))
+        {
+            if (SwapOutUnmapped(pfn, cpu))
+            {
+                return true;
+            }
+
+            KeepAnon(pfn, cpu);
+            return false;
+        }
+
+        var file = files.OfPage(pfn);
+        var index = (int)Atomic.Read(ref memmap.Page(pfn).Index);
+        writeback.PageOutLocked(file, pfn, index, cpu);
+        var freed = file.Cache.RemoveLocked(pfn, index, freezeBeforeDirtyTest);
         memmap.UnlockPage(pfn);
         if (freed)
         {
@@ -186,11 +241,10 @@ internal sealed class Reclaimer(
     }
 
     /// <summary>
-    /// <c>shrink_folio_list</c> for a page-cache page, locked and referenced: <c>try_to_unmap</c> (each entry cleared,
-    /// its flush deferred, a dirty entry's state moved to the page), the deferred flushes, <c>pageout</c> if dirty, then
-    /// <c>__remove_mapping</c>. True when the page left the cache frozen; the caller unlocks and frees it.
+    /// <c>try_to_unmap</c> of a locked page-cache page: every entry cleared, flushes deferred, dirty bits moved to the
+    /// page. False when it is kept: it may be pinned, or is still mapped.
     /// </summary>
-    private bool ShrinkFileLocked(Inode file, long pfn, int index, int cpu)
+    private bool UnmapFileLocked(Inode file, long pfn, int cpu)
     {
         if (memmap.MaybeDmaPinned(pfn))
         {
@@ -205,7 +259,6 @@ internal sealed class Reclaimer(
         {
             var unmap = new UnmapFileVisitor(this, file, pfn, cpu);
             rmap.Walk(pfn, ref unmap);
-            FlushDeferred(cpu);
             if (memmap.MapCount(pfn) > 0)
             {
                 ProtocolEvents.Mark("shrink_folio_list", "file pfn 0x{0:x} still mapped after try_to_unmap: keep it", pfn);
@@ -213,8 +266,7 @@ internal sealed class Reclaimer(
             }
         }
 
-        writeback.PageOutLocked(file, pfn, index, cpu);
-        return file.Cache.RemoveLocked(pfn, index, freezeBeforeDirtyTest);
+        return true;
     }
 
     /// <summary>
@@ -253,10 +305,11 @@ internal sealed class Reclaimer(
     }
 
     /// <summary>
-    /// With the page locked and referenced: into the swap cache, unmapped, written, removed and freed; true when freed
-    /// (the page lock and our reference are gone then). False leaves both to the caller.
+    /// The first half for a locked anonymous page: into the swap cache (<c>add_to_swap</c>) and unmapped through the
+    /// rmap, flushes deferred. False when it is kept: it may be pinned, is not mapped and not in the swap cache (being
+    /// set up or torn down), swap is full, or it is still mapped (an exclusive page found maybe pinned).
     /// </summary>
-    private bool SwapOutLocked(long pfn, int cpu)
+    private bool UnmapAnonLocked(long pfn, int cpu)
     {
         if (!memmap.TestFlags(pfn, PageFlags.Anon) || memmap.MaybeDmaPinned(pfn))
         {
@@ -297,9 +350,6 @@ internal sealed class Reclaimer(
         {
             var unmap = new UnmapVisitor(this, pfn, slot, cpu);
             rmap.Walk(pfn, ref unmap);
-
-            // try_to_unmap_flush: the batch's deferred flushes, before the page is written or given up on.
-            FlushDeferred(cpu);
             if (memmap.MapCount(pfn) > 0)
             {
                 ProtocolEvents.Mark("shrink_folio_list", "pfn 0x{0:x} still mapped after try_to_unmap: keep it", pfn);
@@ -307,6 +357,16 @@ internal sealed class Reclaimer(
             }
         }
 
+        return true;
+    }
+
+    /// <summary>
+    /// The second half for an anonymous page, unmapped, its flushes done: written to its slot if dirty, then removed
+    /// and freed; true when freed (the page lock and our reference are gone then). False leaves both to the caller.
+    /// </summary>
+    private bool SwapOutUnmapped(long pfn, int cpu)
+    {
+        var slot = swap.SlotOf(pfn);
         if (memmap.TestAndClearFlag(pfn, PageFlags.Dirty))
         {
             // pageout: the page is unmapped and locked; only a GUP reference can still write it, and then the freeze
@@ -531,6 +591,10 @@ internal sealed class Reclaimer(
         ProtocolEvents.Mark("set_tlb_ubc_flush_pending", "mm {2}: pte at 0x{1:x} cleared, its TLB flush deferred to the end of the batch", address: address, value: mm.Id);
     }
 
+    /// <summary>
+    /// <c>try_to_unmap_flush</c>: one flush per mm of the batch, over the range from its lowest to its highest deferred
+    /// entry (the kernel flushes every TLB of the batch's cpumask whole: <c>arch_tlbbatch_flush</c>).
+    /// </summary>
     private void FlushDeferred(int cpu)
     {
         var deferred = t_deferred;
@@ -539,10 +603,40 @@ internal sealed class Reclaimer(
             return;
         }
 
-        foreach (var (mm, address) in deferred)
+        for (var i = 0; i < deferred.Count; i++)
         {
-            ProtocolEvents.Mark("try_to_unmap_flush", "flush the deferred TLB entry of 0x{1:x} (mm {2})", address: address, value: mm.Id);
-            shootdown.FlushTlbRange(mm.Context, address, address + PhysicalMemory.PageSize, cpu);
+            var mm = deferred[i].Mm;
+            var seen = false;
+            for (var j = 0; j < i && !seen; j++)
+            {
+                seen = deferred[j].Mm == mm;
+            }
+
+            if (seen)
+            {
+                continue;
+            }
+
+            ulong low = ulong.MaxValue, high = 0;
+            var entries = 0;
+            for (var j = i; j < deferred.Count; j++)
+            {
+                if (deferred[j].Mm == mm)
+                {
+                    low = Math.Min(low, deferred[j].Address);
+                    high = Math.Max(high, deferred[j].Address);
+                    entries++;
+                }
+            }
+
+            ProtocolEvents.Mark(
+                "try_to_unmap_flush",
+                entries == 1 ? "flush the deferred TLB entry of 0x{1:x} (mm {2})" : "flush the {3} deferred TLB entries of [0x{1:x}, 0x{0:x}] (mm {2})",
+                (long)high,
+                low,
+                mm.Id,
+                entries);
+            shootdown.FlushTlbRange(mm.Context, low, high + PhysicalMemory.PageSize, cpu);
         }
 
         deferred.Clear();
