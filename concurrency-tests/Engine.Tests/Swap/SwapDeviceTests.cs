@@ -216,9 +216,10 @@ public sealed class SwapDeviceTests
         var most = Built(MachineOptions.MaxSwapSlots);
 
         // The device's and the cache's 16,384 chunk references, 128 KiB each; the arrays of 20 bytes a slot allocated
-        // at once made this 1.3 GB. The lower bound shows the measure sees those two arrays at all.
+        // at once made this 1.3 GB. The lower bound shows the measure sees those two arrays at all; its slack, and some
+        // of the upper bound's, is for one-off allocations of a few hundred bytes that fall in one build or the other.
         var references = 2L * 8 * (MachineOptions.MaxSwapSlots / SwapDevice.ChunkSlots);
-        Assert.InRange(most - none, references, references + (64 * 1024));
+        Assert.InRange(most - none, references - (8 * 1024), references + (64 * 1024));
     }
 
     [Fact]

@@ -26,8 +26,9 @@ namespace Engine.Swap;
 /// <para>
 /// The chunk reference is read plainly (<see cref="ChunkOf"/>), not through <c>Atomic</c>: it is written once, and an
 /// operation on a slot keeps the one scheduling point per access to the slot's word it had when the map was one array,
-/// so a machine explores the schedules it explored then. The differences: the compare-and-swap that publishes a chunk
-/// (one scheduling point, once per chunk), a full chunk that <see cref="Allocate"/> passes over without reading its
+/// and the tester's schedules change only where: the compare-and-swap that publishes a chunk (one scheduling point,
+/// once per chunk, and the cache's <see cref="SwapCache.TryAdd"/> adds another; enough to move the zoo's reclaim
+/// entries' first bugs to other schedules), a full chunk that <see cref="Allocate"/> passes over without reading its
 /// slots, and a slot of a chunk never created, which is read with no scheduling point at all (no protocol reads one:
 /// a swap entry names a claimed slot).
 /// </para>
