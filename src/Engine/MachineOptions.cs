@@ -207,7 +207,10 @@ public sealed class MachineOptions
 
     /// <summary>
     /// Swap slots of the machine's swap device: 0 for no swap; null (the default) for as many as <see cref="Frames"/>.
-    /// A slot's storage is allocated when the slot is first written, so unused slots cost 20 bytes each (2^26 slots: 1.3 GB).
+    /// The slots' metadata is allocated lazily, in chunks of 4,096 slots: 16 bytes per 4,096 slots (a chunk reference
+    /// each in the swap device and the swap cache) until a slot of the chunk is first used; then 20 bytes per slot of
+    /// that chunk (80 KiB: the slot's count word, its page reference and its swap cache entry); and a slot's page, 4 KiB,
+    /// once the slot is first written. So 2^26 slots cost 256 KiB while unused.
     /// </summary>
     public int? SwapSlots { get; init; }
 

@@ -2,6 +2,7 @@ using Engine.Invariants;
 using Engine.Memory;
 using Engine.PageTables;
 using Engine.Swap;
+using Engine.Systematic;
 
 namespace Engine.Tests.Swap;
 
@@ -196,6 +197,199 @@ public sealed class SwapDeviceTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new MachineOptions { SwapSlots = MachineOptions.MaxSwapSlots + 1 }.Validate());
     }
 
+    [Fact]
+    public void AMachineWithTheMostSwapSlotsPaysOnlyForItsChunkReferences()
+    {
+        static long Built(int swapSlots)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = swapSlots });
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.Equal(swapSlots, machine.SwapDevice.Slots);
+            Assert.Equal(0, machine.SwapDevice.AllocatedChunks);
+            Assert.Equal(0, machine.SwapCache.AllocatedChunks);
+            return allocated;
+        }
+
+        Built(0);
+        var none = Built(0);
+        var most = Built(MachineOptions.MaxSwapSlots);
+
+        // The device's and the cache's 16,384 chunk references, 128 KiB each; the arrays of 20 bytes a slot allocated
+        // at once made this 1.3 GB. The lower bound shows the measure sees those two arrays at all; its slack, and some
+        // of the upper bound's, is for one-off allocations of a few hundred bytes that fall in one build or the other.
+        var references = 2L * 8 * (MachineOptions.MaxSwapSlots / SwapDevice.ChunkSlots);
+        Assert.InRange(most - none, references - (8 * 1024), references + (64 * 1024));
+    }
+
+    [Fact]
+    public void SwappingOnAMachineWithTheMostSwapSlotsAllocatesOnlyTheChunksItTouches()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = MachineOptions.MaxSwapSlots });
+        var device = machine.SwapDevice;
+
+        // Bring the rotating cursor to four slots before the end of chunk 0, so that the eight swap-outs cross into chunk 1.
+        for (var i = 0; i < SwapDevice.ChunkSlots - 5; i++)
+        {
+            Assert.Equal(0, device.ClearCache(device.Allocate()));
+        }
+
+        Assert.Equal(1, device.AllocatedChunks);
+        Assert.Equal(0, machine.SwapCache.AllocatedChunks);
+
+        var process = machine.CreateProcess();
+        var address = process.Mmap(8 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        for (var i = 0UL; i < 8; i++)
+        {
+            machine.Cpus[0].Write(process, address + (i * Page), 100 + i);
+        }
+
+        Assert.Equal(8, machine.Reclaim(8));
+        var slots = Enumerable.Range(0, 8).Select(i => (int)EntryOf(machine, process, address + ((ulong)i * Page)).SwapOffset).ToList();
+        Assert.Equal(Enumerable.Range(SwapDevice.ChunkSlots - 4, 8), slots.Order());
+        Assert.Equal(8, device.UsedSlots);
+        Assert.Equal(2, device.AllocatedChunks);
+        Assert.Equal(2, machine.SwapCache.AllocatedChunks);
+        machine.CheckInvariants();
+
+        for (var i = 0UL; i < 8; i++)
+        {
+            Assert.Equal(100 + i, machine.Cpus[0].Read(process, address + (i * Page)));
+        }
+
+        Assert.Equal(8, machine.Stats.SwapIns);
+        machine.CheckInvariants();
+        process.Dispose();
+        Assert.Equal(0, device.UsedSlots);
+        machine.CheckInvariants();
+
+        // Neither swapping nor the checker allocated any chunk beyond the two the slots lie in.
+        Assert.Equal(2, device.AllocatedChunks);
+        Assert.Equal(2, machine.SwapCache.AllocatedChunks);
+    }
+
+    [Fact]
+    public void SlotsOfAChunkNeverClaimedReadAsFreeAndEmptyWithoutAllocating()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = MachineOptions.MaxSwapSlots });
+        var device = machine.SwapDevice;
+        var cache = machine.SwapCache;
+        int[] slots = [0, 1, SwapDevice.ChunkSlots, (MachineOptions.MaxSwapSlots / 2) + 3, MachineOptions.MaxSwapSlots - 1];
+
+        // Counted, not asserted, inside the measured loop: the assertions allocate. Once first to compile the readers.
+        int Wrong()
+        {
+            var wrong = 0;
+            foreach (var slot in slots)
+            {
+                wrong += device.Count(slot) == 0 && !device.HasCache(slot) && device.IsFree(slot) && !device.HasStorage(slot)
+                    && !device.Duplicate(slot) && !device.SwapcachePrepare(slot)
+                    && cache.Peek(slot) == -1 && cache.Lookup(slot, machine.Pages, 0) == -1 ? 0 : 1;
+            }
+
+            return wrong + device.UsedSlots;
+        }
+
+        Assert.Equal(0, Wrong());
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var wrong = Wrong();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, wrong);
+        Assert.Equal(0, allocated);
+
+        // A free slot counts no reference and is not cached, allocated or not; and it has no page to copy.
+        Assert.Throws<InvalidOperationException>(() => device.Free(slots[^1]));
+        Assert.Throws<InvalidOperationException>(() => device.ClearCache(slots[^1]));
+        Assert.Throws<InvalidOperationException>(() => device.Page(slots[^1]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => device.Count(MachineOptions.MaxSwapSlots));
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.Peek(-1));
+        machine.CheckInvariants();
+        Assert.Equal(0, device.AllocatedChunks);
+        Assert.Equal(0, cache.AllocatedChunks);
+    }
+
+    [Fact]
+    public void TheCheckerReportsASwapEntryNamingASlotOfAChunkNeverClaimedWithoutAllocatingIt()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = MachineOptions.MaxSwapSlots });
+        var process = machine.CreateProcess();
+        var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        InstallSwapEntry(machine, process, address, MachineOptions.MaxSwapSlots - 1, exclusive: true);
+
+        var violation = Assert.Throws<InvariantViolationException>(machine.CheckInvariants);
+        Assert.Contains(ViolationKind.SwapCountMismatch, violation.Kinds);
+        Assert.Contains(ViolationKind.SwapExclusiveShared, violation.Kinds);
+        Assert.Equal(0, machine.SwapDevice.AllocatedChunks);
+        Assert.Equal(0, machine.SwapCache.AllocatedChunks);
+
+        // Taken away by hand (a zap would swap_free a slot that counts nothing): the machine is consistent again.
+        SetEntry(machine, process, address, Pte.None);
+        machine.CheckInvariants();
+    }
+
+    [Fact]
+    public void TwoThreadsFillingFreshChunksAtOnceGetDistinctSlotsAndConsistentCounts()
+    {
+        // Two full chunks and a short one; every round starts on a new device, so both threads' first claims race to
+        // create chunk 0, and the scans cross into chunks 1 and 2 together.
+        const int Slots = (2 * SwapDevice.ChunkSlots) + 100;
+        var sharedRounds = 0;
+        for (var round = 0; round < 100; round++)
+        {
+            var device = new SwapDevice(Slots);
+            var claimed = new[] { new List<int>(), new List<int>() };
+            using var gate = new Barrier(2);
+            var threads = Enumerable.Range(0, 2).Select(t => ControlledThread.Start(() =>
+            {
+                gate.SignalAndWait();
+                int slot;
+                while ((slot = device.Allocate()) >= 0)
+                {
+                    claimed[t].Add(slot);
+                }
+            })).ToArray();
+            foreach (var thread in threads)
+            {
+                thread.Join();
+            }
+
+            // With no slot freed meanwhile, −1 means full: every slot was claimed once, by one thread.
+            var all = claimed[0].Concat(claimed[1]).ToList();
+            Assert.Equal(Slots, all.Count);
+            Assert.Equal(Slots, all.Distinct().Count());
+            Assert.Equal(Slots, device.UsedSlots);
+            Assert.Equal(3, device.AllocatedChunks);
+            Assert.All(all, s => Assert.True(device.HasCache(s) && device.Count(s) == 0));
+            Assert.Equal(-1, device.Allocate());
+
+            // Both threads claimed slots in each of the three chunks: they ran at once as the chunks were created.
+            if (Enumerable.Range(0, 3).All(c => claimed[0].Any(s => s >> SwapDevice.ChunkShift == c) && claimed[1].Any(s => s >> SwapDevice.ChunkShift == c)))
+            {
+                sharedRounds++;
+            }
+
+            // And free them at once: every chunk's count returns to zero.
+            threads = Enumerable.Range(0, 2).Select(t => ControlledThread.Start(() =>
+            {
+                gate.SignalAndWait();
+                foreach (var slot in claimed[t])
+                {
+                    device.ClearCache(slot);
+                }
+            })).ToArray();
+            foreach (var thread in threads)
+            {
+                thread.Join();
+            }
+
+            Assert.Equal(0, device.UsedSlots);
+            Assert.All(all, s => Assert.True(device.IsFree(s)));
+            Assert.InRange(device.Allocate(), 0, Slots - 1);
+        }
+
+        Assert.True(sharedRounds > 0, "the two threads never claimed slots in every chunk together: the test proved nothing");
+    }
+
     /// <summary>A new page put in the swap cache at a new slot, the caller's reference dropped: held by the cache alone.</summary>
     private static (long Pfn, int Slot) CachedPage(Engine.Machine machine)
     {
@@ -221,12 +415,16 @@ public sealed class SwapDeviceTests
 
     /// <summary>Writes a swap entry for <paramref name="slot"/> at <paramref name="address"/> under its PTL (the table is allocated as a fault would).</summary>
     private static void InstallSwapEntry(Engine.Machine machine, Process process, ulong address, int slot, bool exclusive)
+        => SetEntry(machine, process, address, Pte.MakeSwap(0, slot, exclusive));
+
+    /// <summary>Writes <paramref name="entry"/> at <paramref name="address"/> under its PTL (the table is allocated as a fault would).</summary>
+    private static void SetEntry(Engine.Machine machine, Process process, ulong address, Pte entry)
     {
         var mm = process.Mm;
         var table = machine.Tables.PteAlloc(mm.Pgd, mm.PageTableLock, address, -1);
         var ptl = machine.Tables.Ptl(table);
         ptl.Enter();
-        machine.Ptes.SetPte(table, PageTableSet.Index(address, 1), Pte.MakeSwap(0, slot, exclusive));
+        machine.Ptes.SetPte(table, PageTableSet.Index(address, 1), entry);
         ptl.Exit();
     }
 

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Engine.Invariants;
 using Engine.Memory;
 using Engine.Sync;
@@ -11,20 +13,28 @@ namespace Engine.Swap;
 /// clears the flag (<see cref="SwapDevice.ClearCache"/>, <c>put_swap_folio</c>) and drops the cache's reference.
 /// Lookups are lockless (<see cref="Lookup"/>, <c>swap_cache_get_folio</c>): read the slot, try to take a reference,
 /// and re-check that the slot still holds that page, which a page freed and reused meanwhile would fail.
+/// <para>
+/// The entries are allocated lazily in chunks of <see cref="SwapDevice.ChunkSlots"/> slots, as the device's metadata
+/// is: a chunk (8 bytes a slot, filled with −1) is created by the first <see cref="TryAdd"/> into one of its slots, before
+/// the cache's lock is taken, and published with a compare-and-swap; until then every slot of it reads as empty
+/// (<see cref="Peek"/> and <see cref="Lookup"/> −1) and nothing is allocated to say so. The chunk reference is read
+/// plainly, as the device's is (<see cref="SwapDevice"/> says why).
+/// </para>
 /// </summary>
 internal sealed class SwapCache
 {
+    private const int ChunkMask = SwapDevice.ChunkSlots - 1;
+
     private readonly Memmap _memmap;
     private readonly SwapDevice _device;
-    private readonly long[] _slots;
+    private readonly long[]?[] _chunks;
 
-    /// <summary>Creates an empty swap cache for the slots of <paramref name="device"/>.</summary>
+    /// <summary>Creates an empty swap cache for the slots of <paramref name="device"/>, none of its chunks allocated yet.</summary>
     public SwapCache(Memmap memmap, SwapDevice device)
     {
         _memmap = memmap;
         _device = device;
-        _slots = new long[device.Slots];
-        Array.Fill(_slots, -1L);
+        _chunks = new long[]?[device.Chunks];
     }
 
     /// <summary>The device whose slots the cache holds.</summary>
@@ -34,7 +44,25 @@ internal sealed class SwapCache
     public Spinlock Lock { get; } = new();
 
     /// <summary>The page cached for <paramref name="slot"/>, or −1, read without a reference (for checks and tests).</summary>
-    public long Peek(int slot) => Atomic.Read(ref _slots[slot]);
+    public long Peek(int slot) => ChunkOf(slot) is { } chunk ? Atomic.Read(ref chunk[slot & ChunkMask]) : -1;
+
+    /// <summary>Whether chunk <paramref name="chunk"/>'s entries have been allocated (a page was ever added to one of its slots).</summary>
+    public bool IsChunkAllocated(int chunk) => Volatile.Read(ref _chunks[chunk]) is not null;
+
+    /// <summary>The chunks whose entries have been allocated, for tests.</summary>
+    public int AllocatedChunks
+    {
+        get
+        {
+            var allocated = 0;
+            for (var i = 0; i < _chunks.Length; i++)
+            {
+                allocated += IsChunkAllocated(i) ? 1 : 0;
+            }
+
+            return allocated;
+        }
+    }
 
     /// <summary>
     /// <c>swap_cache_get_folio</c>: the page cached for <paramref name="slot"/> with a new reference the caller owns,
@@ -44,9 +72,15 @@ internal sealed class SwapCache
     /// </summary>
     public long Lookup(int slot, PageRelease release, int cpu)
     {
+        if (ChunkOf(slot) is not { } chunk)
+        {
+            return -1;
+        }
+
+        ref var entry = ref chunk[slot & ChunkMask];
         while (true)
         {
-            var pfn = Atomic.Read(ref _slots[slot]);
+            var pfn = Atomic.Read(ref entry);
             if (pfn < 0)
             {
                 return -1;
@@ -57,7 +91,7 @@ internal sealed class SwapCache
                 continue;
             }
 
-            if (Atomic.Read(ref _slots[slot]) == pfn)
+            if (Atomic.Read(ref entry) == pfn)
             {
                 return pfn;
             }
@@ -78,8 +112,11 @@ internal sealed class SwapCache
             Contract.That((_memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
         }
 
+        // The chunk is created before the lock is taken: no allocation under a spinlock.
+        var chunk = ChunkOf(slot) ?? Populate(slot >> SwapDevice.ChunkShift);
+        ref var entry = ref chunk[slot & ChunkMask];
         Lock.Enter();
-        if (Atomic.Read(ref _slots[slot]) >= 0)
+        if (Atomic.Read(ref entry) >= 0)
         {
             Lock.Exit();
             return false;
@@ -88,7 +125,7 @@ internal sealed class SwapCache
         _memmap.GetPage(pfn);
         Atomic.Write(ref _memmap.Page(pfn).SwapSlot, slot);
         _memmap.SetFlags(pfn, PageFlags.SwapCache);
-        Atomic.Write(ref _slots[slot], pfn);
+        Atomic.Write(ref entry, pfn);
         Lock.Exit();
         ProtocolEvents.Mark("add_to_swap_cache", "pfn 0x{0:x} at swap slot {2}", pfn, value: slot);
         return true;
@@ -106,14 +143,15 @@ internal sealed class SwapCache
         }
 
         var slot = Atomic.Read(ref _memmap.Page(pfn).SwapSlot);
+        var chunk = ChunkOf(slot);
         Lock.Enter();
-        if (Atomic.Read(ref _slots[slot]) != pfn)
+        if (chunk is null || Atomic.Read(ref chunk[slot & ChunkMask]) != pfn)
         {
             Lock.Exit();
             throw new InvalidOperationException($"pfn 0x{pfn:x} is not in the swap cache at slot {slot}.");
         }
 
-        Atomic.Write(ref _slots[slot], -1L);
+        Atomic.Write(ref chunk[slot & ChunkMask], -1L);
         _memmap.ClearFlags(pfn, PageFlags.SwapCache);
         Lock.Exit();
         ProtocolEvents.Mark("__delete_from_swap_cache", "pfn 0x{0:x} leaves swap slot {2}", pfn, value: slot);
@@ -180,4 +218,32 @@ internal sealed class SwapCache
 
     /// <summary>The slot a swap-cache page belongs to (<c>folio-&gt;swap</c>); meaningful while it is in the cache.</summary>
     public int SlotOf(long pfn) => Atomic.Read(ref _memmap.Page(pfn).SwapSlot);
+
+    /// <summary>
+    /// The entries of the chunk holding <paramref name="slot"/>, or null when no page was ever added to a slot of it
+    /// (every slot of it is empty). A plain acquire load, not a scheduling point, of a reference written once
+    /// (<see cref="Populate"/>). Throws for a slot out of the device's range.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long[]? ChunkOf(int slot)
+    {
+        if ((uint)slot >= (uint)_device.Slots)
+        {
+            ThrowOutOfRange(slot);
+        }
+
+        return Volatile.Read(ref _chunks[slot >> SwapDevice.ChunkShift]);
+    }
+
+    /// <summary>Creates chunk <paramref name="index"/>, every entry empty, and publishes it, or returns the one another thread published first.</summary>
+    private long[] Populate(int index)
+    {
+        var fresh = new long[Math.Min(SwapDevice.ChunkSlots, _device.Slots - (index << SwapDevice.ChunkShift))];
+        Array.Fill(fresh, -1L);
+        return Atomic.CompareExchange(ref _chunks[index], fresh, null) ?? fresh;
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowOutOfRange(int slot) => throw new ArgumentOutOfRangeException(nameof(slot), slot, $"The swap device has {_device.Slots} slot(s).");
 }

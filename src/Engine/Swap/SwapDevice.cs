@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Engine.Memory;
 using Engine.Sync;
 
@@ -11,8 +13,24 @@ namespace Engine.Swap;
 /// same compare-and-swap, and <see cref="SwapcachePrepare"/>, which sets the flag only if it is clear, doubles as a
 /// per-entry lock as <c>swapcache_prepare</c> does.
 /// <para>
-/// A slot's page is stored in a frame-sized array allocated the first time the slot is written and reused ever after
-/// (so a device of many slots costs only the slots used, and steady-state swapping allocates nothing).
+/// The slots' metadata is allocated lazily, in chunks of <see cref="ChunkSlots"/> (<see cref="SwapMapChunk"/>): the
+/// device itself holds one reference per chunk, null until <see cref="Allocate"/> first claims a slot of the chunk,
+/// which creates the chunk and publishes it with a compare-and-swap (of two threads doing so at once, one chunk wins and
+/// the other is dropped before any slot of it was claimed). A chunk is never freed and its reference never changes
+/// again. A slot of a chunk never created is free, and every read of one says so without creating anything: count 0,
+/// not cached, no storage. A slot's page is stored in a frame-sized array allocated the first time the slot is written
+/// and reused ever after. So the device costs 8 bytes per 4,096 slots until a slot of the chunk is claimed, then
+/// 12 bytes per slot of that chunk (a word and a page reference; the swap cache adds 8 more), and steady-state
+/// swapping allocates nothing.
+/// </para>
+/// <para>
+/// The chunk reference is read plainly (<see cref="ChunkOf"/>), not through <c>Atomic</c>: it is written once, and an
+/// operation on a slot keeps the one scheduling point per access to the slot's word it had when the map was one array,
+/// and the tester's schedules change only where: the compare-and-swap that publishes a chunk (one scheduling point,
+/// once per chunk, and the cache's <see cref="SwapCache.TryAdd"/> adds another; enough to move the zoo's reclaim
+/// entries' first bugs to other schedules), a full chunk that <see cref="Allocate"/> passes over without reading its
+/// slots, and a slot of a chunk never created, which is read with no scheduling point at all (no protocol reads one:
+/// a swap entry names a claimed slot).
 /// </para>
 /// </summary>
 internal sealed class SwapDevice
@@ -23,24 +41,79 @@ internal sealed class SwapDevice
     /// <summary>The most references one slot may count (the kernel's <c>SWAP_MAP_MAX</c> before continuation pages).</summary>
     public const int MaxCount = HasCacheBit - 1;
 
-    private readonly int[] _map;
-    private readonly ulong[]?[] _pages;
-    private int _cursor;
-    private int _used;
+    /// <summary>log2 of <see cref="ChunkSlots"/>.</summary>
+    public const int ChunkShift = 12;
 
-    /// <summary>Creates a device of <paramref name="slots"/> slots (0: no swap).</summary>
+    /// <summary>
+    /// Slots per chunk of metadata, here and in the swap cache: 4,096. At <see cref="MachineOptions.MaxSwapSlots"/>
+    /// (2^26) the top level is then 16,384 references (128 KiB each for the device and the cache, where chunks of 1,024
+    /// would need 512 KiB), while the arrays of one chunk (16 KiB of words, 32 KiB of page references, 32 KiB of swap
+    /// cache entries) stay below the 85,000-byte large-object threshold, so creating one on the swap-out path is an
+    /// ordinary small-object allocation. It is also what one page of the kernel's byte-per-slot <c>swap_map</c> covers.
+    /// </summary>
+    public const int ChunkSlots = 1 << ChunkShift;
+
+    private const int ChunkMask = ChunkSlots - 1;
+
+    private readonly SwapMapChunk?[] _chunks;
+    private readonly int _slots;
+    private int _cursor;
+
+    /// <summary>Creates a device of <paramref name="slots"/> slots (0: no swap), none of their metadata allocated yet.</summary>
     public SwapDevice(int slots)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(slots);
-        _map = new int[slots];
-        _pages = new ulong[]?[slots];
+        _slots = slots;
+        _chunks = new SwapMapChunk?[ChunksFor(slots)];
     }
 
     /// <summary>The number of slots.</summary>
-    public int Slots => _map.Length;
+    public int Slots => _slots;
 
-    /// <summary>Slots in use (a count or the has-cache flag), as <c>nr_swap_pages</c> counts them the other way round.</summary>
-    public int UsedSlots => Atomic.Read(ref _used);
+    /// <summary>The number of chunks the slots are divided into (the last may be short).</summary>
+    public int Chunks => _chunks.Length;
+
+    /// <summary>The chunks whose metadata has been allocated, for tests.</summary>
+    public int AllocatedChunks
+    {
+        get
+        {
+            var allocated = 0;
+            for (var i = 0; i < _chunks.Length; i++)
+            {
+                allocated += IsChunkAllocated(i) ? 1 : 0;
+            }
+
+            return allocated;
+        }
+    }
+
+    /// <summary>
+    /// Slots in use (a count or the has-cache flag), as <c>nr_swap_pages</c> counts them the other way round: the sum of
+    /// the allocated chunks' counts (exact at quiescence; for checks and tests).
+    /// </summary>
+    public int UsedSlots
+    {
+        get
+        {
+            var used = 0;
+            for (var i = 0; i < _chunks.Length; i++)
+            {
+                if (Volatile.Read(ref _chunks[i]) is { } chunk)
+                {
+                    used += Atomic.Read(ref chunk.Used);
+                }
+            }
+
+            return used;
+        }
+    }
+
+    /// <summary>The number of chunks of <paramref name="slots"/> slots.</summary>
+    public static int ChunksFor(int slots) => (slots >> ChunkShift) + ((slots & ChunkMask) != 0 ? 1 : 0);
+
+    /// <summary>Whether chunk <paramref name="chunk"/>'s metadata has been allocated (a slot of it was ever claimed).</summary>
+    public bool IsChunkAllocated(int chunk) => Volatile.Read(ref _chunks[chunk]) is not null;
 
     /// <summary>
     /// <c>folio_alloc_swap</c>: claims a free slot for a page about to enter the swap cache, with the has-cache flag set
@@ -48,36 +121,55 @@ internal sealed class SwapDevice
     /// </summary>
     public int Allocate()
     {
-        var slots = _map.Length;
+        var slots = _slots;
         if (slots == 0)
         {
             return -1;
         }
 
         // Scan from a rotating cursor, as the kernel's cluster allocator spreads its allocations: a freed slot is not
-        // handed out again at once, which keeps a stale swap entry from naming a new page in a race.
-        var start = (int)((uint)Atomic.Add(ref _cursor, 1) % (uint)slots);
-        for (var i = 0; i < slots; i++)
+        // handed out again at once, which keeps a stale swap entry from naming a new page in a race. The scan goes a
+        // chunk at a time: a chunk never created is all free, and is created only to claim its first free slot (the
+        // scan's first slot in it); a chunk whose count says it is full is passed over without reading its slots.
+        var slot = (int)((uint)Atomic.Add(ref _cursor, 1) % (uint)slots);
+        for (var left = slots; left > 0;)
         {
-            var slot = start + i < slots ? start + i : start + i - slots;
-            if (Atomic.Read(ref _map[slot]) == 0 && Atomic.CompareExchange(ref _map[slot], HasCacheBit, 0) == 0)
+            var index = slot >> ChunkShift;
+            var end = Math.Min((index + 1) << ChunkShift, slots);
+            var run = Math.Min(end - slot, left);
+            var chunk = Volatile.Read(ref _chunks[index]) ?? Populate(index);
+
+            // The count is a hint, read without a scheduling point: the compare-and-swap on the slot's word decides. A
+            // count read just before a concurrent free passes over a slot freed meanwhile, as a scan of the words that
+            // has gone past it does.
+            if (Volatile.Read(ref chunk.Used) < chunk.Map.Length)
             {
-                Atomic.Increment(ref _used);
-                return slot;
+                var map = chunk.Map;
+                for (int i = slot & ChunkMask, stop = i + run; i < stop; i++)
+                {
+                    if (Atomic.Read(ref map[i]) == 0 && Atomic.CompareExchange(ref map[i], HasCacheBit, 0) == 0)
+                    {
+                        Atomic.Increment(ref chunk.Used);
+                        return (index << ChunkShift) + i;
+                    }
+                }
             }
+
+            left -= run;
+            slot = end == slots ? 0 : end;
         }
 
         return -1;
     }
 
     /// <summary>The references counted on <paramref name="slot"/> (<c>swp_swapcount</c>).</summary>
-    public int Count(int slot) => Atomic.Read(ref _map[slot]) & MaxCount;
+    public int Count(int slot) => ChunkOf(slot) is { } chunk ? Atomic.Read(ref chunk.Map[slot & ChunkMask]) & MaxCount : 0;
 
     /// <summary>Whether <paramref name="slot"/>'s page is in the swap cache.</summary>
-    public bool HasCache(int slot) => (Atomic.Read(ref _map[slot]) & HasCacheBit) != 0;
+    public bool HasCache(int slot) => ChunkOf(slot) is { } chunk && (Atomic.Read(ref chunk.Map[slot & ChunkMask]) & HasCacheBit) != 0;
 
     /// <summary>Whether <paramref name="slot"/> is free (no reference, not cached).</summary>
-    public bool IsFree(int slot) => Atomic.Read(ref _map[slot]) == 0;
+    public bool IsFree(int slot) => ChunkOf(slot) is not { } chunk || Atomic.Read(ref chunk.Map[slot & ChunkMask]) == 0;
 
     /// <summary>
     /// <c>swap_duplicate</c>: one more reference to <paramref name="slot"/> (a swap PTE written by reclaim's unmap, or
@@ -85,7 +177,12 @@ internal sealed class SwapDevice
     /// </summary>
     public bool Duplicate(int slot)
     {
-        ref var word = ref _map[slot];
+        if (ChunkOf(slot) is not { } chunk)
+        {
+            return false;
+        }
+
+        ref var word = ref chunk.Map[slot & ChunkMask];
         while (true)
         {
             var seen = Atomic.Read(ref word);
@@ -108,7 +205,12 @@ internal sealed class SwapDevice
     /// </summary>
     public bool SwapcachePrepare(int slot)
     {
-        ref var word = ref _map[slot];
+        if (ChunkOf(slot) is not { } chunk)
+        {
+            return false;
+        }
+
+        ref var word = ref chunk.Map[slot & ChunkMask];
         while (true)
         {
             var seen = Atomic.Read(ref word);
@@ -131,13 +233,19 @@ internal sealed class SwapDevice
     /// </summary>
     public (int Count, bool HasCache) Free(int slot)
     {
-        ref var word = ref _map[slot];
+        var chunk = ChunkOf(slot);
+        if (chunk is null)
+        {
+            throw NoReference(slot);
+        }
+
+        ref var word = ref chunk.Map[slot & ChunkMask];
         while (true)
         {
             var seen = Atomic.Read(ref word);
             if ((seen & MaxCount) == 0)
             {
-                throw new InvalidOperationException($"swap_free of slot {slot}, which counts no reference.");
+                throw NoReference(slot);
             }
 
             var now = seen - 1;
@@ -145,7 +253,7 @@ internal sealed class SwapDevice
             {
                 if (now == 0)
                 {
-                    Atomic.Decrement(ref _used);
+                    Atomic.Decrement(ref chunk.Used);
                 }
 
                 return (now & MaxCount, (now & HasCacheBit) != 0);
@@ -160,13 +268,19 @@ internal sealed class SwapDevice
     /// </summary>
     public int ClearCache(int slot)
     {
-        ref var word = ref _map[slot];
+        var chunk = ChunkOf(slot);
+        if (chunk is null)
+        {
+            throw NotCached(slot);
+        }
+
+        ref var word = ref chunk.Map[slot & ChunkMask];
         while (true)
         {
             var seen = Atomic.Read(ref word);
             if ((seen & HasCacheBit) == 0)
             {
-                throw new InvalidOperationException($"swapcache_clear of slot {slot}, which is not cached.");
+                throw NotCached(slot);
             }
 
             var now = seen & ~HasCacheBit;
@@ -174,7 +288,7 @@ internal sealed class SwapDevice
             {
                 if (now == 0)
                 {
-                    Atomic.Decrement(ref _used);
+                    Atomic.Decrement(ref chunk.Used);
                 }
 
                 return now;
@@ -185,20 +299,61 @@ internal sealed class SwapDevice
     /// <summary>
     /// The slot's stored page, for the bulk copies of swap I/O (one visible step each, as the page cache's): the
     /// caller holds the page that owns the slot locked and under writeback (swap-out) or locked and not yet uptodate
-    /// (swap-in), so no two copies of one slot overlap. Allocated on the slot's first use, then reused.
+    /// (swap-in), so no two copies of one slot overlap. Allocated on the slot's first use, then reused. Throws for a
+    /// slot never claimed (its chunk does not exist): the caller does not own it.
     /// </summary>
     public Span<ulong> Page(int slot)
     {
-        var page = Atomic.Read(ref _pages[slot]);
+        var chunk = ChunkOf(slot) ?? throw NeverClaimed(slot);
+        ref var stored = ref chunk.Pages[slot & ChunkMask];
+        var page = Atomic.Read(ref stored);
         if (page is null)
         {
             var fresh = new ulong[PhysicalMemory.WordsPerFrame];
-            page = Atomic.CompareExchange(ref _pages[slot], fresh, null) ?? fresh;
+            page = Atomic.CompareExchange(ref stored, fresh, null) ?? fresh;
         }
 
         return page;
     }
 
     /// <summary>Whether <paramref name="slot"/> has ever been written (its page storage exists), for tests.</summary>
-    public bool HasStorage(int slot) => Atomic.Read(ref _pages[slot]) is not null;
+    public bool HasStorage(int slot) => ChunkOf(slot) is { } chunk && Atomic.Read(ref chunk.Pages[slot & ChunkMask]) is not null;
+
+    /// <summary>
+    /// The chunk holding <paramref name="slot"/>, or null when no slot of it was ever claimed (every slot of it is
+    /// free). A plain acquire load, not a scheduling point: the reference goes from null to the chunk once, by
+    /// <see cref="Populate"/>'s compare-and-swap (a full barrier, after the chunk's arrays were built), and never changes
+    /// again, so a thread that reads null decides as if it had read the slot's word just then, when it was free. Throws
+    /// for a slot out of the device's range.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private SwapMapChunk? ChunkOf(int slot)
+    {
+        if ((uint)slot >= (uint)_slots)
+        {
+            ThrowOutOfRange(slot);
+        }
+
+        return Volatile.Read(ref _chunks[slot >> ChunkShift]);
+    }
+
+    /// <summary>
+    /// Creates chunk <paramref name="index"/> for a slot about to be claimed in it and publishes it, or returns the
+    /// chunk another thread published first (the new one is dropped: nothing was claimed in it).
+    /// </summary>
+    private SwapMapChunk Populate(int index)
+    {
+        var fresh = new SwapMapChunk(Math.Min(ChunkSlots, _slots - (index << ChunkShift)));
+        return Atomic.CompareExchange(ref _chunks[index], fresh, null) ?? fresh;
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowOutOfRange(int slot) => throw new ArgumentOutOfRangeException(nameof(slot), slot, $"The swap device has {_slots} slot(s).");
+
+    private static InvalidOperationException NoReference(int slot) => new($"swap_free of slot {slot}, which counts no reference.");
+
+    private static InvalidOperationException NotCached(int slot) => new($"swapcache_clear of slot {slot}, which is not cached.");
+
+    private static InvalidOperationException NeverClaimed(int slot) => new($"swap slot {slot} was never allocated: it has no page to copy.");
 }

@@ -13,7 +13,9 @@ namespace Engine.Swap;
 /// <item>a slot is cached exactly when the swap cache holds a page for it, and that page says so (its swap-cache flag
 /// and its slot), is live, and is not AnonExclusive while swap entries still name its slot.</item>
 /// </list>
-/// Nothing here is a scheduling point: the caller runs at quiescence with scheduling points suppressed.
+/// Nothing here is a scheduling point: the caller runs at quiescence with scheduling points suppressed. Nothing here
+/// allocates slot metadata either: the slots of a chunk neither the device nor the cache ever allocated are all free and
+/// empty, so only the swap entries that name one of them are checked (each is a count mismatch), not their 4,096 slots.
 /// </summary>
 internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap memmap)
 {
@@ -37,24 +39,47 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
             violations.Add(InvariantViolation.Of(ViolationKind.SwapCacheCorrupt, $"{entries[slot]} swap entr(ies) name slot {slot}, which the device of {device.Slots} slots does not have"));
         }
 
-        for (var slot = 0; slot < device.Slots; slot++)
+        for (var chunk = 0; chunk < device.Chunks; chunk++)
         {
-            var named = entries.GetValueOrDefault(slot);
-            var count = device.Count(slot);
-            if (count != named)
+            if (!device.IsChunkAllocated(chunk) && !cache.IsChunkAllocated(chunk))
             {
-                violations.Add(InvariantViolation.Of(ViolationKind.SwapCountMismatch, $"swap slot {slot} counts {count} reference(s) but {named} swap entr(ies) name it")
-                    with { Expected = named, Actual = count });
+                continue;
             }
 
-            if (exclusive.GetValueOrDefault(slot) > 0 && count != 1)
+            var first = chunk << SwapDevice.ChunkShift;
+            var end = Math.Min(first + SwapDevice.ChunkSlots, device.Slots);
+            for (var slot = first; slot < end; slot++)
             {
-                violations.Add(InvariantViolation.Of(ViolationKind.SwapExclusiveShared, $"a swap entry for slot {slot} is exclusive but the slot counts {count} reference(s)")
-                    with { Expected = 1, Actual = count });
+                CheckSlot(slot, entries, exclusive, held, violations);
             }
-
-            CheckCachedSlot(slot, count, held, violations);
         }
+
+        // Swap entries naming a slot of a chunk never allocated: the loop above passed over it.
+        foreach (var slot in entries.Keys.Union(exclusive.Keys).Where(s => s >= 0 && s < device.Slots && !IsAllocated((int)s)).Order())
+        {
+            CheckSlot((int)slot, entries, exclusive, held, violations);
+        }
+    }
+
+    private bool IsAllocated(int slot) => device.IsChunkAllocated(slot >> SwapDevice.ChunkShift) || cache.IsChunkAllocated(slot >> SwapDevice.ChunkShift);
+
+    private void CheckSlot(int slot, IReadOnlyDictionary<long, int> entries, IReadOnlyDictionary<long, int> exclusive, HashSet<long> held, List<InvariantViolation> violations)
+    {
+        var named = entries.GetValueOrDefault(slot);
+        var count = device.Count(slot);
+        if (count != named)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapCountMismatch, $"swap slot {slot} counts {count} reference(s) but {named} swap entr(ies) name it")
+                with { Expected = named, Actual = count });
+        }
+
+        if (exclusive.GetValueOrDefault(slot) > 0 && count != 1)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SwapExclusiveShared, $"a swap entry for slot {slot} is exclusive but the slot counts {count} reference(s)")
+                with { Expected = 1, Actual = count });
+        }
+
+        CheckCachedSlot(slot, count, held, violations);
     }
 
     private void CheckCachedSlot(int slot, int count, HashSet<long> held, List<InvariantViolation> violations)
