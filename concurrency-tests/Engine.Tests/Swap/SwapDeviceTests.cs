@@ -228,12 +228,15 @@ public sealed class SwapDeviceTests
         using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = MachineOptions.MaxSwapSlots });
         var device = machine.SwapDevice;
 
-        // Bring the rotating cursor to four slots before the end of chunk 0, so that the eight swap-outs cross into chunk 1.
-        for (var i = 0; i < SwapDevice.ChunkSlots - 5; i++)
+        // Fill chunk 0 but for four slots, so that the eight swap-outs cross into chunk 1: a new chunk is created only
+        // when every created one is full.
+        var kept = new List<int>();
+        for (var i = 0; i < SwapDevice.ChunkSlots - 4; i++)
         {
-            Assert.Equal(0, device.ClearCache(device.Allocate()));
+            kept.Add(device.Allocate());
         }
 
+        Assert.Equal(SwapDevice.ChunkSlots - 4, kept.Distinct().Count(s => s >= 0 && s < SwapDevice.ChunkSlots));
         Assert.Equal(1, device.AllocatedChunks);
         Assert.Equal(0, machine.SwapCache.AllocatedChunks);
 
@@ -246,7 +249,13 @@ public sealed class SwapDeviceTests
 
         Assert.Equal(8, machine.Reclaim(8));
         var slots = Enumerable.Range(0, 8).Select(i => (int)EntryOf(machine, process, address + ((ulong)i * Page)).SwapOffset).ToList();
-        Assert.Equal(Enumerable.Range(SwapDevice.ChunkSlots - 4, 8), slots.Order());
+        Assert.Equal(Enumerable.Range(0, SwapDevice.ChunkSlots).Except(kept), slots.Where(s => s < SwapDevice.ChunkSlots).Order());
+        Assert.Equal(4, slots.Count(s => s >= SwapDevice.ChunkSlots && s < 2 * SwapDevice.ChunkSlots));
+        foreach (var slot in kept)
+        {
+            Assert.Equal(0, device.ClearCache(slot));
+        }
+
         Assert.Equal(8, device.UsedSlots);
         Assert.Equal(2, device.AllocatedChunks);
         Assert.Equal(2, machine.SwapCache.AllocatedChunks);
@@ -324,6 +333,35 @@ public sealed class SwapDeviceTests
 
         // Taken away by hand (a zap would swap_free a slot that counts nothing): the machine is consistent again.
         SetEntry(machine, process, address, Pte.None);
+        machine.CheckInvariants();
+    }
+
+    /// <summary>
+    /// Swapping a few pages out and in again and again on a large device stays in the first chunk: a new chunk (and
+    /// the 4 KiB a slot of it costs once written) is taken only when every created chunk is full, so the stored pages
+    /// are bounded by the slots in use at once, not by how far the cursor has travelled.
+    /// </summary>
+    [Fact]
+    public void RepeatedSwappingStaysInTheChunksItNeedsAtOnce()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 1, Frames = 64, SwapSlots = 4 * SwapDevice.ChunkSlots });
+        var process = machine.CreateProcess();
+        var address = process.Mmap(16 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        for (var round = 0UL; round < 600; round++)
+        {
+            for (var i = 0UL; i < 16; i++)
+            {
+                machine.Cpus[0].Write(process, address + (i * Page), round + i);
+            }
+
+            Assert.Equal(16, machine.Reclaim(16));
+            Assert.Equal(round + 15, machine.Cpus[0].Read(process, address + (15 * Page)));
+        }
+
+        // 600 rounds of 16 swap-outs passed the cursor over more than 9,600 slots, more than two chunks' worth.
+        Assert.True(machine.Stats.SwapOuts >= 9_600, $"{machine.Stats.SwapOuts} swap-outs");
+        Assert.Equal(1, machine.SwapDevice.AllocatedChunks);
+        Assert.Equal(1, machine.SwapCache.AllocatedChunks);
         machine.CheckInvariants();
     }
 

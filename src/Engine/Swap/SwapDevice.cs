@@ -58,6 +58,7 @@ internal sealed class SwapDevice
     private readonly SwapMapChunk?[] _chunks;
     private readonly int _slots;
     private int _cursor;
+    private int _populated;
 
     /// <summary>Creates a device of <paramref name="slots"/> slots (0: no swap), none of their metadata allocated yet.</summary>
     public SwapDevice(int slots)
@@ -127,15 +128,47 @@ internal sealed class SwapDevice
             return -1;
         }
 
+        // Chunks are created in order, and a new one only when every created chunk is full, as the kernel's cluster
+        // allocator takes a free cluster only when its current ones are used up: so a device stores pages (4 KiB a
+        // slot, once written) only for about as many slots as were ever in use at once, not for every slot its cursor
+        // has passed.
+        var cursor = (uint)Atomic.Add(ref _cursor, 1);
+        while (true)
+        {
+            var populated = Volatile.Read(ref _populated);
+            var span = (int)Math.Min(slots, (long)populated << ChunkShift);
+            if (span > 0)
+            {
+                var slot = ClaimIn(span, (int)(cursor % (uint)span));
+                if (slot >= 0)
+                {
+                    return slot;
+                }
+            }
+
+            if (populated == _chunks.Length)
+            {
+                return -1;
+            }
+
+            // Every created chunk was full when scanned: create the next (or find it created by a racing claim) and
+            // move the end of the scanned prefix past it. Not a scheduling point: the prefix only bounds the scan.
+            _ = Volatile.Read(ref _chunks[populated]) ?? Populate(populated);
+            Interlocked.CompareExchange(ref _populated, populated + 1, populated);
+        }
+    }
+
+    /// <summary>Claims a free slot among the first <paramref name="span"/>, scanning from <paramref name="start"/> round; −1 if none.</summary>
+    private int ClaimIn(int span, int start)
+    {
         // Scan from a rotating cursor, as the kernel's cluster allocator spreads its allocations: a freed slot is not
         // handed out again at once, which keeps a stale swap entry from naming a new page in a race. The scan goes a
-        // chunk at a time: a chunk never created is all free, and is created only to claim its first free slot (the
-        // scan's first slot in it); a chunk whose count says it is full is passed over without reading its slots.
-        var slot = (int)((uint)Atomic.Add(ref _cursor, 1) % (uint)slots);
-        for (var left = slots; left > 0;)
+        // chunk at a time; a chunk whose count says it is full is passed over without reading its slots.
+        var slot = start;
+        for (var left = span; left > 0;)
         {
             var index = slot >> ChunkShift;
-            var end = Math.Min((index + 1) << ChunkShift, slots);
+            var end = Math.Min((index + 1) << ChunkShift, span);
             var run = Math.Min(end - slot, left);
             var chunk = Volatile.Read(ref _chunks[index]) ?? Populate(index);
 
@@ -156,7 +189,7 @@ internal sealed class SwapDevice
             }
 
             left -= run;
-            slot = end == slots ? 0 : end;
+            slot = end == span ? 0 : end;
         }
 
         return -1;
