@@ -113,6 +113,41 @@ public sealed class SwapDeviceTests
         Assert.Contains(ViolationKind.SwapCountMismatch, Assert.Throws<InvariantViolationException>(machine.CheckInvariants).Kinds);
     }
 
+    /// <summary>
+    /// A clean, unmapped swap-cache page must hold what its slot holds: the checker finds a store that reached it
+    /// unnoticed (here made by hand), and passes again once the page is as the slot.
+    /// </summary>
+    [Fact]
+    public void TheCheckerComparesACleanIdleSwapCachePageWithItsSlot()
+    {
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 8 });
+        var parent = machine.CreateProcess();
+        var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        machine.Cpus[0].Write(parent, address, 21);
+        var child = parent.Fork();
+        Assert.Equal(1, machine.Reclaim(1));
+
+        // The child faults the page in (into the swap cache) and exits; the parent's entry keeps the slot and the page.
+        Assert.Equal(21UL, machine.Cpus[1].Read(child, address));
+        child.Dispose();
+        var slot = (int)EntryOf(machine, parent, address).SwapOffset;
+        var pfn = machine.SwapCache.Peek(slot);
+        Assert.True(pfn >= 0, "the page left the swap cache");
+        machine.CheckInvariants();
+
+        var word = machine.Memory.Frame(pfn)[1];
+        machine.Memory.Frame(pfn)[1] = 0xBAD;
+        var found = Assert.Throws<InvariantViolationException>(machine.CheckInvariants);
+        Assert.Contains(ViolationKind.CleanPageDiffers, found.Kinds);
+        Assert.Contains($"slot {slot}", found.Message);
+
+        machine.Memory.Frame(pfn)[1] = word;
+        machine.CheckInvariants();
+        Assert.Equal(21UL, machine.Cpus[0].Read(parent, address));
+        parent.Dispose();
+        machine.CheckInvariants();
+    }
+
     [Fact]
     public void TheCheckerCountsSwapEntriesAgainstTheirSlots()
     {

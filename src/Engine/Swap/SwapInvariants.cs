@@ -17,7 +17,7 @@ namespace Engine.Swap;
 /// allocates slot metadata either: the slots of a chunk neither the device nor the cache ever allocated are all free and
 /// empty, so only the swap entries that name one of them are checked (each is a count mismatch), not their 4,096 slots.
 /// </summary>
-internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap memmap)
+internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap memmap, PhysicalMemory memory)
 {
     /// <summary>
     /// Checks the device and the cache against <paramref name="entries"/> (swap entries per slot) and
@@ -123,6 +123,22 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
         if (count > 0 && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
         {
             violations.Add(InvariantViolation.Of(ViolationKind.SwapExclusiveShared, $"pfn 0x{pfn:x}, in the swap cache for slot {slot}, is AnonExclusive while {count} swap entr(ies) still name the slot") with { Pfn = pfn });
+        }
+
+        // The slot holds what the last writer stored, in the form quiescence can check: a swap-cache page that nothing
+        // maps and no GUP user holds, and that is clean, was read from its slot or written to it since its last store,
+        // so the two are the same. A store that reached it unnoticed (a write after the dirty test, a stale TLB entry)
+        // shows here before a swap-in could hand the stale slot to a process.
+        if (memmap.MapCount(pfn) == 0 && memmap.GupHeld(pfn) == (0, 0) && (memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) == 0 && device.HasStorage(slot))
+        {
+            var contents = memory.Frame(pfn);
+            var stored = device.Page(slot);
+            var word = contents.CommonPrefixLength(stored);
+            if (word < contents.Length)
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.CleanPageDiffers, $"pfn 0x{pfn:x}, in the swap cache for slot {slot}, is clean and unmapped but differs from the slot at word {word} (0x{contents[word]:x} in memory, 0x{stored[word]:x} in the slot): a store reached it without dirtying it")
+                    with { Pfn = pfn, Expected = unchecked((long)stored[word]), Actual = unchecked((long)contents[word]) });
+            }
         }
     }
 }
