@@ -1,5 +1,6 @@
 using ClassicBugs;
 using Engine.Cli;
+using Engine.Cli.Stress;
 
 namespace Engine.Systematic.Tests;
 
@@ -196,6 +197,8 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("NestedTlbFlush", "tlb", @"nested TLB flush missed: CPU \d read the old data 0x[0-9a-f]+ at 0x[0-9a-f]+ [^\n]*after madvise\(DONTNEED\) returned")]
     [InlineData("DelayRmap", "lost-dirty", @"lost store: CPU \d's last store \(0x[0-9a-f]+\) at 0x[0-9a-f]+ \(file page \d, [^)]*\) is not in the backing store")]
     [InlineData("LocklessPteRetry", "torn-pte", @"torn read: CPU \d's lockless read at 0x[0-9a-f]+ saw a present entry for pfn 0x[0-9a-f]+ \(high half 0x00000000")]
+    [InlineData("FreezeBeforeDirtyTest", "reclaim", @"lost I/O: CPU \d's process reads 0x[0-9a-f]+ at 0x[0-9a-f]+ \([^)]*\), not what its direct I/O wrote \(0x[0-9a-f]+\): reclaim freed the page after the I/O dirtied it")]
+    [InlineData("FlushTlbBatchedPending", "reclaim", @"stale TLB after mprotect: CPU \d's store to 0x[0-9a-f]+ \([^)]*\) succeeded after mprotect\(PROT_READ\) returned: reclaim had cleared the entry and deferred its flush")]
     public void StressWithAKnobOffHuntsItsRaceAndNamesTheBug(string knob, string mix, string words)
     {
         string[] layout = knob == "LocklessPteRetry" ? ["--pte-layout", "SplitPae"] : [];
@@ -213,6 +216,7 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("pin-fork")]
     [InlineData("ro-pin-fork")]
     [InlineData("torn-pte")]
+    [InlineData("reclaim")]
     public void StressTargetedMixWithEveryKnobOnPasses(string mix)
     {
         var (code, output) = Engine("stress", "--duration", "1", "--cpus", "4", "--frames", "8192", "--mix", mix, "--pte-layout", mix == "torn-pte" ? "SplitPae" : "Native64");
@@ -220,6 +224,47 @@ public sealed class CommandLineTests : IDisposable
         Assert.Equal(0, code);
         Assert.Contains("every protocol on; targeted mix " + mix + ", perturbation on", output);
         Assert.Contains("verdict: PASS", output);
+    }
+
+    /// <summary>
+    /// A working set twice memory: the general mix on 2,048 pages with 1,024 frames, kswapd and direct reclaim swapping
+    /// all along, every value checked through swap; the report and the JSON give the swap figures, and pages went both
+    /// out and in (the runner's own guard says so too, but a pass must not rest on it alone).
+    /// </summary>
+    [Fact]
+    public void StressUnderPressureSwapsEveryValueOutAndInAndPasses()
+    {
+        var json = Path.Combine(_traces, "pressure.json");
+        var (code, output) = Engine("stress", "--duration", "2.5", "--cpus", "2", "--frames", "1024", "--working-set", "2", "--json", json);
+
+        Assert.True(code == Passed, output);
+        Assert.Contains("1024 frames, 4,480 swap slots, working set 2,048 pages (2x memory: 1,984 anonymous + 64 file)", output);
+        Assert.Contains("verdict: PASS", output);
+        Assert.Matches(@"swap: [\d,]+ swap-outs \([\d,]+/s\), [\d,]+ swap-ins \([\d,]+/s\), [\d,]+ swap-cache hits; reclaim: [\d,]+ pages scanned, [\d,]+ kept \(maybe pinned\)", output);
+        Assert.Matches(@"kswapd woke [1-9][\d,]* times below 32 free frames and freed [1-9]", output);
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        var swap = document.RootElement.GetProperty("Swap");
+        Assert.True(swap.GetProperty("SwapOuts").GetInt64() > 0, swap.ToString());
+        Assert.True(swap.GetProperty("SwapIns").GetInt64() > 0, swap.ToString());
+        Assert.True(swap.GetProperty("SwapOutsPerSecond").GetDouble() > 0, swap.ToString());
+        Assert.True(swap.GetProperty("SwapInsPerSecond").GetDouble() > 0, swap.ToString());
+        Assert.Equal(2048, document.RootElement.GetProperty("WorkingSetPages").GetInt64());
+        Assert.Equal(4480, document.RootElement.GetProperty("SwapSlots").GetInt32());
+    }
+
+    /// <summary>
+    /// Memory and swap both full is the settings' fault, not the machine's: the run says so and exits with 2. The command
+    /// refuses fewer slots than a working set needs, so this calls the runner itself, with 64 slots for 1,024 pages.
+    /// </summary>
+    [Fact]
+    public void StressThatRunsOutOfSwapSaysSoAndExitsWithTwo()
+    {
+        var options = new StressOptions(TimeSpan.FromSeconds(20), 2, 1, 512, PteLayout.Native64, null, [], SwapSlots: 64, WorkingSet: 2);
+        var run = Capture(() => StressRunner.Run(options, null));
+
+        Assert.True(run.Code == Usage, run.Out + run.Error);
+        Assert.Matches(@"verdict: OUT OF SWAP after \d+\.\d s \(every check held; \d worker\(s\) found memory full and 64 of 64 swap slots in use", run.Out);
+        Assert.Contains("stress: swap ran out (64 slots, all or nearly all in use when an allocation failed): give more --swap-slots", run.Error);
     }
 
     [Fact]
@@ -354,6 +399,22 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("--json", "stress", "--json", "{file}/results.json")]
     [InlineData("--json", "stress", "--json", "")]
     [InlineData("--disable", "stress", "--disable", "NoSuchKnob")]
+    [InlineData("--swap-slots", "stress", "--swap-slots", "-1")]
+    [InlineData("--swap-slots", "stress", "--swap-slots", "many")]
+    [InlineData("--swap-slots", "stress", "--swap-slots", "1.5")]
+    [InlineData("--swap-slots", "stress", "--swap-slots", "67108865")]
+    [InlineData("--swap-slots", "stress", "--swap-slots")]
+    [InlineData("needs at least 1,664 swap slots", "stress", "--frames", "1024", "--working-set", "2", "--swap-slots", "1000")]
+    [InlineData("needs at least 1,408 swap slots", "stress", "--cpus", "2", "--frames", "1024", "--working-set", "2", "--swap-slots", "0")]
+    [InlineData("--working-set", "stress", "--working-set", "0")]
+    [InlineData("--working-set", "stress", "--working-set", "-2")]
+    [InlineData("--working-set", "stress", "--working-set", "NaN")]
+    [InlineData("--working-set", "stress", "--working-set", "Infinity")]
+    [InlineData("--working-set", "stress", "--working-set", "17")]
+    [InlineData("--working-set", "stress", "--working-set", "twice")]
+    [InlineData("--working-set", "stress", "--working-set")]
+    [InlineData("--working-set applies to the general mix", "stress", "--working-set", "2", "--mix", "tlb")]
+    [InlineData("--mix reclaim needs swap", "stress", "--mix", "reclaim", "--swap-slots", "0")]
     [InlineData("--nosuch", "stress", "--nosuch")]
     // test: the assembly, every number, the strategies and bounds of both schedulers, the trace folder
     [InlineData("test assembly", "test", "{missing}")]
@@ -590,7 +651,10 @@ public sealed class CommandLineTests : IDisposable
     }
 
     /// <summary>Runs the command in-process; stdout and stderr apart.</summary>
-    private static CommandRun Run(params string[] args)
+    private static CommandRun Run(params string[] args) => Capture(() => EngineCommandLine.Run(args));
+
+    /// <summary>Runs <paramref name="body"/> with stdout and stderr captured apart.</summary>
+    private static CommandRun Capture(Func<int> body)
     {
         var original = Console.Out;
         var originalError = Console.Error;
@@ -600,7 +664,7 @@ public sealed class CommandLineTests : IDisposable
         Console.SetError(error);
         try
         {
-            var code = EngineCommandLine.Run(args);
+            var code = body();
             return new CommandRun(code, output.ToString(), error.ToString());
         }
         finally

@@ -22,7 +22,9 @@ public static class ExitCode
     /// <summary>
     /// The input was wrong (an unknown option, a bad number, a missing or unreadable file, a corrupt trace or replay
     /// string, an assembly that is not .NET, an output path that cannot be written), or the run explored nothing (every
-    /// iteration cut at the step bound). One line on stderr, before any work whenever it can be known then.
+    /// iteration cut at the step bound; a stress run too short for its oracles), or a stress run's swap proved too small
+    /// for its working set (memory and swap both full, every check held). One line on stderr, before any work whenever
+    /// it can be known then.
     /// </summary>
     public const int Usage = 2;
 

@@ -96,7 +96,7 @@ public sealed class Machine : IDisposable
     public long FreeFrames => Allocator.FreeFrames;
 
     /// <summary>A snapshot of the counters.</summary>
-    public MachineStats Stats => new(Counters, Allocator.RemoteDrains);
+    public MachineStats Stats => new(Counters, Allocator.RemoteDrains, SwapDevice.UsedSlots);
 
     /// <summary>Creates a process with an empty address space. Throws <see cref="OutOfFramesException"/> when no frame is left for its top-level table.</summary>
     public Process CreateProcess()

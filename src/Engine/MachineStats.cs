@@ -5,9 +5,10 @@ namespace Engine;
 /// <summary>A snapshot of a machine's counters (exact when taken at quiescence).</summary>
 public sealed class MachineStats
 {
-    internal MachineStats(StatCounters counters, long remoteCacheDrains)
+    internal MachineStats(StatCounters counters, long remoteCacheDrains, int swapSlotsInUse)
     {
         RemoteCacheDrains = remoteCacheDrains;
+        SwapSlotsInUse = swapSlotsInUse;
         Reads = counters.Get(Stat.Reads);
         Writes = counters.Get(Stat.Writes);
         TlbMisses = counters.Get(Stat.TlbMisses);
@@ -165,4 +166,10 @@ public sealed class MachineStats
 
     /// <summary>Active pages reclaim found unused and made inactive again (<c>pgdeactivate</c>).</summary>
     public long LruDeactivations { get; }
+
+    /// <summary>
+    /// Swap slots in use when the snapshot was taken (named by a swap entry or holding a swap-cache page): a level, not a
+    /// count of events; <c>SwapTotal − SwapFree</c> of <c>/proc/meminfo</c>.
+    /// </summary>
+    public int SwapSlotsInUse { get; }
 }

@@ -35,6 +35,7 @@ public sealed class ReclaimTests
         Assert.Equal(free + 16, machine.FreeFrames);
         Assert.Equal(16, machine.Stats.SwapOuts);
         Assert.Equal(16, machine.SwapDevice.UsedSlots);
+        Assert.Equal(16, machine.Stats.SwapSlotsInUse);
         for (var i = 0; i < 16; i++)
         {
             var entry = EntryAt(machine, process, address + ((ulong)i * Page));

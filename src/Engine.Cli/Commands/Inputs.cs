@@ -81,6 +81,31 @@ internal static class Inputs
     }
 
     /// <summary>
+    /// A factor (<c>--working-set 1.5</c>): a number above 0 and at most <paramref name="max"/>; NaN, infinities and
+    /// words are refused. Absent: null.
+    /// </summary>
+    public static Option<double?> Factor(string name, string description, double max)
+    {
+        var option = new Option<double?>(name) { Description = description };
+        option.CustomParser = result =>
+        {
+            if (Single(result, name) is not { } text)
+            {
+                return null;
+            }
+
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value) || value <= 0 || value > max)
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{name} must be a number above 0 and at most {max:0.###} (got '{text}')."));
+                return null;
+            }
+
+            return value;
+        };
+        return option;
+    }
+
+    /// <summary>
     /// Creates (or truncates) the file <paramref name="path"/> that <paramref name="option"/> names, for results written
     /// at the end of the run: a path that cannot be written is refused now, before the work.
     /// </summary>

@@ -16,6 +16,8 @@ internal static class StressCommand
         var frames = Inputs.Integer("--frames", "Physical frames (4 KiB each): at least 128 + 128 per CPU.", 65_536, int.MinValue);
         var layout = new Option<PteLayout>("--pte-layout") { Description = "Native64 or SplitPae.", DefaultValueFactory = _ => PteLayout.Native64 };
         layout.CustomParser = ParseLayout;
+        var swapSlots = Inputs.OptionalInteger("--swap-slots", $"Swap slots (4 KiB each), 0 (no swap) to {MachineOptions.MaxSwapSlots:N0}. Default: as many as frames (the machine's default); with --working-set, twice the working set plus 128 + 128 per CPU. A working set needs at least itself plus 128 + 128 per CPU, less the frames.", 0, MachineOptions.MaxSwapSlots);
+        var workingSet = Inputs.Factor("--working-set", $"Checked data as a factor of memory (e.g. 1.5 or 2, at most {StressOptions.MaxWorkingSet:0}): the shared region grows to that many pages less the file's 64, so the machine must swap. General mix only.", StressOptions.MaxWorkingSet);
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file (checked before the run starts)." };
         var disable = new Option<string[]>("--disable")
         {
@@ -32,13 +34,15 @@ internal static class StressCommand
             Description = "Seeded random delays at every Engine.Sync point: auto (on for a targeted mix), on, off.",
             DefaultValueFactory = _ => "auto",
         };
-        var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync, eviction, GUP pins (short and long-term), references and pokes. " +
-                                            "Exit codes: 0 passed; 1 a wrong value, invariant violation or leak; 2 a wrong option, or a run too short to exercise the pin oracle.");
+        var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync, eviction, GUP pins (short and long-term), references and pokes, with kswapd reclaiming to swap beside them (a working set larger than memory keeps it busy). " +
+                                            "Exit codes: 0 passed; 1 a wrong value, invariant violation or leak; 2 a wrong option, a run too short to exercise the pin oracle (or, with --working-set, to swap), or memory and swap both full.");
         command.Options.Add(duration);
         command.Options.Add(cpus);
         command.Options.Add(seed);
         command.Options.Add(frames);
         command.Options.Add(layout);
+        command.Options.Add(swapSlots);
+        command.Options.Add(workingSet);
         command.Options.Add(json);
         command.Options.Add(disable);
         command.Options.Add(mix);
@@ -46,7 +50,8 @@ internal static class StressCommand
         command.SetAction(result =>
         {
             var options = new StressOptions(TimeSpan.FromSeconds(result.GetValue(duration)), result.GetValue(cpus), result.GetValue(seed),
-                result.GetValue(frames), result.GetValue(layout), result.GetValue(json), (result.GetValue(disable) ?? []).Distinct(StringComparer.Ordinal).ToArray());
+                result.GetValue(frames), result.GetValue(layout), result.GetValue(json), (result.GetValue(disable) ?? []).Distinct(StringComparer.Ordinal).ToArray(),
+                SwapSlots: result.GetValue(swapSlots), WorkingSet: result.GetValue(workingSet));
             var unknown = options.Disabled.Where(k => !StressOptions.Knobs.Contains(k)).ToList();
             if (unknown.Count > 0)
             {
@@ -120,6 +125,7 @@ internal static class StressCommand
                 nameof(MachineOptions.Cpus) => "--cpus",
                 nameof(MachineOptions.Frames) => "--frames",
                 nameof(MachineOptions.PteLayout) => "--pte-layout",
+                nameof(MachineOptions.SwapSlots) => "--swap-slots",
                 _ => "the machine",
             };
             throw UsageException.From(e, option + ": ");
@@ -131,12 +137,40 @@ internal static class StressCommand
             throw new UsageException($"--frames: a stress run with {options.Cpus} CPU(s) needs at least {minimum:N0} frames (128 + 128 per CPU) (got {options.Frames:N0}).");
         }
 
+        if (options.Mix == StressMix.Reclaim && options.EffectiveSwapSlots == 0)
+        {
+            throw new UsageException("--mix reclaim needs swap: kswapd swaps the mix's pages out (give --swap-slots above 0).");
+        }
+
+        if (options.WorkingSetPages is { } pages)
+        {
+            if (options.Mix != StressMix.General)
+            {
+                throw new UsageException($"--working-set applies to the general mix: the targeted mix {StressMixes.Name(options.Mix)} works on a few pages shared by every CPU.");
+            }
+
+            // At most 16 times memory, the minimum stays below MaxSwapSlots (15 × MaxFrames is under 2^26).
+            var slots = options.MinimumSwapSlots;
+            if (options.EffectiveSwapSlots < slots)
+            {
+                throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                    $"--swap-slots: a working set of {pages:N0} pages on {options.Frames:N0} frames with {options.Cpus} CPU(s) needs at least {slots:N0} swap slots (the working set plus 128 + 128 per CPU, less the frames) (got {options.EffectiveSwapSlots:N0})."));
+            }
+        }
+
+        // Memory: the frames, and each swap slot's 20 bytes; a slot's 4 KiB page is allocated when it is first written
+        // and kept, and the device hands slots out from a rotating cursor, so a working set that swaps all along writes
+        // every slot in time.
         var available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        var needed = (long)options.Frames * 4096;
+        var written = options.WorkingSet is null ? 0 : options.EffectiveSwapSlots;
+        var needed = ((long)options.Frames * 4096) + ((long)options.EffectiveSwapSlots * 20) + ((long)written * 4096);
         if (available > 0 && needed > available * 9 / 10)
         {
+            var what = written > 0 ? $"--frames and --working-set: {options.Frames:N0} frames and {written:N0} swap slots written"
+                : options.EffectiveSwapSlots > options.Frames ? $"--frames and --swap-slots: {options.Frames:N0} frames and {options.EffectiveSwapSlots:N0} swap slots"
+                : $"--frames: {options.Frames:N0} frames";
             throw new UsageException(string.Create(CultureInfo.InvariantCulture,
-                $"--frames: {options.Frames:N0} frames need {needed / (double)(1L << 30):0.0} GiB of memory; this process may use {available / (double)(1L << 30):0.0} GiB."));
+                $"{what} need {needed / (double)(1L << 30):0.0} GiB of memory; this process may use {available / (double)(1L << 30):0.0} GiB."));
         }
     }
 

@@ -13,7 +13,11 @@ namespace Engine.Cli.Stress;
 /// </summary>
 internal static class HuntRunner
 {
-    /// <summary>Pages each mix works on: two for the TLB and torn-entry races (every CPU on the same entries), eight for lost-dirty (a zap of a range, as zoo entry 6), four for the pin-and-fork races (as zoo entry 5).</summary>
+    /// <summary>
+    /// Pages each mix works on: two for the TLB and torn-entry races (every CPU on the same entries), eight for lost-dirty
+    /// (a zap of a range, as zoo entry 6), four for the pin-and-fork races (as zoo entry 5); for reclaim, two of each
+    /// CPU's own mapping (its mprotect must not fault the others' stores).
+    /// </summary>
     public static int Pages(StressMix mix) => mix switch
     {
         StressMix.LostDirty => 8,
@@ -39,11 +43,21 @@ internal static class HuntRunner
             region = process.Mmap((ulong)pages * 4096, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         }
 
-        var target = new HuntTarget(options.Mix, machine, options.Frames, process, region, pages, file);
+        // The reclaim mix: a mapping of its own for each CPU, and kswapd after the mix's pages all along.
+        var own = options.Mix == StressMix.Reclaim
+            ? Enumerable.Range(0, options.Cpus).Select(_ => process.Mmap((ulong)pages * 4096, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous)).ToArray()
+            : null;
+        var target = new HuntTarget(options.Mix, machine, options.Frames, process, region, pages, file, own);
         var stop = 0;
-        var workers = Enumerable.Range(0, options.Cpus).Select(id => new HuntWorker(target, id, options.Seed, () => Volatile.Read(ref stop) != 0)).ToArray();
+        Func<bool> stopping = () => Volatile.Read(ref stop) != 0;
+        var workers = Enumerable.Range(0, options.Cpus).Select(id => new HuntWorker(target, id, options.Seed, stopping)).ToArray();
         var perturb = options.Perturb;
-        var threads = workers.Select((w, i) => new Thread(() => w.Run(perturb)) { IsBackground = true, Name = $"stress-cpu{i}" }).ToArray();
+        var threads = workers.Select((w, i) => new Thread(() => w.Run(perturb)) { IsBackground = true, Name = $"stress-cpu{i}" }).ToList();
+        var kswapd = own is null ? null : new Kswapd(machine, options.Frames, stopping, relentless: pages);
+        if (kswapd is not null)
+        {
+            threads.Add(new Thread(() => kswapd.Run(perturb, options.Seed, options.Cpus)) { IsBackground = true, Name = "kswapd" });
+        }
 
         Console.WriteLine(StressRunner.Header(options));
         var clock = Stopwatch.StartNew();
@@ -52,7 +66,7 @@ internal static class HuntRunner
             thread.Start();
         }
 
-        var failedAt = StressRunner.Watch(options, clock, machine, () => workers.Sum(w => w.Total), () => workers.Any(w => w.Failure is not null));
+        var failedAt = StressRunner.Watch(options, clock, machine, () => workers.Sum(w => w.Total), () => workers.Any(w => w.Failure is not null) || kswapd?.Failure is not null);
         Volatile.Write(ref stop, 1);
         var hung = threads.Where(t => !t.Join(TimeSpan.FromSeconds(30))).Select(t => t.Name).ToList();
         var seconds = clock.Elapsed.TotalSeconds;
@@ -64,7 +78,7 @@ internal static class HuntRunner
         var failures = new List<string>();
         var stats = machine.Stats;
         var recorded = hung.Count == 0 ? Recorded(machine).ToList() : [];
-        var found = workers.Select(w => w.Failure).OfType<string>().ToList();
+        var found = workers.Select(w => w.Failure).Append(kswapd?.Failure).OfType<string>().ToList();
         var recordedFirst = options.Disabled.Contains(nameof(MachineOptions.FlushBeforeFree));
         failures.AddRange(recordedFirst ? recorded : found);
         failures.AddRange(recordedFirst ? found : recorded);
@@ -88,8 +102,9 @@ internal static class HuntRunner
             }
         }
 
-        var names = HuntWorker.Operations(options.Mix);
-        var totals = names.Select((_, i) => workers.Sum(w => w.Count(i))).ToArray();
+        // The reclaim mix counts kswapd's pages swapped out among its operations: the race needs them.
+        var names = HuntWorker.Operations(options.Mix).Concat(kswapd is null ? [] : ["pages swapped out"]).ToList();
+        var totals = HuntWorker.Operations(options.Mix).Select((_, i) => workers.Sum(w => w.Count(i))).Concat(kswapd is null ? [] : [stats.SwapOuts]).ToArray();
         var vacuous = failures.Count == 0 && totals.Any(t => t == 0);
         if (vacuous)
         {
@@ -107,6 +122,11 @@ internal static class HuntRunner
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"faults: {stats.AnonymousFaults + stats.ZeroPageFaults + stats.WriteProtectFaults + stats.FileReadFaults + stats.FileSharedWriteFaults:N0}; COW: {stats.CowCopies:N0} copies, {stats.CowReuses:N0} reuses; TLB: {stats.TlbShootdowns:N0} shootdowns; fork copied {stats.ForkPinnedCopies:N0} pinned pages; {stats.PagesWrittenBack:N0} pages written back"));
+        if (kswapd is not null)
+        {
+            Console.WriteLine(StressRunner.SwapLine(stats, seconds, kswapd));
+        }
+
         Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, through the process and through pins, backing store as last stored, invariants hold, no leak)"
             : vacuous ? "verdict: NOTHING PROVED (every check held, but the mix never raced)"
             : failedAt is { } at ? string.Create(CultureInfo.InvariantCulture, $"verdict: FAIL after {at.TotalSeconds:0.00} s ({failures.Count} problem(s))")
@@ -136,6 +156,7 @@ internal static class HuntRunner
                 Seconds = seconds,
                 FailedAfterSeconds = failedAt?.TotalSeconds,
                 Operations = names.Select((n, i) => (n, totals[i])).ToDictionary(p => p.n, p => p.Item2),
+                Swap = StressRunner.SwapFigures(stats, seconds, kswapd),
                 Passed = failures.Count == 0,
                 Vacuous = vacuous,
                 Failures = failures,

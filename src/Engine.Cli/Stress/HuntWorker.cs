@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Engine.Testing;
 
@@ -7,7 +8,8 @@ namespace Engine.Cli.Stress;
 /// What the workers of a targeted mix share: one process, and in it a few pages of anonymous memory or of a shared
 /// file mapping. Few pages, so that every CPU's operations meet on the same entries.
 /// </summary>
-internal sealed record HuntTarget(StressMix Mix, Machine Machine, int Frames, Process Process, ulong Region, int Pages, BackingFile? File);
+/// <param name="OwnRegions">For the reclaim mix, each CPU's own mapping of <paramref name="Pages"/> pages; else null.</param>
+internal sealed record HuntTarget(StressMix Mix, Machine Machine, int Frames, Process Process, ulong Region, int Pages, BackingFile? File, IReadOnlyList<ulong>? OwnRegions = null);
 
 /// <summary>
 /// One real thread driving one <see cref="Cpu"/> in a targeted mix (<see cref="StressMix"/>): the operations of one
@@ -26,6 +28,7 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
         StressMix.LostDirty => ["file stores", "zaps", "writebacks checked", "evictions"],
         StressMix.PinFork or StressMix.ReadOnlyPinFork => ["pins", "stores seen through a pin", "forks", "stores"],
         StressMix.TornPte => ["lockless reads", "present entries read", "madvise", "faults"],
+        StressMix.Reclaim => ["stores", "direct-I/O completions", "mprotects"],
         _ => [],
     };
 
@@ -75,6 +78,9 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
                         break;
                     case StressMix.TornPte:
                         TornPte(cpu, page, random);
+                        break;
+                    case StressMix.Reclaim:
+                        Reclaim(cpu, page, random);
                         break;
                 }
             }
@@ -336,6 +342,128 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
             // while this CPU reads with interrupts off (the zap's flush waits for them).
             Store(cpu, page);
             Note(3);
+        }
+    }
+
+    /// <summary>
+    /// FreezeBeforeDirtyTest (zoo entry 11, reclaim-freeze-dirty) and FlushTlbBatchedPending (zoo entry 12,
+    /// batched-flush-mprotect), on two pages of this CPU's own mapping, while kswapd reclaims them again and again
+    /// (a page stored to through a cached translation is not referenced as far as reclaim can tell: the A bit it
+    /// cleared on its last pass is set again only by a page walk). Three operations, each with its oracle:
+    /// <list type="bullet">
+    /// <item>a burst of stores, each read back;</item>
+    /// <item>a direct-I/O read into the page: a GUP reference with write access, held a moment (long enough for kswapd
+    /// to unmap the page and write it to its slot), then the device's store through it and the reference dropped, which
+    /// dirties the page; the process must then read the device's store: reclaim that tested dirty before it froze the
+    /// refcount frees the page with its slot's older data;</item>
+    /// <item>a store (the CPU's TLB holds a writable translation), mprotect(PROT_READ) of the mapping, and a store that
+    /// must fault: reclaim may have cleared the entry and deferred its flush, and an mprotect that finds a swap entry
+    /// must still flush that pending batch before it returns.</item>
+    /// </list>
+    /// </summary>
+    private void Reclaim(Cpu cpu, int page, Random random)
+    {
+        var region = target.OwnRegions![id];
+        var at = region + ((ulong)page * Page) + ((ulong)id * 8);
+        var roll = random.Next(3);
+        if (roll == 0)
+        {
+            for (var burst = 1 + random.Next(8); burst > 0; burst--)
+            {
+                var value = NextValue();
+                cpu.Write(target.Process, at, value);
+                _expected[page] = value;
+                Note(0);
+                var read = cpu.Read(target.Process, at);
+                if (read != value)
+                {
+                    throw Fail($"lost store: CPU {id} read 0x{read:x} at 0x{at:x} ({OwnPfnText(region, page)} now) right after storing 0x{value:x}");
+                }
+            }
+        }
+        else if (roll == 1)
+        {
+            var data = NextValue();
+            using (var io = cpu.GetUserPages(target.Process, region + ((ulong)page * Page), 1, GupFlags.Write))
+            {
+                // The I/O is in flight: kswapd may unmap the page, write it to its slot and try to free it meanwhile.
+                // The device waits until kswapd has taken the entry, then a moment more, so that its store and the
+                // reference's release fall while reclaim still works on the page.
+                AwaitReclaim(region, page);
+                Thread.SpinWait(random.Next(100));
+                io.Write(0, id, data);
+            }
+
+            _expected[page] = data;
+            Note(1);
+            var read = cpu.Read(target.Process, at);
+            if (read != data)
+            {
+                throw Fail($"lost I/O: CPU {id}'s process reads 0x{read:x} at 0x{at:x} ({OwnPfnText(region, page)} now), not what its direct I/O wrote (0x{data:x}): " +
+                           "reclaim freed the page after the I/O dirtied it and dropped its reference (it tested dirty before freezing the refcount), and the swap-in read the slot's older data");
+            }
+        }
+        else
+        {
+            // The store leaves a writable translation in this CPU's TLB; once kswapd has cleared the entry (its flush
+            // deferred to the end of its batch), mprotect runs at once.
+            var value = NextValue();
+            cpu.Write(target.Process, at, value);
+            _expected[page] = value;
+            AwaitReclaim(region, page);
+            target.Process.Mprotect(region, (ulong)target.Pages * Page, Prot.Read);
+            Note(2);
+            var stored = false;
+            try
+            {
+                cpu.Write(target.Process, at, value + 1);
+                stored = true;
+            }
+            catch (SegmentationFault fault) when (fault.Reason == SegmentationFaultReason.Protection)
+            {
+            }
+
+            target.Process.Mprotect(region, (ulong)target.Pages * Page, Prot.ReadWrite);
+            if (stored)
+            {
+                throw Fail($"stale TLB after mprotect: CPU {id}'s store to 0x{at:x} ({OwnPfnText(region, page)} now) succeeded after mprotect(PROT_READ) returned: " +
+                           "reclaim had cleared the entry and deferred its flush, and mprotect found the swap entry, flushed nothing and returned while the CPU's writable translation survived");
+            }
+
+            var read = cpu.Read(target.Process, at);
+            if (read != value)
+            {
+                throw Fail($"lost store: CPU {id} read 0x{read:x} at 0x{at:x} ({OwnPfnText(region, page)} now) after mprotect R/O and back, not its store 0x{value:x}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits until kswapd has cleared the entry of page <paramref name="page"/> of <paramref name="region"/> (it is no
+    /// longer present), or 20 ms: the moment the reclaim races of this mix open their windows, microseconds away rather
+    /// than anywhere in a pass of the clock. Yields while it waits, so that kswapd has the core.
+    /// </summary>
+    private void AwaitReclaim(ulong region, int page)
+    {
+        var entry = _inspector.LocateEntry(target.Process, region + ((ulong)page * Page));
+        var deadline = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 50);
+        while (_inspector.ReadEntry(entry).IsPresent && Stopwatch.GetTimestamp() < deadline)
+        {
+            Thread.Yield();
+        }
+    }
+
+    /// <summary>The frame the process maps at page <paramref name="page"/> of <paramref name="region"/> now, as text.</summary>
+    private string OwnPfnText(ulong region, int page)
+    {
+        try
+        {
+            var entry = _inspector.EntryAt(target.Process, region + ((ulong)page * Page));
+            return entry.IsPresent ? string.Create(CultureInfo.InvariantCulture, $"pfn 0x{entry.Pfn:x}") : entry.IsNone ? "no frame mapped" : "swapped out";
+        }
+        catch (InvalidOperationException)
+        {
+            return "no frame mapped";
         }
     }
 

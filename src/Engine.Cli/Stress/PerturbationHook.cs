@@ -56,6 +56,9 @@ internal sealed class PerturbationHook : ISchedulingHook
     /// <summary>One point in this many sleeps (1/16,384), outside lock-held regions only.</summary>
     public const int SleepOneIn = 16_384;
 
+    /// <summary>Draws at each point of a thread perturbed at its lock points only (<see cref="Attach"/>): about eight times the noise of a worker's point.</summary>
+    public const int LockPointDraws = 8;
+
     /// <summary>The longest spin, in <see cref="Thread.SpinWait(int)"/> iterations: a few microseconds, the length of a protocol window many times over.</summary>
     public const int MaxSpin = 400;
 
@@ -71,8 +74,14 @@ internal sealed class PerturbationHook : ISchedulingHook
     public static string Describe(int seed) =>
         $"perturbation on (seed {seed}: at each Engine.Sync point spin up to {MaxSpin} 1/{SpinOneIn}, yield 1/{YieldOneIn}, sleep 0-1 ms 1/{SleepOneIn:N0} outside locks)";
 
-    /// <summary>Makes the calling thread a perturbed one, drawing from the stream of (<paramref name="seed"/>, <paramref name="index"/>).</summary>
-    public static void Attach(int seed, int index) => t_state = new ThreadState(StreamSeed(seed, index));
+    /// <summary>
+    /// Makes the calling thread a perturbed one, drawing from the stream of (<paramref name="seed"/>, <paramref name="index"/>).
+    /// With <paramref name="lockPointsOnly"/>, only its lock operations and explicit interleaving points are perturbed,
+    /// not its atomics: for a thread whose loop is mostly atomics that need no noise (kswapd's clock hand moves by one
+    /// atomic add per frame, and noise at each would slow its sweeps a hundredfold), while the protocol windows it
+    /// opens lie between lock operations.
+    /// </summary>
+    public static void Attach(int seed, int index, bool lockPointsOnly = false) => t_state = new ThreadState(StreamSeed(seed, index)) { LockPointsOnly = lockPointsOnly };
 
     /// <summary>The calling thread is perturbed no more.</summary>
     public static void Detach() => t_state = null;
@@ -136,7 +145,19 @@ internal sealed class PerturbationHook : ISchedulingHook
             state.Locks--;
         }
 
+        if (state.LockPointsOnly && kind is not (OperationKind.LockAcquire or OperationKind.LockTryAcquire or OperationKind.LockRelease or OperationKind.Interleave))
+        {
+            return;
+        }
+
+        // Fewer points, more noise at each: a thread perturbed at its lock points only draws up to LockPointDraws times
+        // and takes the first choice that does something (a spin about 1 in 4, a yield about 1 in 32).
         var choice = Decide(ref state.Stream, insideLock);
+        for (var draw = 1; state.LockPointsOnly && choice.What == Perturbation.None && draw < LockPointDraws; draw++)
+        {
+            choice = Decide(ref state.Stream, insideLock);
+        }
+
         switch (choice.What)
         {
             case Perturbation.Spin:
@@ -169,5 +190,6 @@ internal sealed class PerturbationHook : ISchedulingHook
     {
         public ulong Stream = stream;
         public int Locks;
+        public bool LockPointsOnly;
     }
 }

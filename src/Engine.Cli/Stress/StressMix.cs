@@ -24,6 +24,13 @@ internal enum StressMix
 
     /// <summary>Lockless (GUP-fast) reads of entries against zaps and faults of the same two pages, on <c>SplitPae</c>: <c>LocklessPteRetry</c>.</summary>
     TornPte,
+
+    /// <summary>
+    /// Direct I/O through GUP write references, stores through cached translations and mprotect, on two pages of each
+    /// CPU's own mapping, against a kswapd that reclaims them again and again: <c>FreezeBeforeDirtyTest</c> and
+    /// <c>FlushTlbBatchedPending</c>.
+    /// </summary>
+    Reclaim,
 }
 
 /// <summary>Names of the mixes on the command line, and the mix each knob selects.</summary>
@@ -38,6 +45,7 @@ internal static class StressMixes
         ["pin-fork"] = StressMix.PinFork,
         ["ro-pin-fork"] = StressMix.ReadOnlyPinFork,
         ["torn-pte"] = StressMix.TornPte,
+        ["reclaim"] = StressMix.Reclaim,
     };
 
     /// <summary>The command-line name of <paramref name="mix"/>.</summary>
@@ -51,6 +59,7 @@ internal static class StressMixes
         nameof(MachineOptions.GupFastForkSeq) => StressMix.PinFork,
         nameof(MachineOptions.UnshareOnReadOnlyPin) => StressMix.ReadOnlyPinFork,
         nameof(MachineOptions.LocklessPteRetry) => StressMix.TornPte,
+        nameof(MachineOptions.FreezeBeforeDirtyTest) or nameof(MachineOptions.FlushTlbBatchedPending) => StressMix.Reclaim,
         _ => StressMix.General,
     };
 

@@ -51,7 +51,11 @@ internal static class StressRunner
         var knobs = options.Disabled.Count == 0 ? "every protocol on" : "off: " + string.Join(", ", options.Disabled);
         var mix = options.Mix == StressMix.General ? "general mix" : $"targeted mix {StressMixes.Name(options.Mix)}";
         var perturbation = options.Perturb ? PerturbationHook.Describe(options.Seed) : "no perturbation";
-        return $"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s, {knobs}; {mix}, {perturbation}";
+        var swap = options.EffectiveSwapSlots == 0 ? "no swap" : string.Create(CultureInfo.InvariantCulture, $"{options.EffectiveSwapSlots:N0} swap slots");
+        var workingSet = options.WorkingSetPages is { } pages
+            ? string.Create(CultureInfo.InvariantCulture, $", working set {pages:N0} pages ({options.WorkingSet:0.###}x memory: {options.RegionPages:N0} anonymous + {StressWorker.FilePages} file)")
+            : "";
+        return $"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {swap}{workingSet}, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s, {knobs}; {mix}, {perturbation}";
     }
 
     private static int RunGeneral(StressOptions options, Stream? json)
@@ -60,15 +64,26 @@ internal static class StressRunner
         using var machine = new Machine(settings);
         var initialFree = machine.FreeFrames;
         var shared = machine.CreateProcess();
-        var region = shared.Mmap(StressWorker.PagesPerWorker * 4096UL, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-        var file = machine.CreateFile("stress.dat", StressWorker.PagesPerWorker * 4096L);
-        var fileRegion = shared.Mmap(StressWorker.PagesPerWorker * 4096UL, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        var pages = options.RegionPages;
+        var region = shared.Mmap((ulong)pages * 4096UL, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var file = machine.CreateFile("stress.dat", StressWorker.FilePages * 4096L);
+        var fileRegion = shared.Mmap(StressWorker.FilePages * 4096UL, Prot.ReadWrite, MapFlags.Shared, file, 0);
         var stop = 0;
+        Func<bool> stopping = () => Volatile.Read(ref stop) != 0;
         var workers = Enumerable.Range(0, options.Cpus)
-            .Select(id => new StressWorker(machine, shared, region, file, fileRegion, id, options.Seed * 1_000 + id, () => Volatile.Read(ref stop) != 0))
+            .Select(id => new StressWorker(machine, shared, region, pages, file, fileRegion, id, options.Seed * 1_000 + id, stopping))
             .ToArray();
         var perturb = options.Perturb;
-        var threads = workers.Select((w, i) => new Thread(() => w.Run(perturb)) { IsBackground = true, Name = $"stress-cpu{i}" }).ToArray();
+        var populate = options.WorkingSet is not null;
+        var threads = workers.Select((w, i) => new Thread(() => w.Run(perturb, populate)) { IsBackground = true, Name = $"stress-cpu{i}" }).ToList();
+
+        // kswapd runs whenever there is swap to reclaim to: with a working set larger than memory it reclaims all along,
+        // beside the workers' direct reclaim; otherwise memory never runs low and it only looks.
+        var kswapd = options.EffectiveSwapSlots > 0 ? new Kswapd(machine, options.Frames, stopping) : null;
+        if (kswapd is not null)
+        {
+            threads.Add(new Thread(() => kswapd.Run(perturb, options.Seed, options.Cpus)) { IsBackground = true, Name = "kswapd" });
+        }
 
         Console.WriteLine(Header(options));
         var clock = Stopwatch.StartNew();
@@ -77,11 +92,17 @@ internal static class StressRunner
             thread.Start();
         }
 
-        var failedAt = Watch(options, clock, machine, () => workers.Sum(w => Enum.GetValues<StressOperation>().Sum(o => w.Count(o))), () => workers.Any(w => w.Failure is not null));
+        var failedAt = Watch(options, clock, machine, () => workers.Sum(w => Enum.GetValues<StressOperation>().Sum(o => w.Count(o))),
+            () => workers.Any(w => w.Failure is not null) || kswapd?.Failure is not null);
         Volatile.Write(ref stop, 1);
         var hung = threads.Where(t => !t.Join(TimeSpan.FromSeconds(30))).Select(t => t.Name).ToList();
         var seconds = clock.Elapsed.TotalSeconds;
         var failures = workers.Select(w => w.Failure).OfType<string>().ToList();
+        if (kswapd?.Failure is { } reclaimFailure)
+        {
+            failures.Add(reclaimFailure);
+        }
+
         failures.AddRange(hung.Select(name => $"{name} did not stop within 30 s"));
         var stats = machine.Stats;
         if (hung.Count == 0)
@@ -92,7 +113,7 @@ internal static class StressRunner
             // the "disk"; once the process has gone, every cached page is clean and unmapped, so eviction empties
             // the cache and frees every frame.
             machine.Writeback(file);
-            failures.AddRange(workers.SelectMany((w, id) => Enumerable.Range(0, StressWorker.PagesPerWorker)
+            failures.AddRange(workers.SelectMany((w, id) => Enumerable.Range(0, StressWorker.FilePages)
                 .Where(page => file.ReadStored(w.FileOffset(page)) != w.FileExpected(page))
                 .Select(page => $"backing store: CPU {id}'s word of file page {page} holds 0x{file.ReadStored(w.FileOffset(page)):x}, not its last store 0x{w.FileExpected(page):x}")));
             shared.Dispose();
@@ -116,6 +137,15 @@ internal static class StressRunner
             failures.Add("vacuous: no long-term pin was taken, or no store crossed between a pin and the process (run longer)");
         }
 
+        // The same for a working set larger than memory: a run that swapped nothing out, or nothing back in, checked no
+        // value through swap.
+        var unswapped = hung.Count == 0 && workers.All(w => w.Failure is null) && kswapd?.Failure is null
+            && options.WorkingSetPages > options.Frames && (stats.SwapOuts == 0 || stats.SwapIns == 0);
+        if (unswapped)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"vacuous: the working set exceeds memory, but the run swapped {stats.SwapOuts:N0} page(s) out and {stats.SwapIns:N0} in (run longer)"));
+        }
+
         var totals = Enum.GetValues<StressOperation>().ToDictionary(o => o, o => workers.Sum(w => w.Count(o)));
         var allOps = totals.Values.Sum();
         Console.WriteLine();
@@ -135,11 +165,19 @@ internal static class StressRunner
             $"COW: {stats.CowCopies:N0} copies, {stats.CowReuses:N0} reuses; TLB: {stats.TlbShootdowns:N0} shootdowns ({1000.0 * stats.TlbShootdowns / Math.Max(allOps, 1):0.00} per 1,000 ops, {(double)stats.ShootdownTargets / Math.Max(stats.TlbShootdowns, 1):0.00} CPUs each), {stats.TlbMisses:N0} misses; {stats.RemoteCacheDrains:N0} remote frame-cache drains"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"files: {stats.FileReadFaults:N0} read faults, {stats.FileSharedWriteFaults:N0} shared write faults, {stats.FilePrivateWriteFaults:N0} private copies; {stats.PageCacheFills:N0} cache fills, {stats.PagesWrittenBack:N0} pages written back, {stats.PagesEvicted:N0} evicted"));
+        Console.WriteLine(SwapLine(stats, seconds, kswapd));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"GUP: {pins[StressPinEvent.ShortPin]:N0} short pins and {pins[StressPinEvent.FilePin]:N0} of file pages, {pins[StressPinEvent.LongTermWritePin]:N0} long-term write pins and {pins[StressPinEvent.LongTermReadOnlyPin]:N0} read-only held across operations, {pins[StressPinEvent.ScratchPin]:N0} pinned scratch pages zapped or mprotected, {pins[StressPinEvent.Reference]:N0} references; {pins[StressPinEvent.HandleRead]:N0} words read through them as expected, {pins[StressPinEvent.ProcessStoreSeenByPin]:N0} process stores seen through a pin, {pins[StressPinEvent.DeviceStoreSeenByProcess]:N0} device stores seen by the process; fork copied {stats.ForkPinnedCopies:N0} pinned pages"));
-        var onlyVacuous = vacuous && failures.Count == 1;
+        // Out of swap: every failure was a worker's allocation that found memory full and the swap slots (all but a
+        // few) in use, and the end checks found nothing wrong (slots count exactly the entries that name them). The
+        // working set and what fork's children kept of it outgrew memory plus swap: the settings, not the machine.
+        var slots = options.EffectiveSwapSlots;
+        var starved = workers.Where(w => w.SwapSlotsInUseWhenOutOfFrames is { } used && used + Math.Max(16, slots / 100) >= slots).ToList();
+        var outOfSwap = starved.Count > 0 && failures.Count == starved.Count;
+        var onlyVacuous = (vacuous || unswapped) && failures.Count == (vacuous ? 1 : 0) + (unswapped ? 1 : 0);
         Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, through the process and through pins and references, backing store as last stored, invariants hold, no leak)"
-            : onlyVacuous ? "verdict: NOTHING PROVED (every check held, but the run never exercised the pin oracle)"
+            : outOfSwap ? string.Create(CultureInfo.InvariantCulture, $"verdict: OUT OF SWAP after {failedAt?.TotalSeconds ?? seconds:0.0} s (every check held; {starved.Count} worker(s) found memory full and {slots:N0} of {slots:N0} swap slots in use, or nearly: the working set and what fork's children kept of it outgrew memory plus swap)")
+            : onlyVacuous ? $"verdict: NOTHING PROVED (every check held, but the run never {(vacuous ? "exercised the pin oracle" : "")}{(vacuous && unswapped ? ", nor " : "")}{(unswapped ? "swapped pages both out and in" : "")})"
             : failedAt is { } at ? string.Create(CultureInfo.InvariantCulture, $"verdict: FAIL after {at.TotalSeconds:0.0} s ({failures.Count} problem(s))")
             : $"verdict: FAIL ({failures.Count} problem(s))");
         foreach (var failure in failures.Take(20))
@@ -147,10 +185,19 @@ internal static class StressRunner
             Console.WriteLine("  " + failure);
         }
 
-        if (onlyVacuous)
+        if (outOfSwap)
         {
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"stress: {options.Duration.TotalSeconds:0.###} s was too short to exercise the pin oracle (no long-term pin, or no store crossed between a pin and the process): give a longer --duration."));
+                $"stress: swap ran out ({slots:N0} slots, all or nearly all in use when an allocation failed): give more --swap-slots (without it, this working set gets {options.DefaultSwapSlots:N0})."));
+        }
+
+        if (onlyVacuous)
+        {
+            var tooShort = vacuous
+                ? "to exercise the pin oracle (no long-term pin, or no store crossed between a pin and the process)"
+                : "to swap pages of the working set both out and in";
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"stress: {options.Duration.TotalSeconds:0.###} s was too short {tooShort}: give a longer --duration."));
         }
 
         if (json is not null)
@@ -164,6 +211,10 @@ internal static class StressRunner
                 options.Disabled,
                 Mix = StressMixes.Name(options.Mix),
                 options.Perturb,
+                SwapSlots = options.EffectiveSwapSlots,
+                WorkingSet = options.WorkingSet,
+                WorkingSetPages = options.WorkingSetPages,
+                RegionPages = options.RegionPages,
                 Seconds = seconds,
                 FailedAfterSeconds = failedAt?.TotalSeconds,
                 Operations = totals.ToDictionary(p => p.Key.ToString(), p => p.Value),
@@ -183,14 +234,16 @@ internal static class StressRunner
                 stats.PagesEvicted,
                 Gup = pins.ToDictionary(p => p.Key.ToString(), p => p.Value),
                 stats.ForkPinnedCopies,
+                Swap = SwapFigures(stats, seconds, kswapd),
                 Passed = failures.Count == 0,
                 Vacuous = onlyVacuous,
+                OutOfSwap = outOfSwap,
                 Failures = failures,
             };
             JsonSerializer.Serialize(json, results, new JsonSerializerOptions { WriteIndented = true });
         }
 
-        return failures.Count == 0 ? ExitCode.Passed : onlyVacuous ? ExitCode.Usage : ExitCode.Failed;
+        return failures.Count == 0 ? ExitCode.Passed : onlyVacuous || outOfSwap ? ExitCode.Usage : ExitCode.Failed;
     }
 
     /// <summary>
@@ -222,6 +275,12 @@ internal static class StressRunner
                 var ops = operations();
                 var line = string.Create(CultureInfo.InvariantCulture,
                     $"  {clock.Elapsed.TotalSeconds,5:0.0} s  {ops,12:N0} ops  {ops / clock.Elapsed.TotalSeconds,12:N0} ops/s  {machine.FreeFrames,8} free frames");
+                if (options.WorkingSet is not null)
+                {
+                    var stats = machine.Stats;
+                    line += string.Create(CultureInfo.InvariantCulture, $"  {stats.SwapOuts,10:N0} swapped out  {stats.SwapIns,10:N0} in  {stats.SwapSlotsInUse,8:N0} slots in use");
+                }
+
                 Console.Write(interactive ? "\r" + line : line + Environment.NewLine);
             }
         }
@@ -233,6 +292,32 @@ internal static class StressRunner
 
         return null;
     }
+
+    /// <summary>The report's swap line: what reclaim (kswapd's and direct) swapped out, and the faults brought back.</summary>
+    public static string SwapLine(MachineStats stats, double seconds, Kswapd? kswapd)
+    {
+        var daemon = kswapd is null ? "no kswapd (no swap)"
+            : kswapd.Relentless ? string.Create(CultureInfo.InvariantCulture, $"kswapd reclaimed {kswapd.Wakeups:N0} times (no watermarks) and freed {kswapd.Freed:N0}; at most {kswapd.PeakSwapSlotsInUse:N0} swap slots in use")
+            : string.Create(CultureInfo.InvariantCulture, $"kswapd woke {kswapd.Wakeups:N0} times below {kswapd.LowWatermark:N0} free frames and freed {kswapd.Freed:N0}; at most {kswapd.PeakSwapSlotsInUse:N0} swap slots in use");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"swap: {stats.SwapOuts:N0} swap-outs ({stats.SwapOuts / seconds:N0}/s), {stats.SwapIns:N0} swap-ins ({stats.SwapIns / seconds:N0}/s), {stats.SwapCacheHits:N0} swap-cache hits; reclaim: {stats.ReclaimScans:N0} pages scanned, {stats.ReclaimKeptPinned:N0} kept (maybe pinned), {stats.SwapCacheFreesAfterCow:N0} freed from the swap cache after COW; {daemon}");
+    }
+
+    /// <summary>The swap figures of the JSON results.</summary>
+    public static object SwapFigures(MachineStats stats, double seconds, Kswapd? kswapd) => new
+    {
+        stats.SwapOuts,
+        SwapOutsPerSecond = stats.SwapOuts / seconds,
+        stats.SwapIns,
+        SwapInsPerSecond = stats.SwapIns / seconds,
+        stats.SwapCacheHits,
+        stats.ReclaimScans,
+        stats.ReclaimKeptPinned,
+        stats.SwapCacheFreesAfterCow,
+        KswapdWakeups = kswapd?.Wakeups ?? 0,
+        KswapdFreed = kswapd?.Freed ?? 0,
+        PeakSwapSlotsInUse = kswapd?.PeakSwapSlotsInUse ?? 0,
+    };
 
     /// <summary>The invariant checker's report, worded as a list of problems (empty when every invariant holds).</summary>
     public static IEnumerable<string> Check(Machine machine)

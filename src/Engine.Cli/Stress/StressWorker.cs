@@ -1,9 +1,12 @@
+using System.Globalization;
+
 namespace Engine.Cli.Stress;
 
 /// <summary>
 /// One real thread driving one <see cref="Cpu"/>. It owns one word (at its own offset) in each of the
-/// <see cref="PagesPerWorker"/> anonymous pages of the shared process and in each page of the shared file mapping,
-/// and remembers what it last stored in each, so every read has a known expected value. Around that it faults fresh
+/// <c>pages</c> anonymous pages of the shared process (<see cref="DefaultPages"/>, or the region a working set larger
+/// than memory needs) and in each of the <see cref="FilePages"/> pages of the shared file mapping, and remembers what
+/// it last stored in each, so every read has a known expected value. Around that it faults fresh
 /// regions in and out, mprotects and madvises its own pages, maps the file privately and copies its pages, zaps
 /// pages of the shared file mapping (their contents survive: a zap of a dirty entry dirties the page), writes the
 /// file back (checking that the backing store then holds its last stores, as fsync promises), evicts clean pages
@@ -25,19 +28,35 @@ namespace Engine.Cli.Stress;
 /// entries. A long-term pin of the region stays coherent with the process for as long as it is held.
 /// </para>
 /// </summary>
-internal sealed class StressWorker(Machine machine, Process shared, ulong region, BackingFile file, ulong fileRegion, int id, int seed, Func<bool> stopping)
+/// <para>
+/// Swap. Reclaim (a kswapd thread, and direct reclaim inside any allocation) may swap any unpinned page of the region
+/// out under all of this, so every read above may fault the page back in. With a region larger than memory
+/// (<c>--working-set</c>) the worker first stores its word in every page (<see cref="PopulateAll"/>), so the whole
+/// region is anonymous memory to be swapped, not the shared zero page.
+/// </para>
+/// </summary>
+internal sealed class StressWorker(Machine machine, Process shared, ulong region, int pages, BackingFile file, ulong fileRegion, int id, int seed, Func<bool> stopping)
 {
-    public const int PagesPerWorker = 64;
+    /// <summary>Pages of the shared anonymous region without a working set: each worker has a word in each.</summary>
+    public const int DefaultPages = 64;
+
+    /// <summary>Pages of the shared file mapping (and of the file): each worker has a word in each.</summary>
+    public const int FilePages = 64;
+
+    /// <summary>How many pages of the region a fork's child reads back, spread evenly (every 7th of the default 64).</summary>
+    private const int ChildChecks = 10;
+
     private const ulong Page = 4096;
 
-    private readonly ulong[] _expected = new ulong[PagesPerWorker];
-    private readonly ulong[] _fileExpected = new ulong[PagesPerWorker];
+    private readonly ulong[] _expected = new ulong[pages];
+    private readonly ulong[] _fileExpected = new ulong[FilePages];
     private readonly long[] _counts = new long[Enum.GetValues<StressOperation>().Length];
     private readonly long[] _pinEvents = new long[Enum.GetValues<StressPinEvent>().Length];
 
     // Pages in which this worker has stored at least once. Such a page is a real anonymous page for the rest of the
-    // run (nothing zaps the region), never the shared zero page; see Populate.
-    private readonly bool[] _populated = new bool[PagesPerWorker];
+    // run (nothing zaps the region; swapped out, its entry names the slot that holds it), never the shared zero page;
+    // see Populate.
+    private readonly bool[] _populated = new bool[pages];
     private LongTermPin? _held;
     private ulong _serial;
 
@@ -47,14 +66,21 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
 
     public string? Failure { get; private set; }
 
+    /// <summary>When the worker failed for want of a frame: the swap slots in use at that moment; else null.</summary>
+    public int? SwapSlotsInUseWhenOutOfFrames { get; private set; }
+
     /// <summary>The word this worker last stored in file page <paramref name="page"/> (read once the worker has stopped).</summary>
     public ulong FileExpected(int page) => _fileExpected[page];
 
     /// <summary>This worker's word in page <paramref name="page"/> of the file, as a byte offset.</summary>
     public long FileOffset(int page) => (page * (long)Page) + (id * 8L);
 
-    /// <summary>The worker's loop, until the runner stops it; with <paramref name="perturb"/>, its thread is perturbed (<see cref="PerturbationHook"/>).</summary>
-    public void Run(bool perturb)
+    /// <summary>
+    /// The worker's loop, until the runner stops it; with <paramref name="perturb"/>, its thread is perturbed
+    /// (<see cref="PerturbationHook"/>); with <paramref name="populate"/>, it first stores its word in every page of
+    /// the region.
+    /// </summary>
+    public void Run(bool perturb, bool populate)
     {
         if (perturb)
         {
@@ -65,13 +91,18 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
         var random = new Random(seed);
         try
         {
+            if (populate)
+            {
+                PopulateAll(cpu);
+            }
+
             while (!stopping())
             {
                 var roll = random.Next(1000);
 
                 // While a long-term pin is held, one pick in four falls in its pages, so that the process's reads,
-                // stores and pokes meet the pin often.
-                var page = _held is { } held && random.Next(4) == 0 ? held.First + random.Next(held.Pages) : random.Next(PagesPerWorker);
+                // stores and pokes meet the pin often. The file operations use the page modulo the file's size.
+                var page = _held is { } held && random.Next(4) == 0 ? held.First + random.Next(held.Pages) : random.Next(pages);
                 var operation = roll switch
                 {
                     < 360 => StressOperation.Read,
@@ -102,6 +133,14 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
         catch (Exception e)
         {
             Failure = $"CPU {id}: {e.GetType().Name}: {e.Message}";
+            if (e is OutOfFramesException)
+            {
+                // Memory and swap may both be full (the settings' fault, not the machine's): the runner decides, from
+                // how many slots were in use the moment the allocation failed.
+                SwapSlotsInUseWhenOutOfFrames = machine.Stats.SwapSlotsInUse;
+                Failure += string.Create(CultureInfo.InvariantCulture, $" ({SwapSlotsInUseWhenOutOfFrames:N0} swap slots in use)");
+            }
+
             var held = _held;
             _held = null;
             held?.Pin.Dispose();
@@ -115,6 +154,23 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
         }
     }
 
+    /// <summary>
+    /// One store of the worker's word in every page of the region, each worker starting at its own share of the region
+    /// so that the CPUs fault different pages at first. Counted as writes. Stops early when the runner stops.
+    /// </summary>
+    private void PopulateAll(Cpu cpu)
+    {
+        var start = (int)((long)pages * id / machine.Cpus.Count);
+        for (var i = 0; i < pages && !stopping(); i++)
+        {
+            var page = (start + i) % pages;
+            var value = NextValue();
+            cpu.Write(shared, Address(page), value);
+            Stored(page, value, "a first store");
+            Interlocked.Increment(ref _counts[(int)StressOperation.Write]);
+        }
+    }
+
     private ulong Address(int page) => region + ((ulong)page * Page) + ((ulong)id * 8);
 
     private ulong FileAddress(int page) => fileRegion + ((ulong)page * Page) + ((ulong)id * 8);
@@ -123,6 +179,7 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
 
     private void Do(Cpu cpu, StressOperation operation, int page, Random random)
     {
+        var filePage = page % FilePages;
         switch (operation)
         {
             case StressOperation.Read:
@@ -135,20 +192,20 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                 Stored(page, value, "a store");
                 break;
             case StressOperation.FreshRegion:
-                var pages = 1 + random.Next(16);
-                var fresh = shared.Mmap((ulong)pages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-                for (var i = 0; i < pages; i++)
+                var freshPages = 1 + random.Next(16);
+                var fresh = shared.Mmap((ulong)freshPages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+                for (var i = 0; i < freshPages; i++)
                 {
                     Check(cpu.Read(shared, fresh + ((ulong)i * Page)), 0, "fresh page");
                     cpu.Write(shared, fresh + ((ulong)i * Page), (ulong)i + 1);
                 }
 
-                for (var i = 0; i < pages; i++)
+                for (var i = 0; i < freshPages; i++)
                 {
                     Check(cpu.Read(shared, fresh + ((ulong)i * Page)), (ulong)i + 1, "fresh page after write");
                 }
 
-                shared.Munmap(fresh, (ulong)pages * Page);
+                shared.Munmap(fresh, (ulong)freshPages * Page);
                 break;
             case StressOperation.Madvise:
                 DoMadvise(cpu, random);
@@ -159,8 +216,11 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
             case StressOperation.Fork:
                 using (var child = shared.Fork())
                 {
-                    // The child sees this worker's words as they were (nobody else writes them).
-                    for (var i = 0; i < PagesPerWorker; i += 7)
+                    // The child sees this worker's words as they were (nobody else writes them): a sample of pages spread
+                    // over the region (every 7th of the default 64), where a swap entry is read through the slot fork
+                    // duplicated.
+                    var stride = Math.Max(7, pages / ChildChecks);
+                    for (var i = page % Math.Min(stride, 7); i < pages; i += stride)
                     {
                         Check(cpu.Read(child, Address(i)), _expected[i], "child view after fork");
                     }
@@ -185,58 +245,58 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                     Check(cpu.Read(child, Address(page)), marker, "child view after the parent's store");
 
                     // The shared file mapping is inherited, not copied: the child sees the file, and its stores reach it.
-                    Check(cpu.Read(child, FileAddress(page)), _fileExpected[page], "child view of the shared file mapping");
+                    Check(cpu.Read(child, FileAddress(filePage)), _fileExpected[filePage], "child view of the shared file mapping");
                     var fileMarker = NextValue();
-                    cpu.Write(child, FileAddress(page), fileMarker);
-                    _fileExpected[page] = fileMarker;
-                    Check(cpu.Read(shared, FileAddress(page)), fileMarker, "parent view of the child's store to the shared file mapping");
+                    cpu.Write(child, FileAddress(filePage), fileMarker);
+                    _fileExpected[filePage] = fileMarker;
+                    Check(cpu.Read(shared, FileAddress(filePage)), fileMarker, "parent view of the child's store to the shared file mapping");
                 }
 
                 break;
             case StressOperation.FileRead:
-                Check(cpu.Read(shared, FileAddress(page)), _fileExpected[page], "shared file mapping");
+                Check(cpu.Read(shared, FileAddress(filePage)), _fileExpected[filePage], "shared file mapping");
                 break;
             case StressOperation.FileWrite:
                 var stored = NextValue();
-                cpu.Write(shared, FileAddress(page), stored);
-                _fileExpected[page] = stored;
+                cpu.Write(shared, FileAddress(filePage), stored);
+                _fileExpected[filePage] = stored;
                 break;
             case StressOperation.FilePrivate:
-                DoFilePrivate(cpu, page, random);
+                DoFilePrivate(cpu, filePage, random);
                 break;
             case StressOperation.FileZap:
                 // Every worker's word of the page is zapped; the contents survive in the page cache.
-                shared.MadviseDontNeed(fileRegion + ((ulong)page * Page), Page);
-                Check(cpu.Read(shared, FileAddress(page)), _fileExpected[page], "shared file page after MADV_DONTNEED");
+                shared.MadviseDontNeed(fileRegion + ((ulong)filePage * Page), Page);
+                Check(cpu.Read(shared, FileAddress(filePage)), _fileExpected[filePage], "shared file page after MADV_DONTNEED");
                 break;
             case StressOperation.FileSync:
                 if (random.Next(2) == 0)
                 {
                     machine.Writeback(file);
-                    for (var i = 0; i < PagesPerWorker; i++)
+                    for (var i = 0; i < FilePages; i++)
                     {
                         Check(file.ReadStored(FileOffset(i)), _fileExpected[i], "backing store after Writeback");
                     }
                 }
                 else
                 {
-                    shared.Msync(fileRegion + ((ulong)page * Page), Page);
-                    Check(file.ReadStored(FileOffset(page)), _fileExpected[page], "backing store after msync");
+                    shared.Msync(fileRegion + ((ulong)filePage * Page), Page);
+                    Check(file.ReadStored(FileOffset(filePage)), _fileExpected[filePage], "backing store after msync");
                 }
 
                 break;
             case StressOperation.Evict:
                 // Unmap, clean and drop the page (unless another CPU faults it back or dirties it first): the read
                 // below then refills it from the backing store.
-                shared.MadviseDontNeed(fileRegion + ((ulong)page * Page), Page);
-                shared.Msync(fileRegion + ((ulong)page * Page), Page);
+                shared.MadviseDontNeed(fileRegion + ((ulong)filePage * Page), Page);
+                shared.Msync(fileRegion + ((ulong)filePage * Page), Page);
                 machine.EvictCleanPages(file);
-                Check(cpu.Read(shared, FileAddress(page)), _fileExpected[page], "shared file page after eviction");
+                Check(cpu.Read(shared, FileAddress(filePage)), _fileExpected[filePage], "shared file page after eviction");
                 break;
             case StressOperation.PinShort:
                 if (random.Next(5) == 0)
                 {
-                    DoPinFile(cpu, page, random);
+                    DoPinFile(cpu, filePage, random);
                 }
                 else
                 {
@@ -248,7 +308,7 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                 DoPinLongTerm(cpu, page, random);
                 break;
             case StressOperation.GupReference:
-                DoGupReference(cpu, page, random);
+                DoGupReference(cpu, page, filePage, random);
                 break;
             case StressOperation.Poke:
                 var poked = NextValue();
@@ -334,7 +394,7 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     /// </summary>
     private void DoPinShort(Cpu cpu, int page, Random random)
     {
-        var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
+        var count = 1 + random.Next(Math.Min(4, pages - page));
         var write = random.Next(2) == 0;
         var flags = (write ? GupFlags.Write : GupFlags.None) | random.Next(4) switch
         {
@@ -344,10 +404,10 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
         };
         if (!write)
         {
-            Populate(cpu, page, pages);
+            Populate(cpu, page, count);
         }
 
-        using var pin = cpu.PinUserPages(shared, region + ((ulong)page * Page), pages, flags);
+        using var pin = cpu.PinUserPages(shared, region + ((ulong)page * Page), count, flags);
         Note(StressPinEvent.ShortPin);
         for (var i = 0; i < pin.Count; i++)
         {
@@ -384,9 +444,9 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     /// </summary>
     private void DoPinFile(Cpu cpu, int page, Random random)
     {
-        var pages = 1 + random.Next(Math.Min(2, PagesPerWorker - page));
+        var count = 1 + random.Next(Math.Min(2, FilePages - page));
         var flags = GupFlags.Write | (random.Next(4) == 0 ? GupFlags.NoFast : GupFlags.None);
-        using var pin = cpu.PinUserPages(shared, fileRegion + ((ulong)page * Page), pages, flags);
+        using var pin = cpu.PinUserPages(shared, fileRegion + ((ulong)page * Page), count, flags);
         Note(StressPinEvent.FilePin);
         for (var i = 0; i < pin.Count; i++)
         {
@@ -440,16 +500,16 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     /// </summary>
     private void TakeLongTermPin(Cpu cpu, int page, Random random)
     {
-        var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
+        var count = 1 + random.Next(Math.Min(4, pages - page));
         var writable = random.Next(3) != 0;
         // A read-only long-term pin of a page never stored to (still the shared zero page) is unshared into a page of
         // its own first (6.2's reliable R/O long-term pins), so it needs no Populate.
         var flags = GupFlags.LongTerm | (writable ? GupFlags.Write : GupFlags.None) | (random.Next(4) == 0 ? GupFlags.NoFast : GupFlags.None);
 
-        var pin = cpu.PinUserPages(shared, region + ((ulong)page * Page), pages, flags);
-        _held = new LongTermPin(pin, page, pages, writable, 2 + random.Next(8));
+        var pin = cpu.PinUserPages(shared, region + ((ulong)page * Page), count, flags);
+        _held = new LongTermPin(pin, page, count, writable, 2 + random.Next(8));
         Note(writable ? StressPinEvent.LongTermWritePin : StressPinEvent.LongTermReadOnlyPin);
-        for (var i = page; i < page + pages; i++)
+        for (var i = page; i < page + count; i++)
         {
             CheckHeldPin(i, "the pin was taken");
         }
@@ -477,12 +537,17 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     /// taken for write. A reference promises no coherence (a fork may share the page and the next store copy it away
     /// from the reference), so the words are checked at once and the references dropped.
     /// </summary>
-    private void DoGupReference(Cpu cpu, int page, Random random)
+    private void DoGupReference(Cpu cpu, int page, int filePage, Random random)
     {
         var file = random.Next(4) == 0;
-        var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
+        if (file)
+        {
+            page = filePage;
+        }
+
+        var count = 1 + random.Next(Math.Min(4, (file ? FilePages : pages) - page));
         var flags = (random.Next(4) == 0 ? GupFlags.Write : GupFlags.None) | (random.Next(4) == 0 ? GupFlags.NoFast : GupFlags.None);
-        using var references = cpu.GetUserPages(shared, (file ? fileRegion : region) + ((ulong)page * Page), pages, flags);
+        using var references = cpu.GetUserPages(shared, (file ? fileRegion : region) + ((ulong)page * Page), count, flags);
         Note(StressPinEvent.Reference);
         for (var i = 0; i < references.Count; i++)
         {
@@ -491,15 +556,15 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     }
 
     /// <summary>
-    /// Makes sure the worker's pages [<paramref name="first"/>, +<paramref name="pages"/>) are real anonymous pages
+    /// Makes sure the worker's pages [<paramref name="first"/>, +<paramref name="count"/>) are real anonymous pages
     /// before a short-term read-only pin, by storing once where it never has. Such a pin of a page still mapped to
     /// the shared zero page holds the zero page as it is (only long-term pins are unshared, since 6.2's "mm/gup:
     /// reliable R/O long-term pinning in COW mappings"), and the process's first store then maps a new page the pin
     /// never sees: not what this oracle checks.
     /// </summary>
-    private void Populate(Cpu cpu, int first, int pages)
+    private void Populate(Cpu cpu, int first, int count)
     {
-        for (var page = first; page < first + pages; page++)
+        for (var page = first; page < first + count; page++)
         {
             if (!_populated[page])
             {
@@ -543,8 +608,8 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     /// <summary>Maps a few pages of the file privately: they read as the file does, and stores to them stay private.</summary>
     private void DoFilePrivate(Cpu cpu, int page, Random random)
     {
-        var pages = 1 + random.Next(Math.Min(4, PagesPerWorker - page));
-        var mapped = shared.Mmap((ulong)pages * Page, Prot.ReadWrite, MapFlags.Private, file, page * (long)Page);
+        var count = 1 + random.Next(Math.Min(4, FilePages - page));
+        var mapped = shared.Mmap((ulong)count * Page, Prot.ReadWrite, MapFlags.Private, file, page * (long)Page);
         var own = (ulong)id * 8;
         if (random.Next(2) == 0)
         {
@@ -554,7 +619,7 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
             cpu.Write(shared, mapped + own, first);
             Check(cpu.Read(shared, mapped + own), first, "private copy made by a first store");
             Check(cpu.Read(shared, FileAddress(page)), _fileExpected[page], "shared file mapping after a first private store");
-            shared.Munmap(mapped, (ulong)pages * Page);
+            shared.Munmap(mapped, (ulong)count * Page);
             return;
         }
 
@@ -563,12 +628,12 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
         cpu.Write(shared, mapped + own, copy);
         Check(cpu.Read(shared, mapped + own), copy, "private copy after the store");
         Check(cpu.Read(shared, FileAddress(page)), _fileExpected[page], "shared file mapping after a private store");
-        if (pages > 1)
+        if (count > 1)
         {
             Check(cpu.Read(shared, mapped + Page + own), _fileExpected[page + 1], "private file mapping, second page");
         }
 
-        shared.Munmap(mapped, (ulong)pages * Page);
+        shared.Munmap(mapped, (ulong)count * Page);
     }
 
     private void Check(ulong actual, ulong expected, string what)
