@@ -255,18 +255,30 @@ internal sealed class Reclaimer(
             return false;
         }
 
-        if (memmap.MapCount(pfn) > 0)
+        var unmap = new UnmapFileVisitor(this, file, pfn, cpu);
+        return TryToUnmap(pfn, ref unmap, "file pfn 0x{0:x} still mapped after try_to_unmap: keep it");
+    }
+
+    /// <summary>
+    /// <c>try_to_unmap</c>'s walk of a locked page's mappings, if it has any; true when none is left. False marks
+    /// <paramref name="stillMapped"/> (the page is kept).
+    /// </summary>
+    private bool TryToUnmap<TVisitor>(long pfn, ref TVisitor unmap, string stillMapped)
+        where TVisitor : struct, IRmapVisitor
+    {
+        if (memmap.MapCount(pfn) <= 0)
         {
-            var unmap = new UnmapFileVisitor(this, file, pfn, cpu);
-            rmap.Walk(pfn, ref unmap);
-            if (memmap.MapCount(pfn) > 0)
-            {
-                ProtocolEvents.Mark("shrink_folio_list", "file pfn 0x{0:x} still mapped after try_to_unmap: keep it", pfn);
-                return false;
-            }
+            return true;
         }
 
-        return true;
+        rmap.Walk(pfn, ref unmap);
+        if (memmap.MapCount(pfn) <= 0)
+        {
+            return true;
+        }
+
+        ProtocolEvents.Mark("shrink_folio_list", stillMapped, pfn);
+        return false;
     }
 
     /// <summary>
@@ -346,18 +358,8 @@ internal sealed class Reclaimer(
             ProtocolEvents.Mark("add_to_swap", "pfn 0x{0:x} gets swap slot {2}", pfn, value: slot);
         }
 
-        if (memmap.MapCount(pfn) > 0)
-        {
-            var unmap = new UnmapVisitor(this, pfn, slot, cpu);
-            rmap.Walk(pfn, ref unmap);
-            if (memmap.MapCount(pfn) > 0)
-            {
-                ProtocolEvents.Mark("shrink_folio_list", "pfn 0x{0:x} still mapped after try_to_unmap: keep it", pfn);
-                return false;
-            }
-        }
-
-        return true;
+        var unmap = new UnmapVisitor(this, pfn, slot, cpu);
+        return TryToUnmap(pfn, ref unmap, "pfn 0x{0:x} still mapped after try_to_unmap: keep it");
     }
 
     /// <summary>
