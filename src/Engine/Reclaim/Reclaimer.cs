@@ -287,19 +287,8 @@ internal sealed class Reclaimer(
     /// </summary>
     private void UnmapFileOne(Inode file, Vma vma, ulong address, long pfn, int cpu)
     {
-        var table = tables.WalkToPteTable(vma.Mm.Pgd, address);
-        if (table < 0)
+        if (!LockPteMapping(vma, address, pfn, out var table, out var index, out var ptl))
         {
-            return;
-        }
-
-        var index = PageTableSet.Index(address, 1);
-        var ptl = tables.Ptl(table);
-        ptl.Enter();
-        var pte = ptes.PtepGet(table, index);
-        if (!pte.IsPresent || pte.Pfn != pfn)
-        {
-            ptl.Exit();
             return;
         }
 
@@ -506,19 +495,41 @@ internal sealed class Reclaimer(
 
     private bool ClearYoung(Vma vma, ulong address, long pfn)
     {
-        var table = tables.WalkToPteTable(vma.Mm.Pgd, address);
-        if (table < 0)
+        if (!LockPteMapping(vma, address, pfn, out var table, out var index, out var ptl))
         {
             return false;
         }
 
-        var index = PageTableSet.Index(address, 1);
-        var ptl = tables.Ptl(table);
-        ptl.Enter();
-        var pte = ptes.PtepGet(table, index);
-        var young = pte.IsPresent && pte.Pfn == pfn && ptes.PtepTestAndClearYoung(table, index);
+        var young = ptes.PtepTestAndClearYoung(table, index);
         ptl.Exit();
         return young;
+    }
+
+    /// <summary>
+    /// <c>page_vma_mapped_walk</c> for one page at one address: true, with the PTL held, when the entry at
+    /// <paramref name="address"/> of <paramref name="vma"/> maps <paramref name="pfn"/>; false, with no lock held, when
+    /// there is no page table there or the entry maps something else (or nothing).
+    /// </summary>
+    private bool LockPteMapping(Vma vma, ulong address, long pfn, out long table, out int index, out Spinlock ptl)
+    {
+        index = PageTableSet.Index(address, 1);
+        table = tables.WalkToPteTable(vma.Mm.Pgd, address);
+        if (table < 0)
+        {
+            ptl = null!;
+            return false;
+        }
+
+        ptl = tables.Ptl(table);
+        ptl.Enter();
+        var pte = ptes.PtepGet(table, index);
+        if (pte.IsPresent && pte.Pfn == pfn)
+        {
+            return true;
+        }
+
+        ptl.Exit();
+        return false;
     }
 
     /// <summary>
@@ -527,19 +538,8 @@ internal sealed class Reclaimer(
     /// </summary>
     private bool UnmapOne(Vma vma, ulong address, long pfn, int slot, int cpu)
     {
-        var table = tables.WalkToPteTable(vma.Mm.Pgd, address);
-        if (table < 0)
+        if (!LockPteMapping(vma, address, pfn, out var table, out var index, out var ptl))
         {
-            return true;
-        }
-
-        var index = PageTableSet.Index(address, 1);
-        var ptl = tables.Ptl(table);
-        ptl.Enter();
-        var pte = ptes.PtepGet(table, index);
-        if (!pte.IsPresent || pte.Pfn != pfn)
-        {
-            ptl.Exit();
             return true;
         }
 
