@@ -4,7 +4,7 @@ namespace Engine;
 /// The shape of a <c>Machine</c> and its protocol knobs. A knob is named after the protection it turns off and is
 /// on (correct) by default; its comment cites the kernel change that introduced the protection.
 /// </summary>
-public sealed class MachineOptions
+public sealed record MachineOptions
 {
     /// <summary>Simulated CPUs. Default 4.</summary>
     public int Cpus { get; init; } = 4;
@@ -220,6 +220,39 @@ public sealed class MachineOptions
     /// <summary>The copy-on-write reuse rule and the behaviours of its kernel generation. Default <see cref="CowReuse.AnonExclusive"/>.</summary>
     public CowReuse CowReuse { get; init; } = CowReuse.AnonExclusive;
 
+    /// <summary>
+    /// How a swap-in decides that the page it maps may be written (<see cref="Engine.SwapReuse"/>): null (the default)
+    /// for the last design that shipped with <see cref="CowReuse"/> (<see cref="SwapReuse.ReuseSwapPage"/> with
+    /// <see cref="CowReuse.MapCount"/>, <see cref="SwapReuse.PageCount"/> with <see cref="CowReuse.PageCount"/>,
+    /// <see cref="SwapReuse.ExclusiveEntry"/> with <see cref="CowReuse.AnonExclusive"/>). A pair that never shipped
+    /// is refused; the one choice is (<see cref="CowReuse.PageCount"/>, <see cref="SwapReuse.ReuseSwapPage"/>):
+    /// Linux 5.9 to 5.17.
+    /// </summary>
+    public SwapReuse? SwapReuse { get; init; }
+
+    /// <summary>The swap design <see cref="SwapReuse"/> gives.</summary>
+    internal SwapReuse EffectiveSwapReuse => SwapReuse ?? DefaultSwapReuse(CowReuse);
+
+    /// <summary>
+    /// Reclaim leaves an anonymous page that may be pinned (<c>folio_maybe_dma_pinned</c>) out of the swap cache ("mm:
+    /// don't put pinned pages into the swap cache", feb889fb40fa, 5.11). Off, before 5.19 nothing else stops it: the
+    /// pinned page is unmapped, and the process's next write after the swap-in copies it away from the pin (zoo entry
+    /// <c>reclaim-pinned</c>). With <see cref="CowReuse.AnonExclusive"/> the unmap itself refuses a pinned exclusive
+    /// page (<c>folio_try_share_anon_rmap</c>), so the knob then changes nothing that is observable. Default on.
+    /// </summary>
+    public bool ReclaimSkipsMaybePinned { get; init; } = true;
+
+    /// <summary>
+    /// A proposal, not a kernel generation: rule (d) of Linus Torvalds's January 2021 mail (seed 001), "we never create
+    /// a swap cache page out of a writable COW mapping page". Reclaim first write-protects every writable entry of an
+    /// anonymous page through the rmap and flushes the TLBs (batched, as its unmap is), and only then adds the page to
+    /// the swap cache; with the mail's rule (c) it write-protects a page only when nothing but its mapping and reclaim
+    /// holds it, so a writable page with another reference (GUP's, by the rules' reasoning) is kept. A write fault that
+    /// makes the entry writable again before the unmap makes reclaim keep the page too. Measured in docs/swap.md.
+    /// Default off.
+    /// </summary>
+    public bool WriteProtectBeforeSwap { get; init; }
+
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 
@@ -249,6 +282,19 @@ public sealed class MachineOptions
             throw new ArgumentOutOfRangeException(nameof(CowReuse), CowReuse, "Unknown copy-on-write reuse rule.");
         }
 
+        if (SwapReuse is { } swapReuse && !Enum.IsDefined(swapReuse))
+        {
+            throw new ArgumentOutOfRangeException(nameof(SwapReuse), swapReuse, "Unknown swap-in reuse design.");
+        }
+
+        if (!Shipped(CowReuse, EffectiveSwapReuse))
+        {
+            var valid = string.Join(" or ", Enum.GetValues<SwapReuse>().Where(s => Shipped(CowReuse, s)));
+            throw new ArgumentException(
+                $"SwapReuse = {EffectiveSwapReuse} never shipped with CowReuse = {CowReuse}: that rule ran with SwapReuse = {valid} (docs/swap.md, \"Swap generations\").",
+                nameof(SwapReuse));
+        }
+
         if (SwapSlots is < 0 or > MaxSwapSlots)
         {
             throw new ArgumentOutOfRangeException(nameof(SwapSlots), SwapSlots, $"A machine has 0 to {MaxSwapSlots:N0} swap slots (null: as many as frames).");
@@ -259,4 +305,24 @@ public sealed class MachineOptions
             throw new ArgumentOutOfRangeException(nameof(RefcountLimit), RefcountLimit, "The refcount limit (a test setting: the counter's width as GUP sees it) must be positive.");
         }
     }
+
+    /// <summary>The last swap design that shipped with <paramref name="rule"/>.</summary>
+    internal static SwapReuse DefaultSwapReuse(CowReuse rule) => rule switch
+    {
+        CowReuse.MapCount => Engine.SwapReuse.ReuseSwapPage,
+        CowReuse.PageCount => Engine.SwapReuse.PageCount,
+        _ => Engine.SwapReuse.ExclusiveEntry,
+    };
+
+    /// <summary>
+    /// Whether Linux shipped <paramref name="swap"/> with <paramref name="rule"/>: ≤ 5.8 with reuse_swap_page; 5.9 to
+    /// 5.17 with reuse_swap_page, 5.18 with the streamlined page_count; ≥ 5.19 with the exclusive swap entry.
+    /// </summary>
+    public static bool Shipped(CowReuse rule, SwapReuse swap) => (rule, swap) switch
+    {
+        (CowReuse.MapCount, Engine.SwapReuse.ReuseSwapPage) => true,
+        (CowReuse.PageCount, Engine.SwapReuse.ReuseSwapPage or Engine.SwapReuse.PageCount) => true,
+        (CowReuse.AnonExclusive, Engine.SwapReuse.ExclusiveEntry) => true,
+        _ => false,
+    };
 }

@@ -46,6 +46,8 @@ public sealed class MachineStats
         ReclaimFileDrops = counters.Get(Stat.ReclaimFileDrops);
         LruActivations = counters.Get(Stat.LruActivations);
         LruDeactivations = counters.Get(Stat.LruDeactivations);
+        ReclaimWriteProtects = counters.Get(Stat.ReclaimWriteProtects);
+        ReclaimKeptWritable = counters.Get(Stat.ReclaimKeptWritable);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -154,6 +156,18 @@ public sealed class MachineStats
 
     /// <summary>Pages reclaim left alone because they may be pinned (<c>folio_maybe_dma_pinned</c>).</summary>
     public long ReclaimKeptPinned { get; }
+
+    /// <summary>
+    /// Entries rule (d) made read-only before their page entered the swap cache
+    /// (<see cref="MachineOptions.WriteProtectBeforeSwap"/>).
+    /// </summary>
+    public long ReclaimWriteProtects { get; }
+
+    /// <summary>
+    /// Pages rule (d) kept: mapped writable while someone other than their mappings held them (rule (c)), or made
+    /// writable again by a fault before the unmap (<see cref="MachineOptions.WriteProtectBeforeSwap"/>).
+    /// </summary>
+    public long ReclaimKeptWritable { get; }
 
     /// <summary>Swap-cache pages a write fault freed from the cache before reusing or after copying them.</summary>
     public long SwapCacheFreesAfterCow { get; }

@@ -224,6 +224,42 @@ public sealed class Process : IDisposable
     }
 
     /// <summary>
+    /// <c>madvise(MADV_PAGEOUT)</c>: reclaims now, whatever their age, the anonymous pages of the range that only this
+    /// process maps (a page mapped by others too is left, as the kernel leaves it): each is written to a swap slot if
+    /// it must be, and its entry becomes a swap entry that a later access faults back in. Pages that may be pinned,
+    /// or that someone holds, are kept as reclaim keeps them; with no swap slot free nothing is paged out. Page-cache
+    /// pages are left alone. Returns how many pages were freed (the kernel returns 0). Runs under the mmap_lock held
+    /// for read, concurrently with faults.
+    /// </summary>
+    public int MadvisePageOut(ulong address, ulong length)
+    {
+        var mm = LiveMm();
+        var (start, end) = CheckRange(address, length);
+        ProtocolEvents.Mark("madvise", "pid {2}: MADV_PAGEOUT [0x{1:x}, +{3} page(s))", address: start, value: Pid, value2: (long)((end - start) >> PhysicalMemory.PageShift));
+        mm.MmapLock.EnterRead();
+        try
+        {
+            ThrowIfExited();
+            var pages = new List<long>();
+            foreach (var vma in mm.Vmas)
+            {
+                var from = Math.Max(start, vma.Start);
+                var to = Math.Min(end, vma.End);
+                if (from < to)
+                {
+                    _machine.Reclaimer.CollectPageOut(mm, from, to, pages);
+                }
+            }
+
+            return _machine.Reclaimer.PageOut(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pages), -1);
+        }
+        finally
+        {
+            mm.MmapLock.ExitRead();
+        }
+    }
+
+    /// <summary>
     /// <c>msync(MS_SYNC)</c>: writes the file pages that [<paramref name="address"/>, +<paramref name="length"/>) maps
     /// shared back to their backing stores, and returns when they are there (private and anonymous parts have
     /// nothing to write). The range must be fully mapped.

@@ -404,7 +404,7 @@ internal sealed class FaultHandler(
             memmap.UnlockPage(pfn);
         }
 
-        if (generation.CanReuse(memmap, pfn, vma.AnonVma))
+        if (generation.CanReuse(memmap, pfn, vma.AnonVma, swap, release, cpu.Id))
         {
             // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
             // finds the new one). An unshare only needed the page exclusive: the entry stays as it is.
@@ -515,15 +515,16 @@ internal sealed class FaultHandler(
     }
 
     /// <summary>
-    /// <c>do_swap_page</c> (Linux ≥ 5.19). Enter with the mmap_lock held for read and no PTL, <paramref name="orig"/> the
+    /// <c>do_swap_page</c>, in the machine's swap generation (<see cref="KernelGeneration.SwapReuse"/>). Enter with the mmap_lock held for read and no PTL, <paramref name="orig"/> the
     /// swap entry read without the PTL; returns the same. Find the page in the swap cache (a reference), or claim the
     /// entry (<c>swapcache_prepare</c>: another thread reading the same slot makes this one retry), read the slot into a
     /// new page and add it to the swap cache. Lock the page and check it still belongs to the slot; take the PTL and
     /// check the entry is unchanged (<c>pte_same</c>), else back out and let the access retry. Then <c>swap_free</c>;
     /// on a write fault with the page held only by us and the cache, drop it from the cache (<c>folio_free_swap</c>);
     /// map the page exclusive and, if the VMA allows, writable when the entry was exclusive or nobody else holds the
-    /// page; otherwise read-only, and a write then takes the write-protect fault. The lookup's (or the allocation's)
-    /// reference becomes the entry's.
+    /// page (Linux 5.18: on a write fault only, and without an exclusive entry to go by); otherwise read-only, and a
+    /// write then takes the write-protect fault. Linux ≤ 5.17 asks <c>reuse_swap_page</c> instead, before the rmap and
+    /// <c>swap_free</c>. The lookup's (or the allocation's) reference becomes the entry's.
     /// </summary>
     private void DoSwapPage(CpuContext cpu, Vma vma, long table, int index, ulong address, Pte orig, bool write)
     {
@@ -606,23 +607,48 @@ internal sealed class FaultHandler(
             return;
         }
 
-        var exclusive = orig.IsSwapExclusive;
-        device.Free(entry);
-
-        // should_try_to_free_swap: a write fault on a page only we and the cache hold, whose slot nothing else names.
-        if (write && memmap.PageCount(pfn) == 2 && device.Count(entry) == 0 && !memmap.TestFlags(pfn, PageFlags.Writeback))
+        bool exclusive, writable;
+        if (generation.SwapReuse == SwapReuse.ReuseSwapPage)
         {
-            swap.Delete(pfn);
-            device.ClearCache(entry);
-            release.PutPage(cpu.Id, pfn);
+            // Linux <= 5.17: reuse_swap_page, while our entry still counts on the slot and before the rmap: mappings
+            // plus swap entries at most one, references not counted (a GUP reference the page kept through swap-out
+            // or took since is not seen). Yes takes the page out of the swap cache; the slot goes with swap_free below.
+            exclusive = write && KernelGeneration.MapAndSwapCount(memmap, pfn, swap) <= 1;
+            ProtocolEvents.Mark("do_swap_page", !write ? "read fault on swap slot {2}: map pfn 0x{0:x} read-only" : exclusive ? "reuse_swap_page: pfn 0x{0:x} mapped and swapped once in all (references not counted): reuse" : "reuse_swap_page: pfn 0x{0:x} mapped or swapped elsewhere: read-only, then copy", pfn, address, entry);
+            if (exclusive)
+            {
+                KernelGeneration.ReuseSwapPageDelete(memmap, pfn, swap, release, cpu.Id);
+            }
+
+            writable = exclusive && vma.CanWrite;
         }
-
-        // Ours is the only reference left (the cache's is gone): nobody else can be holding the page.
-        exclusive |= memmap.PageCount(pfn) == 1;
-        var writable = exclusive && vma.CanWrite;
-        if (exclusive)
+        else
         {
-            memmap.SetFlags(pfn, PageFlags.AnonExclusive);
+            exclusive = orig.IsSwapExclusive;
+            device.Free(entry);
+
+            // should_try_to_free_swap: a write fault on a page only we and the cache hold, whose slot nothing else names.
+            if (write && memmap.PageCount(pfn) == 2 && device.Count(entry) == 0 && !memmap.TestFlags(pfn, PageFlags.Writeback))
+            {
+                swap.Delete(pfn);
+                device.ClearCache(entry);
+                release.PutPage(cpu.Id, pfn);
+            }
+
+            // Ours is the only reference left (the cache's is gone): nobody else can be holding the page. Linux 5.18
+            // knows nothing more, and maps the page writable only for the write fault that asked.
+            var count = memmap.PageCount(pfn);
+            exclusive |= count == 1;
+            writable = exclusive && vma.CanWrite && (write || generation.TracksAnonExclusive);
+            if (generation.SwapReuse == SwapReuse.PageCount && write)
+            {
+                ProtocolEvents.Mark("do_swap_page", count == 1 ? "pfn 0x{0:x}: page_count 1 after swap_free: reuse" : "pfn 0x{0:x}: page_count {2} after swap_free: read-only, then copy", pfn, address, count);
+            }
+
+            if (exclusive && generation.TracksAnonExclusive)
+            {
+                memmap.SetFlags(pfn, PageFlags.AnonExclusive);
+            }
         }
 
         if (memmap.AnonMappingOf(pfn) is null)
@@ -635,6 +661,12 @@ internal sealed class FaultHandler(
         memmap.AddMapTestFirst(pfn);
         ptes.SetPte(table, index, Pte.Make(pfn, write: writable, dirty: writable && write, young: true));
         ProtocolEvents.Mark("do_swap_page", writable ? "map pfn 0x{0:x} at 0x{1:x} writable (exclusive)" : exclusive ? "map pfn 0x{0:x} at 0x{1:x} read-only (exclusive)" : "map pfn 0x{0:x} at 0x{1:x} read-only (maybe shared)", pfn, address);
+        if (generation.SwapReuse == SwapReuse.ReuseSwapPage)
+        {
+            // swap_free after the rmap, as Linux <= 5.17 ordered it.
+            device.Free(entry);
+        }
+
         ptl.Exit();
         memmap.UnlockPage(pfn);
     }

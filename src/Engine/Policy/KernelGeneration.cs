@@ -1,4 +1,5 @@
 using Engine.Memory;
+using Engine.Swap;
 using Engine.Sync;
 
 namespace Engine.Policy;
@@ -18,16 +19,20 @@ internal sealed class KernelGeneration
     private readonly CowReuse _rule;
     private readonly bool _reliableLongTermReadOnlyPins;
 
-    private KernelGeneration(CowReuse rule, bool unshareOnReadOnlyPin, bool reliableLongTermReadOnlyPins)
+    private KernelGeneration(CowReuse rule, SwapReuse swapReuse, bool unshareOnReadOnlyPin, bool reliableLongTermReadOnlyPins)
     {
         _rule = rule;
+        SwapReuse = swapReuse;
         UnsharesReadOnlyPins = unshareOnReadOnlyPin && rule == CowReuse.AnonExclusive;
         _reliableLongTermReadOnlyPins = reliableLongTermReadOnlyPins;
     }
 
     /// <summary>The generation <paramref name="options"/> (already validated) describes.</summary>
     public static KernelGeneration From(MachineOptions options)
-        => new(options.CowReuse, options.UnshareOnReadOnlyPin, options.ReliableLongTermReadOnlyPins);
+        => new(options.CowReuse, options.EffectiveSwapReuse, options.UnshareOnReadOnlyPin, options.ReliableLongTermReadOnlyPins);
+
+    /// <summary>How a swap-in decides that its page may be written (<c>do_swap_page</c>'s generation).</summary>
+    public SwapReuse SwapReuse { get; }
 
     /// <summary>
     /// Read-only pins of possibly shared anonymous pages unshare them (<c>FAULT_FLAG_UNSHARE</c>, Linux 5.19): only in
@@ -37,10 +42,15 @@ internal sealed class KernelGeneration
 
     /// <summary>
     /// Whether a write fault on a swap-cache page first tries to drop it from the swap cache, so that the cache's
-    /// reference does not force a copy (<c>do_wp_page</c> since 5.9, <c>wp_can_reuse_anon_folio</c> since 5.19: both
-    /// count references). The mapcount rule looks at mappings only and needs no such step.
+    /// reference does not force a copy (<c>do_wp_page</c> since 5.18, "mm: optimize do_wp_page() for exclusive pages
+    /// in the swapcache", 53a05ad9f21d; <c>wp_can_reuse_anon_folio</c> since 5.19). From 5.9 to 5.17 the reference
+    /// count test copies every page in the swap cache; the mapcount rule asks <c>reuse_swap_page</c>, which drops the
+    /// page from the cache itself (<see cref="CanReuse"/>).
     /// </summary>
-    public bool FreesSwapCacheBeforeReuse => _rule != CowReuse.MapCount;
+    public bool FreesSwapCacheBeforeReuse => _rule == CowReuse.AnonExclusive || SwapReuse == SwapReuse.PageCount;
+
+    /// <summary>Whether pages carry the AnonExclusive flag (and swap entries its bit): the AnonExclusive generation only.</summary>
+    public bool TracksAnonExclusive => _rule == CowReuse.AnonExclusive;
 
     /// <summary>"A writable anonymous entry maps an AnonExclusive page": an invariant of the AnonExclusive generation only.</summary>
     public bool WritableAnonImpliesExclusive => _rule == CowReuse.AnonExclusive;
@@ -55,7 +65,7 @@ internal sealed class KernelGeneration
     /// page-cache page (mapped by a private file mapping) is never reused: the file keeps it. Enter with the PTE
     /// table's PTL held and no extra reference on the page; returns the same.
     /// </summary>
-    public bool CanReuse(Memmap memmap, long pfn, IAnonMapping? anonVma)
+    public bool CanReuse(Memmap memmap, long pfn, IAnonMapping? anonVma, SwapCache swap, PageRelease release, int cpu)
     {
         if (_rule == CowReuse.AnonExclusive && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
         {
@@ -87,8 +97,9 @@ internal sealed class KernelGeneration
             return false;
         }
 
-        // Re-check under the page lock: a racing GUP or a swap-cache addition raises the count.
-        var seen = _rule == CowReuse.MapCount ? memmap.MapCount(pfn) : memmap.PageCount(pfn);
+        // Re-check under the page lock: a racing GUP or a swap-cache addition raises the count. The mapcount rule is
+        // reuse_swap_page's: mappings and swap entries of the page's slot, at most one in all.
+        var seen = _rule == CowReuse.MapCount ? MapAndSwapCount(memmap, pfn, swap) : memmap.PageCount(pfn);
         var reuse = seen == 1;
         ProtocolEvents.Mark(
             "do_wp_page",
@@ -109,10 +120,40 @@ internal sealed class KernelGeneration
             {
                 memmap.SetFlags(pfn, PageFlags.AnonExclusive);
             }
+            else if (_rule == CowReuse.MapCount)
+            {
+                ReuseSwapPageDelete(memmap, pfn, swap, release, cpu);
+            }
         }
 
         memmap.ClearFlags(pfn, PageFlags.Locked);
         return reuse;
+    }
+
+    /// <summary>
+    /// <c>reuse_swap_page</c>'s count (Linux ≤ 5.17): the page's mappings plus the swap entries that still name its slot
+    /// while it is in the swap cache. References (GUP's, the cache's) are not counted. Enter with the page locked.
+    /// </summary>
+    public static int MapAndSwapCount(Memmap memmap, long pfn, SwapCache swap)
+        => memmap.MapCount(pfn) + (memmap.TestFlags(pfn, PageFlags.SwapCache) ? swap.Device.Count(swap.SlotOf(pfn)) : 0);
+
+    /// <summary>
+    /// What <c>reuse_swap_page</c> does when it answers yes (Linux ≤ 5.17): a page in the swap cache and not under
+    /// writeback leaves the cache (its slot keeps the swap entries that still name it, if any) and is marked dirty, its
+    /// only copy now in memory. Enter with the page locked and a reference other than the cache's held.
+    /// </summary>
+    public static void ReuseSwapPageDelete(Memmap memmap, long pfn, SwapCache swap, PageRelease release, int cpu)
+    {
+        if ((memmap.GetFlags(pfn) & (PageFlags.SwapCache | PageFlags.Writeback)) != PageFlags.SwapCache)
+        {
+            return;
+        }
+
+        var slot = swap.Delete(pfn);
+        swap.Device.ClearCache(slot);
+        memmap.SetFlags(pfn, PageFlags.Dirty);
+        release.PutPage(cpu, pfn);
+        ProtocolEvents.Mark("reuse_swap_page", "pfn 0x{0:x} reused: deleted from the swap cache (slot {2}), marked dirty", pfn, value: slot);
     }
 
     /// <summary>

@@ -42,7 +42,9 @@ internal sealed class Reclaimer(
     SwapCache swap,
     PageRelease release,
     StatCounters counters,
-    bool freezeBeforeDirtyTest) : IReclaim
+    bool freezeBeforeDirtyTest,
+    bool skipMaybePinned,
+    bool writeProtectBeforeSwap) : IReclaim
 {
     private long _hand;
 
@@ -95,14 +97,106 @@ internal sealed class Reclaimer(
                 break;
             }
 
-            // try_to_unmap_flush: the batch's deferred flushes, before any of its pages is written or given up on.
-            FlushDeferred(cpu);
-            for (var i = 0; i < count; i++)
+            freed += FinishBatch(batch[..count], cpu);
+        }
+
+        return freed;
+    }
+
+    /// <summary>
+    /// <c>madvise_cold_or_pageout_pte_range</c>: adds to <paramref name="pages"/>, each with a reference, the
+    /// anonymous pages mapped in [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="mm"/> that no
+    /// other entry maps, read under each table's PTL. Enter with the mmap_lock held for read.
+    /// </summary>
+    public void CollectPageOut(MmStruct mm, ulong from, ulong to, List<long> pages)
+    {
+        for (var address = from; address < to; address += PhysicalMemory.PageSize)
+        {
+            var table = tables.WalkToPteTable(mm.Pgd, address);
+            if (table < 0)
             {
-                if (Finish(batch[i], cpu))
+                continue;
+            }
+
+            var ptl = tables.Ptl(table);
+            ptl.Enter();
+            var pte = ptes.PtepGet(table, PageTableSet.Index(address, 1));
+            if (pte.IsPresent && !pte.IsSpecial && memmap.TestFlags(pte.Pfn, PageFlags.Anon) && memmap.MapCount(pte.Pfn) == 1)
+            {
+                memmap.GetPage(pte.Pfn);
+                pages.Add(pte.Pfn);
+            }
+
+            ptl.Exit();
+        }
+    }
+
+    /// <summary>
+    /// <c>reclaim_pages</c> for <c>madvise(MADV_PAGEOUT)</c>: reclaims the anonymous <paramref name="pages"/> now,
+    /// whatever their age, in batches of <see cref="BatchPages"/>; returns how many were freed. The caller holds a
+    /// reference on each page, which this gives up. Enter with no spinlock and no page lock held.
+    /// </summary>
+    public int PageOut(ReadOnlySpan<long> pages, int cpu)
+    {
+        var freed = 0;
+        Span<long> batch = stackalloc long[BatchPages];
+        for (var start = 0; start < pages.Length; start += BatchPages)
+        {
+            var count = 0;
+            foreach (var pfn in pages.Slice(start, Math.Min(BatchPages, pages.Length - start)))
+            {
+                if (swap.Device.Slots > 0 && IsolateAnon(pfn, cpu, ignoreReferences: true))
                 {
-                    freed++;
+                    batch[count++] = pfn;
                 }
+                else if (swap.Device.Slots == 0)
+                {
+                    release.PutPage(cpu, pfn);
+                }
+            }
+
+            freed += FinishBatch(batch[..count], cpu);
+        }
+
+        return freed;
+    }
+
+    /// <summary>
+    /// The rest of <c>shrink_folio_list</c> for a batch of pages <see cref="Isolate"/> took: one flush of their deferred
+    /// TLB entries (<c>try_to_unmap_flush</c>) before any is written or given up on, then each is written if dirty and
+    /// removed (<see cref="Finish"/>). Under <see cref="MachineOptions.WriteProtectBeforeSwap"/> the first flush is of
+    /// the write-protected entries, and the anonymous pages are then added to the swap cache and unmapped, with a second
+    /// flush. Returns how many pages were freed.
+    /// </summary>
+    private int FinishBatch(Span<long> batch, int cpu)
+    {
+        FlushDeferred(cpu);
+        if (writeProtectBeforeSwap)
+        {
+            // Rule (d): only now, with no CPU able to write through an entry of theirs, do the pages enter the swap cache.
+            var kept = 0;
+            foreach (var pfn in batch)
+            {
+                if (!memmap.TestFlags(pfn, PageFlags.Anon) || UnmapAnonLocked(pfn, cpu))
+                {
+                    batch[kept++] = pfn;
+                }
+                else
+                {
+                    KeepAnon(pfn, cpu);
+                }
+            }
+
+            batch = batch[..kept];
+            FlushDeferred(cpu);
+        }
+
+        var freed = 0;
+        foreach (var pfn in batch)
+        {
+            if (Finish(pfn, cpu))
+            {
+                freed++;
             }
         }
 
@@ -126,23 +220,28 @@ internal sealed class Reclaimer(
 
         if ((flags & PageFlags.Anon) != 0)
         {
-            return swap.Device.Slots > 0 && memmap.TryGetPage(pfn) && IsolateAnon(pfn, cpu);
+            return swap.Device.Slots > 0 && memmap.TryGetPage(pfn) && IsolateAnon(pfn, cpu, ignoreReferences: false);
         }
 
         return Volatile.Read(ref memmap.Page(pfn).Mapping) > 0 && memmap.TryGetPage(pfn) && IsolateFile(pfn, cpu);
     }
 
-    /// <summary>An anonymous page, with our reference: locked, in the swap cache and unmapped (true), or kept (false, nothing held).</summary>
-    private bool IsolateAnon(long pfn, int cpu)
+    /// <summary>
+    /// An anonymous page, with our reference: locked, in the swap cache and unmapped (true), or kept (false, nothing
+    /// held). <paramref name="ignoreReferences"/> takes it whatever its age (<c>MADV_PAGEOUT</c>). Under
+    /// <see cref="MachineOptions.WriteProtectBeforeSwap"/> true means locked and write-protected, its flushes deferred:
+    /// <see cref="FinishBatch"/> adds it to the swap cache and unmaps it after the flush.
+    /// </summary>
+    private bool IsolateAnon(long pfn, int cpu, bool ignoreReferences)
     {
         counters.Add(cpu, Stat.ReclaimScans);
-        if (!memmap.TestFlags(pfn, PageFlags.Anon) || !Aged(pfn, cpu) || !memmap.TryLockPage(pfn))
+        if (!memmap.TestFlags(pfn, PageFlags.Anon) || (!ignoreReferences && !Aged(pfn, cpu)) || !memmap.TryLockPage(pfn))
         {
             release.PutPage(cpu, pfn);
             return false;
         }
 
-        if (UnmapAnonLocked(pfn, cpu))
+        if (writeProtectBeforeSwap ? WriteProtectLocked(pfn, cpu) : UnmapAnonLocked(pfn, cpu))
         {
             return true;
         }
@@ -151,12 +250,75 @@ internal sealed class Reclaimer(
         return false;
     }
 
+    /// <summary>
+    /// Rule (d)'s first step for a locked anonymous page: every writable entry mapping it is made read-only under its
+    /// PTL, its flush deferred. False when the page is kept: it may be pinned (as <see cref="UnmapAnonLocked"/> would
+    /// find), or a writable entry maps it while something other than its mappings, the swap cache and reclaim holds it
+    /// (rule (c): such a page is not made read-only; by the rules' reasoning the holder is GUP).
+    /// </summary>
+    private bool WriteProtectLocked(long pfn, int cpu)
+    {
+        if (skipMaybePinned && memmap.MaybeDmaPinned(pfn))
+        {
+            counters.Add(cpu, Stat.ReclaimKeptPinned);
+            ProtocolEvents.Mark("shrink_folio_list", "pfn 0x{0:x} may be pinned: keep it", pfn);
+            return false;
+        }
+
+        if (memmap.MapCount(pfn) <= 0)
+        {
+            return true;
+        }
+
+        var protect = new WriteProtectVisitor(this, pfn, cpu);
+        rmap.Walk(pfn, ref protect);
+        return protect.Protected;
+    }
+
+    /// <summary>
+    /// Rule (d) at one mapping, under its PTL: a writable entry is made read-only (get-and-clear, then set: a dirty bit
+    /// the hardware sets meanwhile is kept) and its flush deferred, if only the page's mappings, the swap cache and
+    /// reclaim hold the page; otherwise the entry is left and false stops the walk.
+    /// </summary>
+    private bool WriteProtectOne(Vma vma, ulong address, long pfn, int cpu)
+    {
+        if (!LockPteMapping(vma, address, pfn, out var table, out var index, out var ptl))
+        {
+            return true;
+        }
+
+        var pte = ptes.PtepGet(table, index);
+        if (!pte.IsWrite)
+        {
+            ptl.Exit();
+            return true;
+        }
+
+        var expected = memmap.MapCount(pfn) + 1 + (memmap.TestFlags(pfn, PageFlags.SwapCache) ? 1 : 0);
+        var count = memmap.PageCount(pfn);
+        if (count != expected)
+        {
+            ptl.Exit();
+            counters.Add(cpu, Stat.ReclaimKeptWritable);
+            ProtocolEvents.Mark("add_to_swap", "pfn 0x{0:x} writable at 0x{1:x} with {2} references, {3} expected: someone else holds it (rule (c)): keep it", pfn, address, count, expected);
+            return false;
+        }
+
+        ptes.SetPte(table, index, ptes.PtepGetAndClear(table, index).WrProtect());
+        DeferFlush(vma.Mm, address);
+        ptl.Exit();
+        counters.Add(cpu, Stat.ReclaimWriteProtects);
+        ProtocolEvents.Mark("add_to_swap", "pte at 0x{1:x}: pfn 0x{0:x} write-protected before the swap cache (rule (d))", pfn, address);
+        return true;
+    }
+
     /// <summary>Gives back a locked anonymous page reclaim keeps: unlocked, our reference dropped.</summary>
     private void KeepAnon(long pfn, int cpu)
     {
         // A page kept while nothing maps it and no swap entry names its slot (a zap took its last entry while we held
-        // it) has no business in the swap cache: leave it to whoever holds it, without the slot.
-        if (memmap.MapCount(pfn) == 0)
+        // it) has no business in the swap cache: leave it to whoever holds it, without the slot. Nor has a page rule
+        // (d) keeps because a fault made it writable again.
+        if (memmap.MapCount(pfn) == 0 || writeProtectBeforeSwap)
         {
             swap.FreeSwap(pfn, release, cpu);
         }
@@ -312,7 +474,12 @@ internal sealed class Reclaimer(
     /// </summary>
     private bool UnmapAnonLocked(long pfn, int cpu)
     {
-        if (!memmap.TestFlags(pfn, PageFlags.Anon) || memmap.MaybeDmaPinned(pfn))
+        if (!memmap.TestFlags(pfn, PageFlags.Anon))
+        {
+            return false;
+        }
+
+        if (skipMaybePinned && memmap.MaybeDmaPinned(pfn))
         {
             counters.Add(cpu, Stat.ReclaimKeptPinned);
             ProtocolEvents.Mark("shrink_folio_list", "pfn 0x{0:x} may be pinned: keep it", pfn);
@@ -543,6 +710,15 @@ internal sealed class Reclaimer(
             return true;
         }
 
+        if (writeProtectBeforeSwap && ptes.PtepGet(table, index).IsWrite)
+        {
+            // A write fault reused the page after rule (d) write-protected it: it is not swapped writable.
+            ptl.Exit();
+            counters.Add(cpu, Stat.ReclaimKeptWritable);
+            ProtocolEvents.Mark("try_to_unmap_one", "pfn 0x{0:x} at 0x{1:x} writable again since it was write-protected: keep it", pfn, address);
+            return false;
+        }
+
         var old = ptes.PtepGetAndClear(table, index);
 
         // set_tlb_ubc_flush_pending: the flush is deferred to the end of the batch (before the page is written or
@@ -653,6 +829,13 @@ internal sealed class Reclaimer(
             Referenced |= owner.ClearYoung(vma, address, pfn);
             return true;
         }
+    }
+
+    private struct WriteProtectVisitor(Reclaimer owner, long pfn, int cpu) : IRmapVisitor
+    {
+        public bool Protected { get; private set; } = true;
+
+        public bool Visit(Vma vma, ulong address) => Protected = owner.WriteProtectOne(vma, address, pfn, cpu);
     }
 
     private struct UnmapVisitor(Reclaimer owner, long pfn, int slot, int cpu) : IRmapVisitor

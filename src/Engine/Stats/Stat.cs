@@ -40,4 +40,6 @@ internal enum Stat
     ReclaimFileDrops,
     LruActivations,
     LruDeactivations,
+    ReclaimWriteProtects,
+    ReclaimKeptWritable,
 }
