@@ -25,10 +25,10 @@ public static class BatchedFlushMprotect
     /// makes them read-only one by one, and after each mprotect returns CPU 1 stores to that page again, which must
     /// fault.
     /// </summary>
-    public static Action Scenario(bool flushBatchedPending, ZooProbe? probe) => () =>
+    public static Action Scenario(bool flushBatchedPending, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
         const int Pages = 4;
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 8, FlushTlbBatchedPending = flushBatchedPending });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 8, FlushTlbBatchedPending = flushBatchedPending }));
         var process = machine.CreateProcess();
         var address = process.Mmap(Pages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         for (var i = 0UL; i < Pages; i++)

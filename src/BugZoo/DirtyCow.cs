@@ -23,9 +23,9 @@ public static class DirtyCow
     /// into it (FOLL_FORCE | FOLL_WRITE) while another thread of the process calls madvise(DONTNEED) on it. The poke
     /// must land in the process's private copy or nowhere; the file's page must keep what the file holds.
     /// </summary>
-    public static Action Scenario(bool cowCheck, ZooProbe? probe) => () =>
+    public static Action Scenario(bool cowCheck, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, ForceWriteCowCheck = cowCheck });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, ForceWriteCowCheck = cowCheck }));
         var file = machine.CreateFile("passwd", (long)Page);
         var owner = machine.CreateProcess();
         var shared = owner.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);

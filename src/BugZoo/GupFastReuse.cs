@@ -35,9 +35,9 @@ public static class GupFastReuse
     /// fresh pages (fewer of them when a pin kept some of the victim's pages alive). Every pin must read the victim's
     /// data or, taken after the zap, the zero page: never another process's secret.
     /// </summary>
-    public static Action Scenario(bool recheck, ZooProbe? probe) => () =>
+    public static Action Scenario(bool recheck, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 0, BroadcastTlbInvalidate = true, GupFastRecheck = recheck });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 0, BroadcastTlbInvalidate = true, GupFastRecheck = recheck }));
         Process victim, other, balloon;
         ulong address, secretAt;
         var frames = new long[Pages];

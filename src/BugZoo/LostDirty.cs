@@ -28,9 +28,9 @@ public static class LostDirty
     /// The scenario; with <paramref name="munmap"/> the zap is munmap's, and A's store may come after the range is gone
     /// (a segmentation fault: nothing was stored, and the file must keep 1).
     /// </summary>
-    public static Action Scenario(bool delayRmap, bool flushDirtyUnderPtl, ZooProbe? probe, bool munmap = false) => () =>
+    public static Action Scenario(bool delayRmap, bool flushDirtyUnderPtl, ZooProbe? probe, bool munmap = false, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, DelayRmap = delayRmap, FlushDirtyUnderPtl = flushDirtyUnderPtl });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, DelayRmap = delayRmap, FlushDirtyUnderPtl = flushDirtyUnderPtl }));
         var file = machine.CreateFile("data", (long)(Pages * Page));
         var process = machine.CreateProcess();
         var address = process.Mmap(Pages * Page, Prot.ReadWrite, MapFlags.Shared, file, 0);

@@ -21,9 +21,9 @@ public static class MissedCow
     /// After fork the child takes a read-only reference to the shared page (vmsplice into a pipe) and unmaps it, while
     /// the parent stores a secret. Whatever the order, the child's reference must still read what the page held at fork.
     /// </summary>
-    public static Action Scenario(CowReuse rule, ZooProbe? probe) => () =>
+    public static Action Scenario(CowReuse rule, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, CowReuse = rule });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, CowReuse = rule }));
         var parent = machine.CreateProcess();
         var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         machine.Cpus[0].Write(parent, address, 1);

@@ -28,9 +28,9 @@ public static class PinDuringFork
     /// Afterwards the parent stores through its mapping: a successful pin must see that store (the pinned page is
     /// still the parent's), and the child must not.
     /// </summary>
-    public static Action Scenario(bool forkSeq, ZooProbe? probe) => () =>
+    public static Action Scenario(bool forkSeq, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, GupFastForkSeq = forkSeq });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, GupFastForkSeq = forkSeq }));
         var parent = machine.CreateProcess();
         var address = parent.Mmap(Pages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         for (var i = 0; i < Pages; i++)

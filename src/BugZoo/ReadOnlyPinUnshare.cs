@@ -22,9 +22,9 @@ public static class ReadOnlyPinUnshare
     /// stores to the page from the parent. Whatever the order, the parent's last store must be what the pin reads: the
     /// pin must hold the page the parent keeps.
     /// </summary>
-    public static Action Scenario(bool unshare, ZooProbe? probe) => () =>
+    public static Action Scenario(bool unshare, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, UnshareOnReadOnlyPin = unshare });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, UnshareOnReadOnlyPin = unshare }));
         var parent = machine.CreateProcess();
         var address = parent.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         machine.Cpus[1].Write(parent, address, 1);

@@ -24,10 +24,10 @@ public static class ReclaimFreezeDirty
     /// pages out, again and again while the I/O is in flight, and the I/O completes page by page (writes the data,
     /// dirties the page, drops the reference). The process then reads the I/O's data in every page, through swap or not.
     /// </summary>
-    public static Action Scenario(bool freezeFirst, ZooProbe? probe) => () =>
+    public static Action Scenario(bool freezeFirst, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
         const int Pages = 4;
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 8, FreezeBeforeDirtyTest = freezeFirst });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, SwapSlots = 8, FreezeBeforeDirtyTest = freezeFirst }));
         var process = machine.CreateProcess();
         var address = process.Mmap(Pages * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         var io = new PageReferences[Pages];

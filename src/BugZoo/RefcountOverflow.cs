@@ -27,9 +27,9 @@ public static class RefcountOverflow
     /// unmaps the page. The page must not be freed while references remain: with the guard, a reference that would
     /// take a wrapped (negative) count further is refused.
     /// </summary>
-    public static Action Scenario(bool guard, ZooProbe? probe) => () =>
+    public static Action Scenario(bool guard, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, RefcountOverflowGuard = guard, RefcountLimit = Limit });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, RefcountOverflowGuard = guard, RefcountLimit = Limit }));
         var process = machine.CreateProcess();
         var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         machine.Cpus[0].Write(process, address, 1);

@@ -22,9 +22,9 @@ public static class StaleTlbStore
     /// store may land before the flush (an access in flight), or fault afterwards; it must never reach the frame once
     /// it is free.
     /// </summary>
-    public static Action Scenario(bool flushBeforeFree, ZooProbe? probe) => () =>
+    public static Action Scenario(bool flushBeforeFree, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, FlushBeforeFree = flushBeforeFree });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, FlushBeforeFree = flushBeforeFree }));
         var process = machine.CreateProcess();
         var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         machine.Cpus[0].Write(process, address, 1);

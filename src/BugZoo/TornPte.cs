@@ -26,9 +26,9 @@ public static class TornPte
     ];
 
     /// <summary>The scenario; <paramref name="retry"/> is <see cref="MachineOptions.LocklessPteRetry"/>.</summary>
-    public static Action Scenario(bool retry, ZooProbe? probe) => () =>
+    public static Action Scenario(bool retry, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, PteLayout = PteLayout.SplitPae, LocklessPteRetry = retry });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, PteLayout = PteLayout.SplitPae, LocklessPteRetry = retry }));
         var process = machine.CreateProcess();
         var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         machine.Cpus[1].Write(process, address, 1);

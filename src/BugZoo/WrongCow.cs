@@ -22,9 +22,9 @@ public static class WrongCow
     /// write-protected and made writable again (mprotect, as soft-dirty clearing or uffd-wp also do) while the device
     /// writes through the pin; then the process stores. The pin and the process must still share the page.
     /// </summary>
-    public static Action Scenario(CowReuse rule, ZooProbe? probe) => () =>
+    public static Action Scenario(CowReuse rule, ZooProbe? probe, ZooProposal proposal = ZooProposal.None) => () =>
     {
-        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, CowReuse = rule });
+        using var machine = new Machine(proposal.Apply(new MachineOptions { Cpus = 2, Frames = 64, CowReuse = rule }));
         var process = machine.CreateProcess();
         var address = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         machine.Cpus[0].Write(process, address, 1);

@@ -46,6 +46,15 @@ public static class ZooBugKind
     /// <summary>Entry 12: a store through a stale writable translation succeeded after mprotect(PROT_READ) returned.</summary>
     public const string StoreAfterMprotect = nameof(StoreAfterMprotect);
 
+    /// <summary>Entry 13: the child's reference to a page swapped out at fork reads what the parent stored after fork.</summary>
+    public const string SwapMissedCow = nameof(SwapMissedCow);
+
+    /// <summary>Entry 14: what an I/O wrote through a GUP reference is missing from the process's memory after a swap round trip.</summary>
+    public const string SwapWriteLost = nameof(SwapWriteLost);
+
+    /// <summary>Entry 15: a long-term pin no longer sees the process's stores: reclaim swapped the pinned page out.</summary>
+    public const string PinDiverged = nameof(PinDiverged);
+
     /// <summary>The child sees a store its parent made after fork.</summary>
     public const string ChildSeesParentStore = nameof(ChildSeesParentStore);
 

@@ -17,8 +17,11 @@ namespace BugZoo;
 /// The interleavings a run with the fix must meet for its pass to mean something; the scenario reports them to the
 /// <see cref="ZooProbe"/> it is given, by index. Empty for bugs of a rule, which every schedule shows.
 /// </param>
-/// <param name="Fixed">The scenario with the protection on, reporting to a probe (or to none).</param>
-/// <param name="Buggy">The scenario with the knob off.</param>
+/// <param name="FixedUnder">
+/// The scenario with the protection on, reporting to a probe (or to none), under a proposal (<see cref="ZooProposal"/>,
+/// usually none).
+/// </param>
+/// <param name="BuggyUnder">The scenario with the knob off, under a proposal.</param>
 public sealed record ZooEntry(
     int Number,
     string Name,
@@ -27,9 +30,15 @@ public sealed record ZooEntry(
     string KernelFix,
     string Kind,
     IReadOnlyList<string> Events,
-    Func<ZooProbe?, Action> Fixed,
-    Action Buggy)
+    Func<ZooProbe?, ZooProposal, Action> FixedUnder,
+    Func<ZooProposal, Action> BuggyUnder)
 {
+    /// <summary>The scenario with the protection on, reporting to a probe (or to none).</summary>
+    public Func<ZooProbe?, Action> Fixed => probe => FixedUnder(probe, ZooProposal.None);
+
+    /// <summary>The scenario with the knob off.</summary>
+    public Action Buggy => BuggyUnder(ZooProposal.None);
+
     /// <summary>
     /// The test name runs of <see cref="Buggy"/> record in their traces (<c>dirty-cow-buggy</c>): the entry and its
     /// setting, all that <c>engine replay</c> needs to rebuild the scenario.
@@ -38,4 +47,10 @@ public sealed record ZooEntry(
 
     /// <summary>The test name runs of <see cref="Fixed"/> record in their traces (<c>dirty-cow-fixed</c>).</summary>
     public string FixedTestName => Name + "-fixed";
+
+    /// <summary>The test name of the buggy scenario under <paramref name="proposal"/> (<c>lost-dirty-buggy+rule-d</c>).</summary>
+    public string BuggyTestNameUnder(ZooProposal proposal) => BuggyTestName + ZooProposals.Suffix(proposal);
+
+    /// <summary>The test name of the fixed scenario under <paramref name="proposal"/>.</summary>
+    public string FixedTestNameUnder(ZooProposal proposal) => FixedTestName + ZooProposals.Suffix(proposal);
 }

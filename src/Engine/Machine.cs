@@ -82,7 +82,7 @@ public sealed class Machine : IDisposable
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Pages, SwapDevice, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Options.FlushTlbBatchedPending);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
-        Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, Files, FileWriteback, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest, Options.ReclaimSkipsMaybePinned, Options.WriteProtectBeforeSwap);
+        Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, Files, FileWriteback, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest, Options.ReclaimSkipsMaybePinned, Options.WriteProtectBeforeSwap, Generation.TracksAnonExclusive);
         // Direct reclaim: the one call up the layers, through the allocator's interface. Without swap it still drops
         // page-cache pages.
         Allocator.DirectReclaim = Reclaimer;

@@ -51,7 +51,7 @@ internal sealed class MachineInvariants(
         new MmInvariants(machine.Memmap, machine.Files),
         new RmapInvariants(machine.Memmap, machine.Rmap, machine.Tables, machine.Ptes),
         new PinInvariants(machine.Memmap),
-        new SwapInvariants(machine.SwapDevice, machine.SwapCache, machine.Memmap, machine.Memory));
+        new SwapInvariants(machine.SwapDevice, machine.SwapCache, machine.Memmap, machine.Memory, machine.Generation.TracksAnonExclusive));
 
     /// <summary>Every violation found; the checker's reads are not scheduling points (it runs at quiescence).</summary>
     public List<InvariantViolation> Check(IReadOnlyList<Process> processes)

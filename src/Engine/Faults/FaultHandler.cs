@@ -624,7 +624,7 @@ internal sealed class FaultHandler(
         }
         else
         {
-            exclusive = orig.IsSwapExclusive;
+            exclusive = orig.IsSwapExclusive && generation.TracksAnonExclusive;
             device.Free(entry);
 
             // should_try_to_free_swap: a write fault on a page only we and the cache hold, whose slot nothing else names.

@@ -44,7 +44,8 @@ internal sealed class Reclaimer(
     StatCounters counters,
     bool freezeBeforeDirtyTest,
     bool skipMaybePinned,
-    bool writeProtectBeforeSwap) : IReclaim
+    bool writeProtectBeforeSwap,
+    bool tracksAnonExclusive) : IReclaim
 {
     private long _hand;
 
@@ -729,7 +730,8 @@ internal sealed class Reclaimer(
             memmap.SetFlags(pfn, PageFlags.Dirty);
         }
 
-        var exclusive = memmap.TestFlags(pfn, PageFlags.AnonExclusive);
+        // Before Linux 5.19 there is no exclusive bit to keep, and nothing here looks at pins.
+        var exclusive = tracksAnonExclusive && memmap.TestFlags(pfn, PageFlags.AnonExclusive);
         if (exclusive && memmap.MaybeDmaPinned(pfn))
         {
             // folio_try_share_anon_rmap failed: a pin may write the page through the mapping it expects; put it back.

@@ -11,13 +11,14 @@ namespace Engine.Swap;
 /// exits), and an entry names a slot of the device;</item>
 /// <item>a swap entry is exclusive only when it is its slot's only reference;</item>
 /// <item>a slot is cached exactly when the swap cache holds a page for it, and that page says so (its swap-cache flag
-/// and its slot), is live, and is not AnonExclusive while swap entries still name its slot.</item>
+/// and its slot), is live, and (in the generations that track exclusivity, Linux ≥ 5.19) is not AnonExclusive while
+/// swap entries still name its slot.</item>
 /// </list>
 /// Nothing here is a scheduling point: the caller runs at quiescence with scheduling points suppressed. Nothing here
 /// allocates slot metadata either: the slots of a chunk neither the device nor the cache ever allocated are all free and
 /// empty, so only the swap entries that name one of them are checked (each is a count mismatch), not their 4,096 slots.
 /// </summary>
-internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap memmap, PhysicalMemory memory)
+internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap memmap, PhysicalMemory memory, bool tracksAnonExclusive)
 {
     /// <summary>
     /// Checks the device and the cache against <paramref name="entries"/> (swap entries per slot) and
@@ -120,7 +121,7 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
                 with { Pfn = pfn, Expected = expected, Actual = memmap.PageCount(pfn) });
         }
 
-        if (count > 0 && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
+        if (count > 0 && tracksAnonExclusive && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
         {
             violations.Add(InvariantViolation.Of(ViolationKind.SwapExclusiveShared, $"pfn 0x{pfn:x}, in the swap cache for slot {slot}, is AnonExclusive while {count} swap entr(ies) still name the slot") with { Pfn = pfn });
         }
