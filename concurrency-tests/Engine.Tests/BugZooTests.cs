@@ -89,6 +89,17 @@ public sealed class BugZooTests
         // hits its stale writable translation; only then the deferred flush.
         ["batched-flush-mprotect"] = ["set_tlb_ubc_flush_pending: mm", "mprotect:", "is a swap entry: nothing to change", "= 0x2 into pfn", "TLB hit", "try_to_unmap_flush"],
         ["reclaim-freeze-dirty"] = ["__remove_mapping: pfn", "is clean (tested before the freeze)", "set_page_dirty_lock: swap-cache pfn", "put_page: pfn", "frozen at 0 and freed", "do_swap_page: swap slot"],
+        // The page is swapped out and fork shares the swap entry; the child's GUP reads it in read-only and the child
+        // unmaps; the parent's write fault asks reuse_swap_page, which counts one swap entry and no mapping, reuses the
+        // page the pipe still holds and takes it out of the swap cache.
+        ["swap-missed-cow"] = ["copy_nonpresent_pte: swap pte", "do_swap_page: read fault on swap slot", "munmap:", "zap_pte_range: clear pte", "reuse_swap_page: pfn", "references not counted", "reuse_swap_page: pfn", "deleted from the swap cache"],
+        // The I/O's reference is taken; reclaim unmaps the page to a swap entry (no pin stops it) and cannot free it;
+        // the swap-in finds it in the swap cache with page_count 3 and maps it read-only; the write copies it; only
+        // then the I/O completes into the old page and drops its reference.
+        ["swap-lost-write"] = ["gup_fast: try_grab_folio pfn", "get (+1)", "try_to_unmap_one: pte at", "-> swap entry for slot", "__remove_mapping: pfn", "refcount not 2", "do_swap_page: swap slot", "found in the swap cache", "after swap_free: read-only, then copy", "do_wp_page: copy pfn", "wp_page_copy: map new pfn", "put_page: pfn"],
+        // The long-term pin; reclaim adds the pinned page to the swap cache and unmaps it (nothing asks about pins) but
+        // cannot free it; the read maps it back read-only; the write counts the pin's references and copies.
+        ["reclaim-pinned"] = ["gup_fast: try_grab_folio pfn", ": pin (+1024)", "add_to_swap: pfn", "try_to_unmap_one: pte at", "-> swap entry for slot", "__remove_mapping: pfn", "refcount not 2", "do_swap_page: swap slot", "found in the swap cache", "do_wp_page: copy pfn", "page_count", "wp_page_copy: map new pfn"],
     };
 
     /// <summary>Steps of a race that must appear but whose order against the others varies with the schedule.</summary>

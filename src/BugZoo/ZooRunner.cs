@@ -14,29 +14,31 @@ public static class ZooRunner
     /// iteration count is what is asked; <paramref name="full"/> gives the report that tells the story.
     /// <paramref name="scheduler"/> explores with its strategy (the built-in scheduler's default portfolio when null).
     /// A full report's trace file goes to <paramref name="traceDirectory"/> (the tester's default folder when null).
+    /// <paramref name="proposal"/> runs the scenario under a design no kernel shipped (<see cref="ZooProposal"/>).
     /// </summary>
-    public static TestReport FindBug(ZooEntry entry, int seed, int budget, bool full = false, ISystematicScheduler? scheduler = null, string? traceDirectory = null)
+    public static TestReport FindBug(ZooEntry entry, int seed, int budget, bool full = false, ISystematicScheduler? scheduler = null, string? traceDirectory = null, ZooProposal proposal = ZooProposal.None)
     {
-        var configuration = Configuration.Create().WithTestingIterations(budget).WithSeed(seed).WithTestName(entry.BuggyTestName).WithTraceDirectory(traceDirectory);
+        var configuration = Configuration.Create().WithTestingIterations(budget).WithSeed(seed).WithTestName(entry.BuggyTestNameUnder(proposal)).WithTraceDirectory(traceDirectory);
         if (!full)
         {
             configuration = configuration.WithScheduleMinimization(false).WithFailureReplay(false).WithTraceFiles(false);
         }
 
-        return (scheduler ?? BuiltinScheduler.Instance).Run(configuration, entry.Buggy);
+        return (scheduler ?? BuiltinScheduler.Instance).Run(configuration, entry.BuggyUnder(proposal));
     }
 
     /// <summary>
     /// The fixed scenario for <paramref name="iterations"/> schedules with the default portfolio (or
     /// <paramref name="scheduler"/>, as for <see cref="FindBug"/>); returns the report
-    /// and how many schedules met each of the entry's <see cref="ZooEntry.Events"/>.
+    /// and how many schedules met each of the entry's <see cref="ZooEntry.Events"/>. <paramref name="proposal"/> as for
+    /// <see cref="FindBug"/>.
     /// </summary>
-    public static (TestReport Report, long[] Events) RunFixed(ZooEntry entry, int iterations, int parallelism = 1, long seed = 0, ISystematicScheduler? scheduler = null)
+    public static (TestReport Report, long[] Events) RunFixed(ZooEntry entry, int iterations, int parallelism = 1, long seed = 0, ISystematicScheduler? scheduler = null, ZooProposal proposal = ZooProposal.None)
     {
         var probe = new ZooProbe(entry.Events.Count);
         var configuration = Configuration.Create().WithTestingIterations(iterations).WithSeed(seed).WithParallelism(parallelism)
-            .WithTestName(entry.FixedTestName);
-        var report = (scheduler ?? BuiltinScheduler.Instance).Run(configuration, entry.Fixed(probe));
+            .WithTestName(entry.FixedTestNameUnder(proposal));
+        var report = (scheduler ?? BuiltinScheduler.Instance).Run(configuration, entry.FixedUnder(probe, proposal));
         return (report, Enumerable.Range(0, entry.Events.Count).Select(probe.Count).ToArray());
     }
 

@@ -11,6 +11,8 @@ namespace Engine.Cli.Commands;
 /// each entry, the scenario with its knob off for seeds 0..n−1, schedules to the first bug (which must be that entry's
 /// bug), and the scenario with the fix for the full budget, which must pass and meet every interleaving the entry
 /// names. Prints the table; exit code 1 when any claim fails. <c>--report</c> prints one entry's full failure report.
+/// <c>--proposal</c> runs every entry under a design no kernel shipped (<see cref="ZooProposal"/>) and tells which bugs it
+/// closes.
 /// </summary>
 internal static class ZooCommand
 {
@@ -23,6 +25,12 @@ internal static class ZooCommand
         var only = new Option<string?>("--entry") { Description = "Run only this entry (number or name)." };
         var report = new Option<bool>("--report") { Description = "With --entry: print the failure report of seed 0 (with how to replay it) instead of the table." };
         var traces = new Option<string?>("--trace-dir") { Description = "With --report: where the JSON trace is written (default: the system temp folder); checked before the run." };
+        var proposalOption = new Option<string?>("--proposal")
+        {
+            Description = "Run every entry under a design no kernel shipped, to see which races it closes: " +
+                          string.Join(", ", ZooProposals.Named.Select(n => n.Name)) + " (seed 001's rule (d): reclaim write-protects a page before the swap cache). " +
+                          "The buggy scenarios' results are findings, not claims; the fixed ones must still pass.",
+        };
         var scheduling = new SchedulerOptions();
         var reporting = new ReportOptions();
         var command = new Command("zoo", "Reproduce the bug zoo: each historical mm race found with its knob off and absent with the fix, by our scheduler or Coyote. " +
@@ -34,6 +42,7 @@ internal static class ZooCommand
         command.Options.Add(only);
         command.Options.Add(report);
         command.Options.Add(traces);
+        command.Options.Add(proposalOption);
         reporting.AddTo(command);
         scheduling.AddTo(command);
         command.SetAction(result =>
@@ -48,12 +57,13 @@ internal static class ZooCommand
                 throw new UsageException("--parallel applies to the built-in scheduler only: Coyote runs one schedule at a time.");
             }
 
+            var proposal = ReadProposal(result.GetValue(proposalOption));
             var traceDirectory = result.GetValue(traces) is { } directory ? Inputs.WritableDirectory(directory, "--trace-dir") : null;
             if (result.GetValue(report))
             {
                 var entry = entryName is null ? throw new UsageException("--report needs --entry.") : entries[0];
                 using var output = reporting.Open(result);
-                return Report(entry, result.GetValue(budget), scheduler, traceDirectory, output);
+                return Report(entry, result.GetValue(budget), scheduler, traceDirectory, output, proposal);
             }
 
             if (traceDirectory is not null)
@@ -66,9 +76,29 @@ internal static class ZooCommand
                 throw new UsageException("--steps and --chrome-trace apply to --report: the table prints no schedule.");
             }
 
-            return Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), lanes, entries, scheduler);
+            return proposal == ZooProposal.None
+                ? Run(result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), lanes, entries, scheduler)
+                : RunUnder(proposal, result.GetValue(seeds), result.GetValue(budget), result.GetValue(fixedIterations), lanes, entries, scheduler);
         });
         return command;
+    }
+
+    private static ZooProposal ReadProposal(string? name)
+    {
+        if (name is null)
+        {
+            return ZooProposal.None;
+        }
+
+        foreach (var (known, proposal) in ZooProposals.Named)
+        {
+            if (string.Equals(known, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return proposal;
+            }
+        }
+
+        throw new UsageException($"--proposal: no proposal '{name}'. Known: {string.Join(", ", ZooProposals.Named.Select(n => n.Name))}.");
     }
 
     private static ZooEntry FindEntry(string name)
@@ -144,10 +174,82 @@ internal static class ZooCommand
         return failures.Count == 0 ? ExitCode.Passed : ExitCode.Failed;
     }
 
-    private static int Report(ZooEntry entry, int budget, ISystematicScheduler scheduler, string? traceDirectory, ReportOutput output)
+    /// <summary>
+    /// Every entry under <paramref name="proposal"/>: which bugs it still lets through with their knob off (a finding,
+    /// not a claim), and whether the fixed scenarios still pass under it (a claim: a proposal must break nothing the
+    /// kernel's fixes hold, and a bug of another kind than the entry's is one it brought in).
+    /// </summary>
+    private static int RunUnder(ZooProposal proposal, int seeds, int budget, int fixedIterations, int parallel, IReadOnlyList<ZooEntry> entries, ISystematicScheduler scheduler)
     {
-        var report = ZooRunner.FindBug(entry, seed: 0, budget, full: true, scheduler: scheduler, traceDirectory: traceDirectory);
-        Console.WriteLine($"Entry {entry.Number}: {entry.Bug}. Knob off: {entry.Knob}. Fixed by {entry.KernelFix}. Explored by the {scheduler.Name} scheduler.");
+        var name = ZooProposals.NameOf(proposal);
+        var failures = new List<string>();
+        var closed = new List<string>();
+        var open = new List<string>();
+        var total = Stopwatch.StartNew();
+        Console.WriteLine($"Under {name}. Buggy: schedules run up to and including the first bug, {scheduler.Name} scheduler, {scheduler.StrategyName}, seeds 0-{seeds - 1}, budget {budget:N0} each; a bug not found is one the proposal closes.");
+        Console.WriteLine($"Fixed: {fixedIterations:N0} schedules, seed 0, {parallel} at once, under {name}; they must pass and meet every named interleaving.");
+        Console.WriteLine();
+        Console.WriteLine($"| # | bug | knob off | under {name}: first bug (per seed) | found | verdict | with the fix, under {name} | interleavings met |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var entry in entries)
+        {
+            var firsts = new List<string>();
+            var found = 0;
+            for (var seed = 0; seed < seeds; seed++)
+            {
+                var buggy = ZooRunner.FindBug(entry, seed, budget, scheduler: scheduler, proposal: proposal);
+                if (buggy.FirstBug is { } bug)
+                {
+                    found++;
+                    firsts.Add((bug.Iteration + 1).ToString(CultureInfo.InvariantCulture));
+                    if (ZooRunner.Mismatch(entry, bug) is { } mismatch)
+                    {
+                        failures.Add($"seed {seed}, under {name}: {mismatch}");
+                    }
+                }
+                else
+                {
+                    firsts.Add("-");
+                }
+            }
+
+            var verdict = found == 0 ? "closed" : found == seeds ? "still found" : "found for some seeds";
+            (found == 0 ? closed : open).Add($"{entry.Number} {entry.Name}");
+            var (report, events) = ZooRunner.RunFixed(entry, fixedIterations, parallel, scheduler: scheduler, proposal: proposal);
+            if (ZooRunner.FixedFailure(entry, report, events) is { } failure)
+            {
+                failures.Add($"under {name}: {failure}");
+            }
+
+            var fixedCell = report.FirstBug is null
+                ? $"{report.Iterations:N0} passed ({report.IterationsPerSecond:N0}/s)"
+                : $"BUG in schedule {report.FirstBug.Iteration}";
+            var eventsCell = events.Length == 0
+                ? "(a bug of the rule: every schedule)"
+                : string.Join("; ", entry.Events.Select((text, i) => $"{text}: {events[i]:N0}"));
+            Console.WriteLine($"| {entry.Number} | {entry.Bug} | `{entry.Knob}` | {string.Join(" ", firsts)} | {found}/{seeds} | {verdict} | {fixedCell} | {eventsCell} |");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"{entries.Count} entries in {total.Elapsed.TotalSeconds:N0} s.");
+        Console.WriteLine($"Closed by {name}: {(closed.Count == 0 ? "none" : string.Join(", ", closed))}.");
+        Console.WriteLine($"Still found under {name}: {(open.Count == 0 ? "none" : string.Join(", ", open))}.");
+        foreach (var failure in failures)
+        {
+            Console.Error.WriteLine(failure);
+        }
+
+        Console.WriteLine(failures.Count == 0
+            ? $"Every fixed scenario passes under {name}; no bug of another kind appeared."
+            : $"{failures.Count} claim(s) failed under {name}.");
+        return failures.Count == 0 ? ExitCode.Passed : ExitCode.Failed;
+    }
+
+    private static int Report(ZooEntry entry, int budget, ISystematicScheduler scheduler, string? traceDirectory, ReportOutput output, ZooProposal proposal)
+    {
+        var report = ZooRunner.FindBug(entry, seed: 0, budget, full: true, scheduler: scheduler, traceDirectory: traceDirectory, proposal: proposal);
+        var under = ZooProposals.NameOf(proposal) is { } name ? $" Under {name}." : "";
+        Console.WriteLine($"Entry {entry.Number}: {entry.Bug}. Knob off: {entry.Knob}. Fixed by {entry.KernelFix}.{under} Explored by the {scheduler.Name} scheduler.");
         Console.WriteLine();
         Console.WriteLine(report.Format(output.Story));
         if (report.FirstBug is { } found)
@@ -158,11 +260,18 @@ internal static class ZooCommand
         if (report.FirstBug is not { } bug)
         {
             output.NoteIfNothingWritten();
+            if (proposal != ZooProposal.None)
+            {
+                // Under a proposal, a bug not found is a finding: the proposal closes it (within this budget).
+                Console.WriteLine($"entry {entry.Number} ({entry.Name}): not found in {budget:N0} schedules with seed 0 under {ZooProposals.NameOf(proposal)}: the proposal closes it");
+                return ExitCode.Passed;
+            }
+
             Console.Error.WriteLine($"entry {entry.Number} ({entry.Name}): not found in {budget:N0} schedules with seed 0");
             return ExitCode.Failed;
         }
 
-        Console.WriteLine(ReplayCommand.HowToReplay(bug, "--scenario", entry.BuggyTestName));
+        Console.WriteLine(ReplayCommand.HowToReplay(bug, "--scenario", entry.BuggyTestNameUnder(proposal)));
         if (ZooRunner.Mismatch(entry, bug) is { } mismatch)
         {
             Console.Error.WriteLine(mismatch);
