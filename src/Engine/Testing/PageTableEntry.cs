@@ -32,6 +32,18 @@ public readonly record struct PageTableEntry
     /// </summary>
     public long Pfn => AsPte.Pfn;
 
+    /// <summary><c>pte_write</c>: a present entry that allows stores.</summary>
+    public bool IsWrite => AsPte.IsWrite;
+
+    /// <summary><c>is_swap_pte</c>: a swap entry, naming the slot (<see cref="SwapSlot"/>) an access faults the page in from.</summary>
+    public bool IsSwap => AsPte.IsSwap;
+
+    /// <summary><c>pte_swp_exclusive</c>: a swap entry carrying the page's AnonExclusive bit (Linux ≥ 5.19).</summary>
+    public bool IsSwapExclusive => AsPte.IsSwapExclusive;
+
+    /// <summary>The swap slot a swap entry names (<c>swp_offset</c>), or −1 for any other entry.</summary>
+    public long SwapSlot => AsPte.IsSwap ? AsPte.SwapOffset : -1;
+
     /// <summary>The low 32 bits: the half <see cref="PteLayout.SplitPae"/> stores separately, with the present bit and the pfn's low 20 bits.</summary>
     public uint Low => AsPte.Low;
 

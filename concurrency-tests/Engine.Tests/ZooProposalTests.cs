@@ -1,0 +1,57 @@
+using BugZoo;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The zoo under seed 001's rule (d) (<c>engine zoo --proposal rule-d</c>, docs/swap.md): which races it closes and
+/// which it leaves, as docs/swap.md states; and the fixed scenarios still pass under it. A smaller budget than
+/// <c>engine zoo</c>'s: three seeds and 1,000 fixed schedules per entry.
+/// </summary>
+public sealed class ZooProposalTests
+{
+    /// <summary>
+    /// The entries rule (d) closes: reclaim keeps a writable page that a GUP user holds (rule (c)), so the page a
+    /// direct I/O or a pin writes is never swapped under it. Entry 12 is not closed: the write-protection's flush is
+    /// deferred to the end of reclaim's batch, and mprotect finds the entry already read-only and flushes nothing.
+    /// </summary>
+    private static readonly string[] s_closedByRuleD = ["reclaim-freeze-dirty", "swap-lost-write", "reclaim-pinned"];
+
+    public static TheoryData<int> Entries => new(BugZooCatalog.All.Select(e => e.Number));
+
+    [Theory]
+    [MemberData(nameof(Entries))]
+    public void RuleDClosesExactlyTheEntriesItsDocumentationNames(int number)
+    {
+        var entry = BugZooCatalog.Get(number.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var closed = s_closedByRuleD.Contains(entry.Name);
+        for (var seed = 0; seed < 3; seed++)
+        {
+            var report = ZooRunner.FindBug(entry, seed, budget: 1_000, proposal: ZooProposal.RuleD);
+            if (closed)
+            {
+                Assert.True(report.FirstBug is null, $"entry {entry.Name} under rule (d), seed {seed}: {report.FirstBug}");
+                Assert.Equal(1_000, report.Iterations);
+            }
+            else
+            {
+                Assert.True(report.FirstBug is not null, $"entry {entry.Name} under rule (d), seed {seed}: not found in 1,000 schedules");
+                Assert.Null(ZooRunner.Mismatch(entry, report.FirstBug));
+            }
+        }
+
+        var (fixedRun, events) = ZooRunner.RunFixed(entry, iterations: 1_000, parallelism: Environment.ProcessorCount, proposal: ZooProposal.RuleD);
+        Assert.Null(ZooRunner.FixedFailure(entry, fixedRun, events));
+    }
+
+    [Fact]
+    public void AProposalChangesOnlyItsOwnSettingAndNamesItsTraces()
+    {
+        var options = new MachineOptions { Cpus = 2, Frames = 64, CowReuse = CowReuse.PageCount };
+        Assert.Same(options, ZooProposal.None.Apply(options));
+        Assert.Equal(options with { WriteProtectBeforeSwap = true }, ZooProposal.RuleD.Apply(options));
+        var entry = BugZooCatalog.Get("reclaim-pinned");
+        Assert.Equal("reclaim-pinned-buggy", entry.BuggyTestNameUnder(ZooProposal.None));
+        Assert.Equal("reclaim-pinned-buggy+rule-d", entry.BuggyTestNameUnder(ZooProposal.RuleD));
+        Assert.Equal("reclaim-pinned-fixed+rule-d", entry.FixedTestNameUnder(ZooProposal.RuleD));
+    }
+}
