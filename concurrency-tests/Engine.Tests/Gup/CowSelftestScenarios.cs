@@ -1,14 +1,18 @@
+using Engine.PageTables;
+using Engine.Testing;
 using static Engine.Tests.Rmap.RmapProbe;
 
 namespace Engine.Tests.Gup;
 
 /// <summary>
-/// The scenarios of the kernel's COW selftest (tools/testing/selftests/mm/cow.c) on a base page, written for the
-/// engine: each takes a machine built for one <see cref="CowGeneration"/>, plays the scenario's steps in cow.c's
-/// order on one thread (fork, the child's and the parent's steps, the checks) and returns what it found. cow.c's
-/// processes are processes here, its pipe pages (vmsplice) are <see cref="Cpu.GetUserPages"/> references, its io_uring
-/// fixed buffers are long-term write pins and its gup_test pins are long-term read-only pins, read back directly as
-/// the kernel's device would. Everything a scenario takes it gives back before it returns.
+/// The scenarios of the kernel's COW selftest (tools/testing/selftests/mm/cow.c) on a base page, the anonymous ones
+/// also on a swapped-out base page, written for the engine: each takes a machine built for one
+/// <see cref="CowGeneration"/>, plays the scenario's steps in cow.c's order on one thread (fork, the child's and the
+/// parent's steps, the checks) and returns what it found. A swapped-out variant pages the page out right after
+/// populating it (<c>madvise(MADV_PAGEOUT)</c>), so that its first step finds a swap entry. cow.c's processes are
+/// processes here, its pipe pages (vmsplice) are <see cref="Cpu.GetUserPages"/> references, its io_uring fixed buffers
+/// are long-term write pins and its gup_test pins are long-term read-only pins, read back directly as the kernel's
+/// device would. Everything a scenario takes it gives back before it returns.
 /// <para>
 /// cow.c's "GUP-fast" variants call <c>pin_user_pages_fast</c>, which tries the lockless walk and falls back to the
 /// slow path for whatever the walk would not take; its plain variants call <c>pin_user_pages</c> under the mmap_lock,
@@ -30,24 +34,43 @@ internal static class CowSelftestScenarios
     /// <summary>What the store after fork (or after the pin) writes: cow.c fills with 0xff.</summary>
     private const ulong New = ulong.MaxValue;
 
-    /// <summary>Every scenario by name, anonymous memory first, then the non-anonymous ones, in cow.c's order.</summary>
-    public static IReadOnlyList<(string Name, Func<Engine.Machine, CowSelftestOutcome> Run)> All { get; } =
+    /// <summary>What a swapped-out variant's name adds to its scenario's: "basic COW after fork (swapped out)".</summary>
+    public const string SwappedOutSuffix = " (swapped out)";
+
+    /// <summary>
+    /// The scenarios on anonymous memory, in cow.c's order: each is played on the populated page as it is (cow.c's
+    /// base page) or, with its second argument, after paging it out (cow.c's swapped-out base page).
+    /// </summary>
+    private static readonly (string Name, Func<Engine.Machine, bool, CowSelftestOutcome> Run)[] Anonymous =
     [
-        ("basic COW after fork", m => CowInParent(m, mprotect: false)),
+        ("basic COW after fork", (m, swappedOut) => CowInParent(m, swappedOut, mprotect: false)),
         ("basic COW after fork, the child stores", CowInChild),
-        ("basic COW after fork with mprotect", m => CowInParent(m, mprotect: true)),
-        ("vmsplice + unmap in child", m => VmspliceInChild(m, mprotect: false)),
-        ("vmsplice + unmap in child with mprotect", m => VmspliceInChild(m, mprotect: true)),
-        ("vmsplice before fork, unmap in parent after fork", m => VmspliceInParent(m, beforeFork: true)),
-        ("vmsplice + unmap in parent after fork", m => VmspliceInParent(m, beforeFork: false)),
+        ("basic COW after fork with mprotect", (m, swappedOut) => CowInParent(m, swappedOut, mprotect: true)),
+        ("vmsplice + unmap in child", (m, swappedOut) => VmspliceInChild(m, swappedOut, mprotect: false)),
+        ("vmsplice + unmap in child with mprotect", (m, swappedOut) => VmspliceInChild(m, swappedOut, mprotect: true)),
+        ("vmsplice before fork, unmap in parent after fork", (m, swappedOut) => VmspliceInParent(m, swappedOut, beforeFork: true)),
+        ("vmsplice + unmap in parent after fork", (m, swappedOut) => VmspliceInParent(m, swappedOut, beforeFork: false)),
         ("R/O-mapping an io_uring fixed buffer", IouringReadOnlyMapped),
         ("fork with an io_uring fixed buffer", IouringFork),
-        ("R/O pin on R/O-mapped shared page", m => ReadOnlyPinOnAnon(m, fast: false, ShareWithLiveChild)),
-        ("R/O GUP-fast pin on R/O-mapped shared page", m => ReadOnlyPinOnAnon(m, fast: true, ShareWithLiveChild)),
-        ("R/O pin on R/O-mapped previously-shared page", m => ReadOnlyPinOnAnon(m, fast: false, ShareWithChildThatExits)),
-        ("R/O GUP-fast pin on R/O-mapped previously-shared page", m => ReadOnlyPinOnAnon(m, fast: true, ShareWithChildThatExits)),
-        ("R/O pin on R/O-mapped exclusive page", m => ReadOnlyPinOnAnon(m, fast: false, MapReadOnly)),
-        ("R/O GUP-fast pin on R/O-mapped exclusive page", m => ReadOnlyPinOnAnon(m, fast: true, MapReadOnly)),
+        ("R/O pin on R/O-mapped shared page", (m, swappedOut) => ReadOnlyPinOnAnon(m, swappedOut, fast: false, ShareWithLiveChild)),
+        ("R/O GUP-fast pin on R/O-mapped shared page", (m, swappedOut) => ReadOnlyPinOnAnon(m, swappedOut, fast: true, ShareWithLiveChild)),
+        ("R/O pin on R/O-mapped previously-shared page", (m, swappedOut) => ReadOnlyPinOnAnon(m, swappedOut, fast: false, ShareWithChildThatExits)),
+        ("R/O GUP-fast pin on R/O-mapped previously-shared page", (m, swappedOut) => ReadOnlyPinOnAnon(m, swappedOut, fast: true, ShareWithChildThatExits)),
+        ("R/O pin on R/O-mapped exclusive page", (m, swappedOut) => ReadOnlyPinOnAnon(m, swappedOut, fast: false, MapReadOnly)),
+        ("R/O GUP-fast pin on R/O-mapped exclusive page", (m, swappedOut) => ReadOnlyPinOnAnon(m, swappedOut, fast: true, MapReadOnly)),
+    ];
+
+    /// <summary>
+    /// Every scenario by name, in cow.c's order: the anonymous ones first, each on a base page and then on a
+    /// swapped-out base page (named with <see cref="SwappedOutSuffix"/>), then the non-anonymous ones.
+    /// </summary>
+    public static IReadOnlyList<(string Name, Func<Engine.Machine, CowSelftestOutcome> Run)> All { get; } =
+    [
+        .. Anonymous.SelectMany(s => new (string, Func<Engine.Machine, CowSelftestOutcome>)[]
+        {
+            (s.Name, m => s.Run(m, false)),
+            (s.Name + SwappedOutSuffix, m => s.Run(m, true)),
+        }),
         ("basic COW, zero page", CowOfZeroPage),
         ("basic COW, file page", CowOfFilePage),
         ("R/O long-term pin, zero page", m => ReadOnlyPinOfZeroPage(m, fast: false)),
@@ -56,11 +79,11 @@ internal static class CowSelftestScenarios
         ("R/O long-term GUP-fast pin, file page", m => ReadOnlyPinOfFilePage(m, fast: true)),
     ];
 
-    /// <summary>A small machine of <paramref name="generation"/>.</summary>
+    /// <summary>A small machine of <paramref name="generation"/>, with as many swap slots as frames.</summary>
     /// <remarks>
-    /// The two older generations keep <see cref="MachineOptions.ReliableLongTermReadOnlyPins"/> at its default (on):
-    /// the knob must do nothing outside the AnonExclusive generation, and the non-anonymous pin scenarios would
-    /// show it if it did.
+    /// The three generations before AnonExclusive keep <see cref="MachineOptions.ReliableLongTermReadOnlyPins"/> at its
+    /// default (on): the knob must do nothing outside the AnonExclusive generation, and the non-anonymous pin scenarios
+    /// would show it if it did.
     /// </remarks>
     public static Engine.Machine CreateMachine(CowGeneration generation) => new(new MachineOptions
     {
@@ -69,8 +92,14 @@ internal static class CowSelftestScenarios
         CowReuse = generation switch
         {
             CowGeneration.MapCount => CowReuse.MapCount,
-            CowGeneration.PageCount => CowReuse.PageCount,
+            CowGeneration.PageCountBefore518 or CowGeneration.PageCount => CowReuse.PageCount,
             _ => CowReuse.AnonExclusive,
+        },
+        SwapReuse = generation switch
+        {
+            CowGeneration.MapCount or CowGeneration.PageCountBefore518 => SwapReuse.ReuseSwapPage,
+            CowGeneration.PageCount => SwapReuse.PageCount,
+            _ => SwapReuse.ExclusiveEntry,
         },
         ReliableLongTermReadOnlyPins = generation != CowGeneration.AnonExclusiveBefore62,
     });
@@ -83,12 +112,12 @@ internal static class CowSelftestScenarios
     /// page writable again without a fault must leave a shared page alone) stores; the child must still read the old
     /// contents.
     /// </summary>
-    private static CowSelftestOutcome CowInParent(Engine.Machine machine, bool mprotect)
+    private static CowSelftestOutcome CowInParent(Engine.Machine machine, bool swappedOut, bool mprotect)
     {
         var outcome = new CowSelftestOutcome();
         var (cpu, childCpu) = (machine.Cpus[0], machine.Cpus[1]);
         using var parent = machine.CreateProcess();
-        var mem = PopulatedAnonPage(cpu, parent);
+        var mem = PopulatedAnonPage(machine, cpu, parent, swappedOut);
         using var child = parent.Fork();
         if (mprotect)
         {
@@ -103,12 +132,12 @@ internal static class CowSelftestScenarios
     }
 
     /// <summary>The other direction, which cow.c checks only through its vmsplice-in-parent scenarios: the child stores.</summary>
-    private static CowSelftestOutcome CowInChild(Engine.Machine machine)
+    private static CowSelftestOutcome CowInChild(Engine.Machine machine, bool swappedOut)
     {
         var outcome = new CowSelftestOutcome();
         var (cpu, childCpu) = (machine.Cpus[0], machine.Cpus[1]);
         using var parent = machine.CreateProcess();
-        var mem = PopulatedAnonPage(cpu, parent);
+        var mem = PopulatedAnonPage(machine, cpu, parent, swappedOut);
         using var child = parent.Fork();
         Fill(childCpu, child, mem, New);
         ExpectPage(outcome, w => cpu.Read(parent, Word(mem, w)), Old, CowSelftestCheck.NoLeakFromChildIntoParent,
@@ -121,12 +150,12 @@ internal static class CowSelftestScenarios
     /// CVE-2020-29374. Fork; the child vmsplices the page into a pipe (a FOLL_GET reference) and unmaps it; the parent
     /// (after mprotect R/O then R/W, with <paramref name="mprotect"/>) stores; the pipe must still hold the old contents.
     /// </summary>
-    private static CowSelftestOutcome VmspliceInChild(Engine.Machine machine, bool mprotect)
+    private static CowSelftestOutcome VmspliceInChild(Engine.Machine machine, bool swappedOut, bool mprotect)
     {
         var outcome = new CowSelftestOutcome();
         var (cpu, childCpu) = (machine.Cpus[0], machine.Cpus[1]);
         using var parent = machine.CreateProcess();
-        var mem = PopulatedAnonPage(cpu, parent);
+        var mem = PopulatedAnonPage(machine, cpu, parent, swappedOut);
         using var child = parent.Fork();
         using var pipe = childCpu.GetUserPages(child, mem, 1, GupFlags.None);
         child.Munmap(mem, Page);
@@ -146,12 +175,12 @@ internal static class CowSelftestScenarios
     /// The parent vmsplices the page into a pipe before fork (<paramref name="beforeFork"/>) or after it, then unmaps
     /// it; the child stores; the parent's pipe must still hold the old contents.
     /// </summary>
-    private static CowSelftestOutcome VmspliceInParent(Engine.Machine machine, bool beforeFork)
+    private static CowSelftestOutcome VmspliceInParent(Engine.Machine machine, bool swappedOut, bool beforeFork)
     {
         var outcome = new CowSelftestOutcome();
         var (cpu, childCpu) = (machine.Cpus[0], machine.Cpus[1]);
         using var parent = machine.CreateProcess();
-        var mem = PopulatedAnonPage(cpu, parent);
+        var mem = PopulatedAnonPage(machine, cpu, parent, swappedOut);
         var pipe = beforeFork ? cpu.GetUserPages(parent, mem, 1, GupFlags.None) : null;
         using var child = parent.Fork();
         pipe ??= cpu.GetUserPages(parent, mem, 1, GupFlags.None);
@@ -172,12 +201,12 @@ internal static class CowSelftestScenarios
     /// the process stores; the pin must see the store (io_uring writes the buffer to a file through the pin, and cow.c
     /// compares the file with the memory).
     /// </summary>
-    private static CowSelftestOutcome IouringReadOnlyMapped(Engine.Machine machine)
+    private static CowSelftestOutcome IouringReadOnlyMapped(Engine.Machine machine, bool swappedOut)
     {
         var outcome = new CowSelftestOutcome();
         var cpu = machine.Cpus[0];
         using var process = machine.CreateProcess();
-        var mem = PopulatedAnonPage(cpu, process);
+        var mem = PopulatedAnonPage(machine, cpu, process, swappedOut);
         using var buffer = cpu.PinUserPages(process, mem, 1, GupFlags.Write | GupFlags.LongTerm);
         MprotectReadOnlyThenReadWrite(process, mem);
         Fill(cpu, process, mem, New);
@@ -191,12 +220,12 @@ internal static class CowSelftestScenarios
     /// A long-term write pin (an io_uring fixed buffer); fork, the child staying alive; the parent stores; the pin
     /// must see the store, and the child must not.
     /// </summary>
-    private static CowSelftestOutcome IouringFork(Engine.Machine machine)
+    private static CowSelftestOutcome IouringFork(Engine.Machine machine, bool swappedOut)
     {
         var outcome = new CowSelftestOutcome();
         var (cpu, childCpu) = (machine.Cpus[0], machine.Cpus[1]);
         using var parent = machine.CreateProcess();
-        var mem = PopulatedAnonPage(cpu, parent);
+        var mem = PopulatedAnonPage(machine, cpu, parent, swappedOut);
         using var buffer = cpu.PinUserPages(parent, mem, 1, GupFlags.Write | GupFlags.LongTerm);
         using var child = parent.Fork();
         Fill(cpu, parent, mem, New);
@@ -213,12 +242,12 @@ internal static class CowSelftestScenarios
     /// returns a child that must stay alive meanwhile, if any); a long-term read-only pin, plain or GUP-fast; the
     /// process stores; the pin must see the store (and a live child must not).
     /// </summary>
-    private static CowSelftestOutcome ReadOnlyPinOnAnon(Engine.Machine machine, bool fast, Func<Process, ulong, Process?> prepare)
+    private static CowSelftestOutcome ReadOnlyPinOnAnon(Engine.Machine machine, bool swappedOut, bool fast, Func<Process, ulong, Process?> prepare)
     {
         var outcome = new CowSelftestOutcome();
         var (cpu, childCpu) = (machine.Cpus[0], machine.Cpus[1]);
         using var process = machine.CreateProcess();
-        var mem = PopulatedAnonPage(cpu, process);
+        var mem = PopulatedAnonPage(machine, cpu, process, swappedOut);
         using var child = prepare(process, mem);
         using (var pin = cpu.PinUserPages(process, mem, 1, ReadOnlyLongTerm(fast)))
         {
@@ -353,12 +382,32 @@ internal static class CowSelftestScenarios
     /// <summary>gup_test's PIN_LONGTERM_TEST_START without the write flag: <c>pin_user_pages_fast</c> or <c>pin_user_pages</c>.</summary>
     private static GupFlags ReadOnlyLongTerm(bool fast) => fast ? GupFlags.LongTerm : GupFlags.LongTerm | GupFlags.NoFast;
 
-    /// <summary>One private anonymous R/W page, populated with <see cref="Old"/> (cow.c's base-page runner).</summary>
-    private static ulong PopulatedAnonPage(Cpu cpu, Process process)
+    /// <summary>
+    /// One private anonymous R/W page, populated with <see cref="Old"/> (cow.c's base-page runner) and, with
+    /// <paramref name="swappedOut"/>, paged out (cow.c's swapped-out base page, <see cref="PageOut"/>).
+    /// </summary>
+    private static ulong PopulatedAnonPage(Engine.Machine machine, Cpu cpu, Process process, bool swappedOut)
     {
         var mem = process.Mmap(Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         Fill(cpu, process, mem, Old);
+        if (swappedOut)
+        {
+            PageOut(machine, process, mem);
+        }
+
         return mem;
+    }
+
+    /// <summary>
+    /// <c>madvise(MADV_PAGEOUT)</c> of the page at <paramref name="mem"/>, and a check that it went: the page was
+    /// freed and the process's entry is now a swap entry. cow.c reads the entry's pagemap bit and skips the test when
+    /// the page was not swapped; here that fails the scenario.
+    /// </summary>
+    private static void PageOut(Engine.Machine machine, Process process, ulong mem)
+    {
+        Assert.Equal(1, process.MadvisePageOut(mem, Page));
+        var entry = machine.Inspect().EntryAt(process, mem);
+        Assert.True(new Pte(entry.Value).IsSwap, $"MADV_PAGEOUT left {entry} at 0x{mem:x}, not a swap entry");
     }
 
     private static void MprotectReadOnlyThenReadWrite(Process process, ulong mem)

@@ -3,42 +3,59 @@ using static Engine.Tests.Gup.CowSelftestCheck;
 namespace Engine.Tests.Gup;
 
 /// <summary>
-/// The kernel's COW selftest (tools/testing/selftests/mm/cow.c) on base pages, against each COW generation: every
-/// cell of the table below is a test case, and a cell that says a scenario fails must fail with that check broken
-/// (and no other), as a cell that says pass must pass. The table, and how it compares with the kernel's history, is
-/// in docs/bug-zoo.md ("cow.c scenarios").
+/// The kernel's COW selftest (tools/testing/selftests/mm/cow.c) on base pages and swapped-out base pages, against five
+/// kernels: every cell of the table below is a test case, and a cell that says a scenario fails must fail with that
+/// check broken (and no other), as a cell that says pass must pass. The base-page table, and how it compares with the
+/// kernel's history, is in docs/bug-zoo.md ("cow.c scenarios"); the swapped-out one in docs/swap.md ("cow.c's
+/// swapped-out rows").
 /// </summary>
 public sealed class CowSelftestTests
 {
     private static readonly CowSelftestCheck? Passes = null;
 
     /// <summary>
-    /// Scenario × generation → pass (<see cref="Passes"/>) or the check that fails. Columns: MapCount (≤ 5.8),
-    /// PageCount (5.9–5.18), AnonExclusive before 6.2 (5.19–6.1), AnonExclusive (≥ 6.2).
+    /// Scenario × kernel → pass (<see cref="Passes"/>) or the check that fails. Columns: MapCount (≤ 5.8), PageCount
+    /// before 5.18 (5.9–5.17), PageCount (5.18), AnonExclusive before 6.2 (5.19–6.1), AnonExclusive (≥ 6.2). Each
+    /// anonymous scenario's swapped-out variant follows it.
     /// </summary>
-    private static readonly (string Scenario, CowSelftestCheck? MapCount, CowSelftestCheck? PageCount, CowSelftestCheck? Before62, CowSelftestCheck? AnonExclusive)[] Table =
+    private static readonly (string Scenario, CowSelftestCheck? MapCount, CowSelftestCheck? Before518, CowSelftestCheck? PageCount, CowSelftestCheck? Before62, CowSelftestCheck? AnonExclusive)[] Table =
     [
-        ("basic COW after fork", Passes, Passes, Passes, Passes),
-        ("basic COW after fork, the child stores", Passes, Passes, Passes, Passes),
-        ("basic COW after fork with mprotect", Passes, Passes, Passes, Passes),
-        ("vmsplice + unmap in child", NoLeakFromParentIntoChild, Passes, Passes, Passes),
-        ("vmsplice + unmap in child with mprotect", NoLeakFromParentIntoChild, Passes, Passes, Passes),
-        ("vmsplice before fork, unmap in parent after fork", NoLeakFromChildIntoParent, Passes, Passes, Passes),
-        ("vmsplice + unmap in parent after fork", NoLeakFromChildIntoParent, Passes, Passes, Passes),
-        ("R/O-mapping an io_uring fixed buffer", Passes, LongTermWritePinIsReliable, Passes, Passes),
-        ("fork with an io_uring fixed buffer", LongTermWritePinIsReliable, Passes, Passes, Passes),
-        ("R/O pin on R/O-mapped shared page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
-        ("R/O GUP-fast pin on R/O-mapped shared page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
-        ("R/O pin on R/O-mapped previously-shared page", Passes, LongTermReadOnlyPinIsReliable, Passes, Passes),
-        ("R/O GUP-fast pin on R/O-mapped previously-shared page", Passes, LongTermReadOnlyPinIsReliable, Passes, Passes),
-        ("R/O pin on R/O-mapped exclusive page", Passes, LongTermReadOnlyPinIsReliable, Passes, Passes),
-        ("R/O GUP-fast pin on R/O-mapped exclusive page", Passes, LongTermReadOnlyPinIsReliable, Passes, Passes),
-        ("basic COW, zero page", Passes, Passes, Passes, Passes),
-        ("basic COW, file page", Passes, Passes, Passes, Passes),
-        ("R/O long-term pin, zero page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
-        ("R/O long-term GUP-fast pin, zero page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
-        ("R/O long-term pin, file page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
-        ("R/O long-term GUP-fast pin, file page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
+        ("basic COW after fork", Passes, Passes, Passes, Passes, Passes),
+        ("basic COW after fork (swapped out)", Passes, Passes, Passes, Passes, Passes),
+        ("basic COW after fork, the child stores", Passes, Passes, Passes, Passes, Passes),
+        ("basic COW after fork, the child stores (swapped out)", Passes, Passes, Passes, Passes, Passes),
+        ("basic COW after fork with mprotect", Passes, Passes, Passes, Passes, Passes),
+        ("basic COW after fork with mprotect (swapped out)", Passes, Passes, Passes, Passes, Passes),
+        ("vmsplice + unmap in child", NoLeakFromParentIntoChild, Passes, Passes, Passes, Passes),
+        ("vmsplice + unmap in child (swapped out)", NoLeakFromParentIntoChild, NoLeakFromParentIntoChild, Passes, Passes, Passes),
+        ("vmsplice + unmap in child with mprotect", NoLeakFromParentIntoChild, Passes, Passes, Passes, Passes),
+        ("vmsplice + unmap in child with mprotect (swapped out)", NoLeakFromParentIntoChild, NoLeakFromParentIntoChild, Passes, Passes, Passes),
+        ("vmsplice before fork, unmap in parent after fork", NoLeakFromChildIntoParent, Passes, Passes, Passes, Passes),
+        ("vmsplice before fork, unmap in parent after fork (swapped out)", NoLeakFromChildIntoParent, Passes, Passes, Passes, Passes),
+        ("vmsplice + unmap in parent after fork", NoLeakFromChildIntoParent, Passes, Passes, Passes, Passes),
+        ("vmsplice + unmap in parent after fork (swapped out)", NoLeakFromChildIntoParent, NoLeakFromChildIntoParent, Passes, Passes, Passes),
+        ("R/O-mapping an io_uring fixed buffer", Passes, LongTermWritePinIsReliable, LongTermWritePinIsReliable, Passes, Passes),
+        ("R/O-mapping an io_uring fixed buffer (swapped out)", Passes, LongTermWritePinIsReliable, LongTermWritePinIsReliable, Passes, Passes),
+        ("fork with an io_uring fixed buffer", LongTermWritePinIsReliable, Passes, Passes, Passes, Passes),
+        ("fork with an io_uring fixed buffer (swapped out)", LongTermWritePinIsReliable, Passes, Passes, Passes, Passes),
+        ("R/O pin on R/O-mapped shared page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O pin on R/O-mapped shared page (swapped out)", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped shared page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped shared page (swapped out)", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O pin on R/O-mapped previously-shared page", Passes, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O pin on R/O-mapped previously-shared page (swapped out)", Passes, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped previously-shared page", Passes, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped previously-shared page (swapped out)", Passes, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O pin on R/O-mapped exclusive page", Passes, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O pin on R/O-mapped exclusive page (swapped out)", Passes, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped exclusive page", Passes, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("R/O GUP-fast pin on R/O-mapped exclusive page (swapped out)", Passes, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes, Passes),
+        ("basic COW, zero page", Passes, Passes, Passes, Passes, Passes),
+        ("basic COW, file page", Passes, Passes, Passes, Passes, Passes),
+        ("R/O long-term pin, zero page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
+        ("R/O long-term GUP-fast pin, zero page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
+        ("R/O long-term pin, file page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
+        ("R/O long-term GUP-fast pin, file page", LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, LongTermReadOnlyPinIsReliable, Passes),
     ];
 
     /// <summary>The table, one row per cell.</summary>
@@ -50,9 +67,28 @@ public sealed class CowSelftestTests
             foreach (var row in Table)
             {
                 cells.Add(row.Scenario, CowGeneration.MapCount, row.MapCount);
+                cells.Add(row.Scenario, CowGeneration.PageCountBefore518, row.Before518);
                 cells.Add(row.Scenario, CowGeneration.PageCount, row.PageCount);
                 cells.Add(row.Scenario, CowGeneration.AnonExclusiveBefore62, row.Before62);
                 cells.Add(row.Scenario, CowGeneration.AnonExclusive, row.AnonExclusive);
+            }
+
+            return cells;
+        }
+    }
+
+    /// <summary>Every swapped-out scenario against every kernel.</summary>
+    public static TheoryData<string, CowGeneration> SwappedOutCells
+    {
+        get
+        {
+            var cells = new TheoryData<string, CowGeneration>();
+            foreach (var scenario in CowSelftestScenarios.All.Select(s => s.Name).Where(n => n.EndsWith(CowSelftestScenarios.SwappedOutSuffix, StringComparison.Ordinal)))
+            {
+                foreach (var generation in Enum.GetValues<CowGeneration>())
+                {
+                    cells.Add(scenario, generation);
+                }
             }
 
             return cells;
@@ -79,9 +115,36 @@ public sealed class CowSelftestTests
             Assert.True(outcome.Passed, $"{scenario} on {generation}: expected to pass, got {outcome}");
         }
 
-        // The scenario gave back every process, pin and reference: only clean, unmapped page-cache pages remain.
+        // The scenario gave back every process, pin and reference: only clean, unmapped page-cache pages remain, and
+        // no swap slot is in use.
         machine.EvictCleanPages();
         Assert.Equal(free, machine.FreeFrames);
+        Assert.Equal(0, machine.Stats.SwapSlotsInUse);
+        machine.CheckInvariants();
+    }
+
+    /// <summary>
+    /// A swapped-out variant does swap: its page is written to a slot once, before the scenario's first step (the
+    /// scenario also checks that the entry is then a swap entry), and read back once, when the scenario first touches
+    /// it (a second fault on the slot, in the other process, finds the page in the swap cache). When the scenario
+    /// returns, before any eviction, no swap slot is in use and every frame is free: the anonymous scenarios leave no
+    /// page-cache page behind.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(SwappedOutCells))]
+    public void EachSwappedOutScenarioSwapsItsPageOutAndGivesBackItsSlot(string scenario, CowGeneration generation)
+    {
+        using var machine = CowSelftestScenarios.CreateMachine(generation);
+        var free = machine.FreeFrames;
+
+        CowSelftestScenarios.Run(scenario, machine);
+
+        var stats = machine.Stats;
+        Assert.Equal(1, stats.SwapOuts);
+        Assert.Equal(1, stats.SwapIns);
+        Assert.Equal(0, stats.SwapSlotsInUse);
+        Assert.Equal(free, machine.FreeFrames);
+        Assert.Equal(0, machine.EvictCleanPages());
         machine.CheckInvariants();
     }
 
@@ -100,6 +163,7 @@ public sealed class CowSelftestTests
     /// </summary>
     [Theory]
     [InlineData(CowGeneration.MapCount)]
+    [InlineData(CowGeneration.PageCountBefore518)]
     [InlineData(CowGeneration.PageCount)]
     [InlineData(CowGeneration.AnonExclusiveBefore62)]
     [InlineData(CowGeneration.AnonExclusive)]
