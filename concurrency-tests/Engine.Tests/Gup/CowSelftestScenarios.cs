@@ -1,4 +1,3 @@
-using Engine.PageTables;
 using Engine.Testing;
 using static Engine.Tests.Rmap.RmapProbe;
 
@@ -407,7 +406,7 @@ internal static class CowSelftestScenarios
     {
         Assert.Equal(1, process.MadvisePageOut(mem, Page));
         var entry = machine.Inspect().EntryAt(process, mem);
-        Assert.True(new Pte(entry.Value).IsSwap, $"MADV_PAGEOUT left {entry} at 0x{mem:x}, not a swap entry");
+        Assert.True(entry.IsSwap, $"MADV_PAGEOUT left {entry} at 0x{mem:x}, not a swap entry");
     }
 
     private static void MprotectReadOnlyThenReadWrite(Process process, ulong mem)

@@ -6,7 +6,7 @@ namespace Engine.Testing;
 /// A test surface: a page-table entry as a test or a zoo scenario reads it through <see cref="MachineInspector"/>, a
 /// read-only copy of the 64-bit value (the kernel's <c>pte_t</c> a <c>ptep_get</c> returns). The layout is x86's: bit
 /// 0 present, 1 writable, 2 user, 5 accessed, 6 dirty, 9 special (no struct page behind it, e.g. the zero page), the
-/// pfn in bits 12–51; a non-present entry is none (all zero) or a swap entry. On <see cref="PteLayout.SplitPae"/> the
+/// pfn in bits 12–51; a non-present entry is none (all zero), a swap entry or a PROT_NONE entry. On <see cref="PteLayout.SplitPae"/> the
 /// entry is stored as two 32-bit halves, <see cref="Low"/> (with the present bit) and <see cref="High"/> (with the
 /// pfn's bits from 2^20 up): a lockless read that pairs halves of two different values shows here as such.
 /// </summary>
