@@ -240,18 +240,18 @@ public sealed class Process : IDisposable
         try
         {
             ThrowIfExited();
-            var pages = new List<long>();
+            var freed = 0;
             foreach (var vma in mm.Vmas)
             {
                 var from = Math.Max(start, vma.Start);
                 var to = Math.Min(end, vma.End);
                 if (from < to)
                 {
-                    _machine.Reclaimer.CollectPageOut(mm, from, to, pages);
+                    freed += _machine.Reclaimer.PageOut(mm, from, to, -1);
                 }
             }
 
-            return _machine.Reclaimer.PageOut(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pages), -1);
+            return freed;
         }
         finally
         {

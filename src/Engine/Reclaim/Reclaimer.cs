@@ -105,61 +105,63 @@ internal sealed class Reclaimer(
     }
 
     /// <summary>
-    /// <c>madvise_cold_or_pageout_pte_range</c>: adds to <paramref name="pages"/>, each with a reference, the
-    /// anonymous pages mapped in [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="mm"/> that no
-    /// other entry maps, read under each table's PTL. Enter with the mmap_lock held for read.
+    /// <c>madvise(MADV_PAGEOUT)</c> over [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="mm"/>
+    /// (<c>madvise_cold_or_pageout_pte_range</c>, then <c>reclaim_pages</c>): each anonymous page mapped there that no
+    /// other entry maps, read under its table's PTL and referenced, is reclaimed now whatever its age, in batches of
+    /// <see cref="BatchPages"/>; returns how many were freed. Enter with the mmap_lock held for read and no spinlock or
+    /// page lock held. Allocates nothing.
     /// </summary>
-    public void CollectPageOut(MmStruct mm, ulong from, ulong to, List<long> pages)
+    public int PageOut(MmStruct mm, ulong from, ulong to, int cpu)
     {
+        if (swap.Device.Slots == 0)
+        {
+            return 0;
+        }
+
+        var freed = 0;
+        var count = 0;
+        Span<long> batch = stackalloc long[BatchPages];
         for (var address = from; address < to; address += PhysicalMemory.PageSize)
         {
-            var table = tables.WalkToPteTable(mm.Pgd, address);
-            if (table < 0)
+            var pfn = GetExclusiveAnonPage(mm, address);
+            if (pfn >= 0 && IsolateAnon(pfn, cpu, ignoreReferences: true))
             {
-                continue;
+                batch[count++] = pfn;
+                if (count == BatchPages)
+                {
+                    freed += FinishBatch(batch, cpu);
+                    count = 0;
+                }
             }
-
-            var ptl = tables.Ptl(table);
-            ptl.Enter();
-            var pte = ptes.PtepGet(table, PageTableSet.Index(address, 1));
-            if (pte.IsPresent && !pte.IsSpecial && memmap.TestFlags(pte.Pfn, PageFlags.Anon) && memmap.MapCount(pte.Pfn) == 1)
-            {
-                memmap.GetPage(pte.Pfn);
-                pages.Add(pte.Pfn);
-            }
-
-            ptl.Exit();
         }
+
+        return freed + FinishBatch(batch[..count], cpu);
     }
 
     /// <summary>
-    /// <c>reclaim_pages</c> for <c>madvise(MADV_PAGEOUT)</c>: reclaims the anonymous <paramref name="pages"/> now,
-    /// whatever their age, in batches of <see cref="BatchPages"/>; returns how many were freed. The caller holds a
-    /// reference on each page, which this gives up. Enter with no spinlock and no page lock held.
+    /// The anonymous page <paramref name="address"/> of <paramref name="mm"/> maps, with a reference, if no other entry
+    /// maps it; otherwise −1. Read under the table's PTL.
     /// </summary>
-    public int PageOut(ReadOnlySpan<long> pages, int cpu)
+    private long GetExclusiveAnonPage(MmStruct mm, ulong address)
     {
-        var freed = 0;
-        Span<long> batch = stackalloc long[BatchPages];
-        for (var start = 0; start < pages.Length; start += BatchPages)
+        var table = tables.WalkToPteTable(mm.Pgd, address);
+        if (table < 0)
         {
-            var count = 0;
-            foreach (var pfn in pages.Slice(start, Math.Min(BatchPages, pages.Length - start)))
-            {
-                if (swap.Device.Slots > 0 && IsolateAnon(pfn, cpu, ignoreReferences: true))
-                {
-                    batch[count++] = pfn;
-                }
-                else if (swap.Device.Slots == 0)
-                {
-                    release.PutPage(cpu, pfn);
-                }
-            }
-
-            freed += FinishBatch(batch[..count], cpu);
+            return -1;
         }
 
-        return freed;
+        var ptl = tables.Ptl(table);
+        ptl.Enter();
+        var pte = ptes.PtepGet(table, PageTableSet.Index(address, 1));
+        var pfn = -1L;
+        if (pte.IsPresent && !pte.IsSpecial && memmap.TestFlags(pte.Pfn, PageFlags.Anon) && memmap.MapCount(pte.Pfn) == 1)
+        {
+            memmap.GetPage(pte.Pfn);
+            pfn = pte.Pfn;
+        }
+
+        ptl.Exit();
+        return pfn;
     }
 
     /// <summary>
