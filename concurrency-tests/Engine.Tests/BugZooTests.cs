@@ -100,6 +100,10 @@ public sealed class BugZooTests
         // The long-term pin; reclaim adds the pinned page to the swap cache and unmaps it (nothing asks about pins) but
         // cannot free it; the read maps it back read-only; the write counts the pin's references and copies.
         ["reclaim-pinned"] = ["gup_fast: try_grab_folio pfn", ": pin (+1024)", "add_to_swap: pfn", "try_to_unmap_one: pte at", "-> swap entry for slot", "__remove_mapping: pfn", "refcount not 2", "do_swap_page: swap slot", "found in the swap cache", "do_wp_page: copy pfn", "page_count", "wp_page_copy: map new pfn"],
+        // Two faults read the only slot past the swap cache, neither claiming the entry; one maps its page and frees
+        // the slot; the page is written and swapped out into the same slot; the other's pte_same passes on the same
+        // swap entry and it maps its stale copy.
+        ["swap-skip-cache-aba"] = ["entry not claimed", "entry not claimed", "add_to_swap: pfn", "try_to_unmap_one: pte at", "do_swap_page: map pfn"],
     };
 
     /// <summary>Steps of a race that must appear but whose order against the others varies with the schedule.</summary>

@@ -87,6 +87,11 @@ public static class BugZooCatalog
             "\"mm: don't put pinned pages into the swap cache\" (feb889fb40fa, 5.11); from 5.19 folio_try_share_anon_rmap refuses too",
             ZooBugKind.PinDiverged, ReclaimPinned.Events,
             (probe, proposal) => ReclaimPinned.Scenario(CowReuse.PageCount, skipPinned: true, probe, proposal), proposal => ReclaimPinned.Scenario(CowReuse.PageCount, skipPinned: false, probe: null, proposal)),
+        new(16, "swap-skip-cache-aba", "two swap-ins that skip the swap cache read one slot; the slot is reused and the second maps a stale copy",
+            "SwapcachePrepareWhenSkipping (with SynchronousSwapDevice)",
+            "\"mm/swap: fix race when skipping swapcache\" (13ddaf26be32, 6.8): swapcache_prepare claims the entry for the whole swap-in",
+            ZooBugKind.SwapSkipCacheStale, SwapSkipCacheAba.Events,
+            (probe, proposal) => SwapSkipCacheAba.Scenario(claim: true, probe, proposal), proposal => SwapSkipCacheAba.Scenario(claim: false, probe: null, proposal)),
     ];
 
     /// <summary>The entry called <paramref name="name"/>, or numbered so.</summary>

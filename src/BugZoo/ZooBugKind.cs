@@ -55,6 +55,9 @@ public static class ZooBugKind
     /// <summary>Entry 15: a long-term pin no longer sees the process's stores: reclaim swapped the pinned page out.</summary>
     public const string PinDiverged = nameof(PinDiverged);
 
+    /// <summary>Entry 16: a swap-in that skipped the swap cache mapped a stale copy of the page: a store is lost.</summary>
+    public const string SwapSkipCacheStale = nameof(SwapSkipCacheStale);
+
     /// <summary>The child sees a store its parent made after fork.</summary>
     public const string ChildSeesParentStore = nameof(ChildSeesParentStore);
 

@@ -243,6 +243,24 @@ public sealed record MachineOptions
     public bool ReclaimSkipsMaybePinned { get; init; } = true;
 
     /// <summary>
+    /// The swap device is synchronous (zram, pmem: <c>SWP_SYNCHRONOUS_IO</c>): a swap-in of a slot that only one swap
+    /// entry names reads it straight into a new page, exclusive to the faulting process, and skips the swap cache
+    /// (Linux 4.15's "mm, swap: skip swapcache for swapin of synchronous device"). Default off: every swap-in goes
+    /// through the swap cache, as for a disk.
+    /// </summary>
+    public bool SynchronousSwapDevice { get; init; }
+
+    /// <summary>
+    /// With <see cref="SynchronousSwapDevice"/>, a swap-in that skips the swap cache first claims the entry with
+    /// <c>swapcache_prepare</c> and releases it after mapping the page, so a second fault on the same entry waits, and
+    /// the slot freed by the first cannot be handed to another swap-out meanwhile ("mm/swap: fix race when skipping
+    /// swapcache", 13ddaf26be32, 6.8). Off, two faults may read the slot at once: the first maps its page and frees
+    /// the slot, the page is swapped out again into the same slot, and the second fault's <c>pte_same</c> passes and
+    /// maps its stale copy (zoo entry <c>swap-skip-cache-aba</c>). Default on.
+    /// </summary>
+    public bool SwapcachePrepareWhenSkipping { get; init; } = true;
+
+    /// <summary>
     /// A proposal, not a kernel generation: rule (d) of Linus Torvalds's January 2021 mail (seed 001), "we never create
     /// a swap cache page out of a writable COW mapping page". Reclaim first write-protects every writable entry of an
     /// anonymous page through the rmap and flushes the TLBs (batched, as its unmap is), and only then adds the page to

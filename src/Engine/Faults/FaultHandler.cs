@@ -29,7 +29,8 @@ internal sealed class FaultHandler(
     KernelGeneration generation,
     StatCounters counters,
     SwapCache swap,
-    long zeroPfn)
+    long zeroPfn,
+    SwapInKnobs swapIn)
 {
     /// <summary>
     /// <c>handle_mm_fault</c>. Enter with nothing held; takes the mmap_lock for read; returns with nothing held.
@@ -544,13 +545,48 @@ internal sealed class FaultHandler(
         var entry = (int)slot;
         var pfn = swap.Lookup(entry, release, cpu.Id);
         var fresh = pfn < 0;
-        if (fresh)
+        var skipCache = fresh && swapIn.SynchronousDevice && device.Count(entry) == 1;
+        var claimed = false;
+        if (skipCache)
+        {
+            // SWP_SYNCHRONOUS_IO and one entry naming the slot: read it straight into a new page, which no swap cache
+            // shows anyone (it is exclusive). swapcache_prepare claims the entry meanwhile ("mm/swap: fix race when
+            // skipping swapcache", 13ddaf26be32, 6.8), so that the slot cannot be freed and handed out again before
+            // this fault's pte_same; without the claim two faults may both read it.
+            if (swapIn.ClaimWhenSkippingCache)
+            {
+                if (!device.SwapcachePrepare(entry))
+                {
+                    WaitForOtherSwapIn(cpu, address, entry);
+                    return;
+                }
+
+                claimed = true;
+            }
+
+            pfn = allocator.AllocatePage(cpu.Id);
+            if (pfn < 0)
+            {
+                if (claimed)
+                {
+                    device.ClearCache(entry);
+                }
+
+                throw new OutOfFramesException($"Out of frames to swap in 0x{address:x}.");
+            }
+
+            memmap.SetFlags(pfn, PageFlags.Anon | PageFlags.Locked);
+            SchedulingPoint.Interleave();
+            device.Page(entry).CopyTo(memory.Frame(pfn));
+            counters.Add(cpu.Id, Stat.SwapIns);
+            ProtocolEvents.Mark("do_swap_page", claimed ? "swap slot {2} claimed and read into new pfn 0x{0:x}, skipping the swap cache (synchronous device)" : "swap slot {2} read into new pfn 0x{0:x}, skipping the swap cache (synchronous device, entry not claimed)", pfn, address, entry);
+        }
+        else if (fresh)
         {
             if (!device.SwapcachePrepare(entry))
             {
-                // Another thread is reading the slot in (or the entry was freed under us): retry the access.
-                ProtocolEvents.Mark("do_swap_page", "swap slot {2} at 0x{1:x} is being read by another fault: retry", address: address, value: entry);
-                counters.Add(cpu.Id, Stat.FaultRetries);
+                // Another thread is reading the slot in (or the entry was freed under us).
+                WaitForOtherSwapIn(cpu, address, entry);
                 return;
             }
 
@@ -580,7 +616,7 @@ internal sealed class FaultHandler(
         }
 
         // The page may have left the swap cache (freed, reused) between the lookup and the lock.
-        if (!memmap.TestFlags(pfn, PageFlags.SwapCache) || swap.SlotOf(pfn) != entry)
+        if (!skipCache && (!memmap.TestFlags(pfn, PageFlags.SwapCache) || swap.SlotOf(pfn) != entry))
         {
             memmap.UnlockPage(pfn);
             release.PutPage(cpu.Id, pfn);
@@ -594,8 +630,16 @@ internal sealed class FaultHandler(
         {
             ptl.Exit();
 
-            // Backing out: if the entry was zapped meanwhile and was the slot's last, the page read for it is idle.
-            if (memmap.MapCount(pfn) == 0)
+            // Backing out: if the entry was zapped meanwhile and was the slot's last, the page read for it is idle. A
+            // page read past the cache is simply dropped, and the claim on the entry, if any, released.
+            if (skipCache)
+            {
+                if (claimed)
+                {
+                    device.ClearCache(entry);
+                }
+            }
+            else if (memmap.MapCount(pfn) == 0)
             {
                 swap.FreeSwap(pfn, release, cpu.Id);
             }
@@ -624,7 +668,8 @@ internal sealed class FaultHandler(
         }
         else
         {
-            exclusive = orig.IsSwapExclusive && generation.TracksAnonExclusive;
+            // A page read past the swap cache is exclusive: nobody else can have found it.
+            exclusive = (orig.IsSwapExclusive && generation.TracksAnonExclusive) || skipCache;
             device.Free(entry);
 
             // should_try_to_free_swap: a write fault on a page only we and the cache hold, whose slot nothing else names.
@@ -669,6 +714,24 @@ internal sealed class FaultHandler(
 
         ptl.Exit();
         memmap.UnlockPage(pfn);
+        if (claimed)
+        {
+            // swapcache_clear: only now may the slot, freed by swap_free above, be handed out again.
+            device.ClearCache(entry);
+        }
+    }
+
+    /// <summary>
+    /// A swap-in that found the entry claimed by another (<c>swapcache_prepare</c> failed): wait until that swap-in has
+    /// put its page in the swap cache or released its claim, then let the access retry (the kernel sleeps a tick and
+    /// looks again). Waiting, not spinning, keeps a retrying fault from starving the one it waits for under an unfair
+    /// schedule.
+    /// </summary>
+    private void WaitForOtherSwapIn(CpuContext cpu, ulong address, int entry)
+    {
+        ProtocolEvents.Mark("do_swap_page", "swap slot {2} at 0x{1:x} is being read by another fault: wait for it, then retry", address: address, value: entry);
+        counters.Add(cpu.Id, Stat.FaultRetries);
+        Wait.Until((swap, entry), static s => !s.swap.Device.HasCache(s.entry) || s.swap.Peek(s.entry) >= 0);
     }
 
     /// <summary>

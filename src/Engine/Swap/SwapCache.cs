@@ -67,8 +67,8 @@ internal sealed class SwapCache
     /// <summary>
     /// <c>swap_cache_get_folio</c>: the page cached for <paramref name="slot"/> with a new reference the caller owns,
     /// or −1. Lockless: a page seen in the slot may be deleted and freed before the reference is taken; the reference
-    /// is then refused (count 0) or, if the frame was reused, the re-check finds another page (or none) in the slot,
-    /// and the reference is dropped again.
+    /// is then refused (count 0: the lookup waits for the slot to change or the count to come back) or, if the frame
+    /// was reused, the re-check finds another page (or none) in the slot, and the reference is dropped again.
     /// </summary>
     public long Lookup(int slot, PageRelease release, int cpu)
     {
@@ -88,6 +88,9 @@ internal sealed class SwapCache
 
             if (!_memmap.TryGetPage(pfn))
             {
+                // Frozen by reclaim's __remove_mapping (or being freed): wait until the slot holds something else or
+                // the freeze is undone, rather than spin, so that an unfair schedule cannot starve the freezer.
+                Wait.Until((memmap: _memmap, chunk, index: slot & ChunkMask, pfn), static s => Atomic.Read(ref s.chunk[s.index]) != s.pfn || s.memmap.PageCount(s.pfn) != 0);
                 continue;
             }
 
