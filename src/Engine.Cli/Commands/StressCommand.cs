@@ -34,6 +34,7 @@ internal static class StressCommand
             Description = "Seeded random delays at every Engine.Sync point: auto (on for a targeted mix), on, off.",
             DefaultValueFactory = _ => "auto",
         };
+        var proposal = new Option<string?>("--proposal") { Description = "Run under a design no kernel shipped: rule-d (seed 001's rule (d): reclaim write-protects a page, and flushes, before the swap cache)." };
         var command = new Command("stress", "Run the machine on real threads with a checked mix of accesses, faults, mmap/munmap, mprotect, madvise, fork, shared and private file mappings, writeback, msync, eviction, GUP pins (short and long-term), references and pokes, with kswapd reclaiming to swap beside them (a working set larger than memory keeps it busy). " +
                                             "Exit codes: 0 passed; 1 a wrong value, invariant violation or leak; 2 a wrong option, a run too short to exercise the pin oracle (or, with --working-set, to swap), or memory and swap both full.");
         command.Options.Add(duration);
@@ -47,11 +48,18 @@ internal static class StressCommand
         command.Options.Add(disable);
         command.Options.Add(mix);
         command.Options.Add(perturb);
+        command.Options.Add(proposal);
         command.SetAction(result =>
         {
+            var ruleD = result.GetValue(proposal) switch
+            {
+                null => false,
+                var name when string.Equals(name, "rule-d", StringComparison.OrdinalIgnoreCase) => true,
+                var name => throw new UsageException($"--proposal: no proposal '{name}'. Known: rule-d."),
+            };
             var options = new StressOptions(TimeSpan.FromSeconds(result.GetValue(duration)), result.GetValue(cpus), result.GetValue(seed),
                 result.GetValue(frames), result.GetValue(layout), result.GetValue(json), (result.GetValue(disable) ?? []).Distinct(StringComparer.Ordinal).ToArray(),
-                SwapSlots: result.GetValue(swapSlots), WorkingSet: result.GetValue(workingSet));
+                SwapSlots: result.GetValue(swapSlots), WorkingSet: result.GetValue(workingSet), RuleD: ruleD);
             var unknown = options.Disabled.Where(k => !StressOptions.Knobs.Contains(k)).ToList();
             if (unknown.Count > 0)
             {

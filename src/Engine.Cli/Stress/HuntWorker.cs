@@ -427,7 +427,7 @@ internal sealed class HuntWorker(HuntTarget target, int id, int seed, Func<bool>
             if (stored)
             {
                 throw Fail($"stale TLB after mprotect: CPU {id}'s store to 0x{at:x} ({OwnPfnText(region, page)} now) succeeded after mprotect(PROT_READ) returned: " +
-                           "reclaim had cleared the entry and deferred its flush, and mprotect found the swap entry, flushed nothing and returned while the CPU's writable translation survived");
+                           "reclaim had cleared the entry (or, under rule (d), write-protected it) and deferred its flush, and mprotect found nothing writable to change, flushed nothing and returned while the CPU's writable translation survived");
             }
 
             var read = cpu.Read(target.Process, at);

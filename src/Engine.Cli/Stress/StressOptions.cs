@@ -5,10 +5,11 @@ namespace Engine.Cli.Stress;
 /// to switch off; <paramref name="Mix"/> is what the workers do (resolved: never "auto"); <paramref name="Perturb"/> turns
 /// on <see cref="PerturbationHook"/>'s noise at every <c>Engine.Sync</c> point. <paramref name="SwapSlots"/> is the
 /// swap device's size as given (null: the default, <see cref="EffectiveSwapSlots"/>); <paramref name="WorkingSet"/> the
-/// checked data as a factor of memory (null: the general mix's fixed 64 + 64 pages).
+/// checked data as a factor of memory (null: the general mix's fixed 64 + 64 pages). <paramref name="RuleD"/> runs the
+/// machine under seed 001's rule (d) (<see cref="MachineOptions.WriteProtectBeforeSwap"/>, <c>--proposal rule-d</c>).
 /// </summary>
 internal sealed record StressOptions(TimeSpan Duration, int Cpus, int Seed, int Frames, PteLayout Layout, string? JsonPath, IReadOnlyList<string> Disabled,
-    StressMix Mix = StressMix.General, bool Perturb = false, int? SwapSlots = null, double? WorkingSet = null)
+    StressMix Mix = StressMix.General, bool Perturb = false, int? SwapSlots = null, double? WorkingSet = null, bool RuleD = false)
 {
     /// <summary>The largest <c>--working-set</c> factor: 16 times memory (each slot written costs a 4 KiB page of the host's memory).</summary>
     public const double MaxWorkingSet = 16;
@@ -78,5 +79,6 @@ internal sealed record StressOptions(TimeSpan Duration, int Cpus, int Seed, int 
         GupFastForkSeq = !Disabled.Contains(nameof(MachineOptions.GupFastForkSeq)),
         FreezeBeforeDirtyTest = !Disabled.Contains(nameof(MachineOptions.FreezeBeforeDirtyTest)),
         FlushTlbBatchedPending = !Disabled.Contains(nameof(MachineOptions.FlushTlbBatchedPending)),
+        WriteProtectBeforeSwap = RuleD,
     };
 }

@@ -48,7 +48,7 @@ internal static class StressRunner
     /// <summary>The header line of a run.</summary>
     public static string Header(StressOptions options)
     {
-        var knobs = options.Disabled.Count == 0 ? "every protocol on" : "off: " + string.Join(", ", options.Disabled);
+        var knobs = (options.Disabled.Count == 0 ? "every protocol on" : "off: " + string.Join(", ", options.Disabled)) + (options.RuleD ? ", under rule (d)" : "");
         var mix = options.Mix == StressMix.General ? "general mix" : $"targeted mix {StressMixes.Name(options.Mix)}";
         var perturbation = options.Perturb ? PerturbationHook.Describe(options.Seed) : "no perturbation";
         var swap = options.EffectiveSwapSlots == 0 ? "no swap" : string.Create(CultureInfo.InvariantCulture, $"{options.EffectiveSwapSlots:N0} swap slots");
@@ -209,6 +209,7 @@ internal static class StressRunner
                 Layout = options.Layout.ToString(),
                 options.Seed,
                 options.Disabled,
+                Proposal = options.RuleD ? "rule-d" : null,
                 Mix = StressMixes.Name(options.Mix),
                 options.Perturb,
                 SwapSlots = options.EffectiveSwapSlots,

@@ -32,6 +32,8 @@ internal sealed class FaultHandler(
     long zeroPfn,
     SwapInKnobs swapIn)
 {
+    private readonly SwapReuseView _swapCounts = new(memmap, swap, release);
+
     /// <summary>
     /// <c>handle_mm_fault</c>. Enter with nothing held; takes the mmap_lock for read; returns with nothing held.
     /// Throws <see cref="SegmentationFault"/> for an access no VMA allows and <see cref="OutOfFramesException"/> when
@@ -405,7 +407,7 @@ internal sealed class FaultHandler(
             memmap.UnlockPage(pfn);
         }
 
-        if (generation.CanReuse(memmap, pfn, vma.AnonVma, swap, release, cpu.Id))
+        if (generation.CanReuse(memmap, pfn, vma.AnonVma, _swapCounts, cpu.Id))
         {
             // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
             // finds the new one). An unshare only needed the page exclusive: the entry stays as it is.
@@ -657,11 +659,11 @@ internal sealed class FaultHandler(
             // Linux <= 5.17: reuse_swap_page, while our entry still counts on the slot and before the rmap: mappings
             // plus swap entries at most one, references not counted (a GUP reference the page kept through swap-out
             // or took since is not seen). Yes takes the page out of the swap cache; the slot goes with swap_free below.
-            exclusive = write && KernelGeneration.MapAndSwapCount(memmap, pfn, swap) <= 1;
+            exclusive = write && memmap.MapCount(pfn) + _swapCounts.SwapCount(pfn) <= 1;
             ProtocolEvents.Mark("do_swap_page", !write ? "read fault on swap slot {2}: map pfn 0x{0:x} read-only" : exclusive ? "reuse_swap_page: pfn 0x{0:x} mapped and swapped once in all (references not counted): reuse" : "reuse_swap_page: pfn 0x{0:x} mapped or swapped elsewhere: read-only, then copy", pfn, address, entry);
             if (exclusive)
             {
-                KernelGeneration.ReuseSwapPageDelete(memmap, pfn, swap, release, cpu.Id);
+                _swapCounts.LeaveForReuse(pfn, cpu.Id);
             }
 
             writable = exclusive && vma.CanWrite;

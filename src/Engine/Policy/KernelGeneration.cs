@@ -1,5 +1,4 @@
 using Engine.Memory;
-using Engine.Swap;
 using Engine.Sync;
 
 namespace Engine.Policy;
@@ -65,7 +64,7 @@ internal sealed class KernelGeneration
     /// page-cache page (mapped by a private file mapping) is never reused: the file keeps it. Enter with the PTE
     /// table's PTL held and no extra reference on the page; returns the same.
     /// </summary>
-    public bool CanReuse(Memmap memmap, long pfn, IAnonMapping? anonVma, SwapCache swap, PageRelease release, int cpu)
+    public bool CanReuse(Memmap memmap, long pfn, IAnonMapping? anonVma, ISwapCounts swap, int cpu)
     {
         if (_rule == CowReuse.AnonExclusive && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
         {
@@ -99,7 +98,7 @@ internal sealed class KernelGeneration
 
         // Re-check under the page lock: a racing GUP or a swap-cache addition raises the count. The mapcount rule is
         // reuse_swap_page's: mappings and swap entries of the page's slot, at most one in all.
-        var seen = _rule == CowReuse.MapCount ? MapAndSwapCount(memmap, pfn, swap) : memmap.PageCount(pfn);
+        var seen = _rule == CowReuse.MapCount ? memmap.MapCount(pfn) + swap.SwapCount(pfn) : memmap.PageCount(pfn);
         var reuse = seen == 1;
         ProtocolEvents.Mark(
             "do_wp_page",
@@ -122,38 +121,12 @@ internal sealed class KernelGeneration
             }
             else if (_rule == CowReuse.MapCount)
             {
-                ReuseSwapPageDelete(memmap, pfn, swap, release, cpu);
+                swap.LeaveForReuse(pfn, cpu);
             }
         }
 
         memmap.ClearFlags(pfn, PageFlags.Locked);
         return reuse;
-    }
-
-    /// <summary>
-    /// <c>reuse_swap_page</c>'s count (Linux ≤ 5.17): the page's mappings plus the swap entries that still name its slot
-    /// while it is in the swap cache. References (GUP's, the cache's) are not counted. Enter with the page locked.
-    /// </summary>
-    public static int MapAndSwapCount(Memmap memmap, long pfn, SwapCache swap)
-        => memmap.MapCount(pfn) + (memmap.TestFlags(pfn, PageFlags.SwapCache) ? swap.Device.Count(swap.SlotOf(pfn)) : 0);
-
-    /// <summary>
-    /// What <c>reuse_swap_page</c> does when it answers yes (Linux ≤ 5.17): a page in the swap cache and not under
-    /// writeback leaves the cache (its slot keeps the swap entries that still name it, if any) and is marked dirty, its
-    /// only copy now in memory. Enter with the page locked and a reference other than the cache's held.
-    /// </summary>
-    public static void ReuseSwapPageDelete(Memmap memmap, long pfn, SwapCache swap, PageRelease release, int cpu)
-    {
-        if ((memmap.GetFlags(pfn) & (PageFlags.SwapCache | PageFlags.Writeback)) != PageFlags.SwapCache)
-        {
-            return;
-        }
-
-        var slot = swap.Delete(pfn);
-        swap.Device.ClearCache(slot);
-        memmap.SetFlags(pfn, PageFlags.Dirty);
-        release.PutPage(cpu, pfn);
-        ProtocolEvents.Mark("reuse_swap_page", "pfn 0x{0:x} reused: deleted from the swap cache (slot {2}), marked dirty", pfn, value: slot);
     }
 
     /// <summary>
