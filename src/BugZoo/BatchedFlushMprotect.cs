@@ -56,7 +56,7 @@ public static class BatchedFlushMprotect
 
         kswapd.Join();
         probe?.Saw(sawMapped ? 0 : 1);
-        Specification.Assert(stored < 0, ZooBugKind.StoreAfterMprotect, $"stale TLB after mprotect: CPU 1's store to 0x{stored:x} succeeded after mprotect(PROT_READ) returned: reclaim had cleared the entry and deferred its flush, and mprotect flushed nothing");
+        Specification.Assert(stored < 0, ZooBugKind.StoreAfterMprotect, $"stale TLB after mprotect: CPU 1's store to 0x{stored:x} succeeded after mprotect(PROT_READ) returned: reclaim had cleared the entry (or, under rule (d), write-protected it) and deferred its flush, and mprotect flushed nothing");
         AssertInvariants(machine);
     };
 }
