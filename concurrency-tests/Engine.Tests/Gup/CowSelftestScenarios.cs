@@ -84,8 +84,11 @@ internal static class CowSelftestScenarios
     /// default (on): the knob must do nothing outside the AnonExclusive generation, and the non-anonymous pin scenarios
     /// would show it if it did.
     /// </remarks>
-    public static Engine.Machine CreateMachine(CowGeneration generation) => new(new MachineOptions
+    /// <param name="generation">The kernel.</param>
+    /// <param name="ruleD">Run under seed 001's rule (d) (<see cref="MachineOptions.WriteProtectBeforeSwap"/>).</param>
+    public static Engine.Machine CreateMachine(CowGeneration generation, bool ruleD = false) => new(new MachineOptions
     {
+        WriteProtectBeforeSwap = ruleD,
         Cpus = 2,
         Frames = 256,
         CowReuse = generation switch

@@ -124,6 +124,23 @@ public sealed class CowSelftestTests
     }
 
     /// <summary>
+    /// Rule (d) changes no cell of the table: cow.c pages its page out before any reference is taken, so reclaim only
+    /// write-protects it first (every swapped-out scenario does so once), and what follows is the generation's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cells))]
+    public void UnderRuleDEveryCellIsAsWithout(string scenario, CowGeneration generation, CowSelftestCheck? fails)
+    {
+        using var machine = CowSelftestScenarios.CreateMachine(generation, ruleD: true);
+
+        var outcome = CowSelftestScenarios.Run(scenario, machine);
+
+        Assert.True(fails is { } check ? outcome.FailedChecks.SequenceEqual([check]) : outcome.Passed, $"{scenario} on {generation} under rule (d): {outcome}");
+        Assert.Equal(scenario.EndsWith(" (swapped out)", StringComparison.Ordinal) ? 1 : 0, machine.Stats.ReclaimWriteProtects);
+        machine.CheckInvariants();
+    }
+
+    /// <summary>
     /// A swapped-out variant does swap: its page is written to a slot once, before the scenario's first step (the
     /// scenario also checks that the entry is then a swap entry), and read back once, when the scenario first touches
     /// it (a second fault on the slot, in the other process, finds the page in the swap cache). When the scenario
