@@ -48,6 +48,7 @@ public sealed class MachineStats
         LruDeactivations = counters.Get(Stat.LruDeactivations);
         ReclaimWriteProtects = counters.Get(Stat.ReclaimWriteProtects);
         ReclaimKeptWritable = counters.Get(Stat.ReclaimKeptWritable);
+        SwapInReuses = counters.Get(Stat.SwapInReuses);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -168,6 +169,13 @@ public sealed class MachineStats
     /// writable again by a fault before the unmap (<see cref="MachineOptions.WriteProtectBeforeSwap"/>).
     /// </summary>
     public long ReclaimKeptWritable { get; }
+
+    /// <summary>
+    /// Write faults on a swap entry that mapped the page read in writable, with no copy and no write-protect fault: the
+    /// swap-in's own reuse decision (<c>reuse_swap_page</c>, page_count 1, or an exclusive entry), which
+    /// <see cref="CowReuses"/> does not count.
+    /// </summary>
+    public long SwapInReuses { get; }
 
     /// <summary>Swap-cache pages a write fault freed from the cache before reusing or after copying them.</summary>
     public long SwapCacheFreesAfterCow { get; }

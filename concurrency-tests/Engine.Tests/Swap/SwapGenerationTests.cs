@@ -101,6 +101,8 @@ public sealed class SwapGenerationTests
         var entry = machine.Inspect().EntryAt(process, address);
         Assert.True(entry.IsPresent && entry.IsWrite, entry.ToString());
         Assert.Equal(0, machine.Stats.CowCopies);
+        Assert.Equal(1, machine.Stats.SwapInReuses);
+        Assert.Equal(0, machine.Stats.CowReuses);
         Assert.Equal(5UL, machine.Cpus[1].Read(process, address));
         Assert.Equal(0, machine.Stats.SwapSlotsInUse);
         machine.CheckInvariants();
@@ -177,6 +179,7 @@ public sealed class SwapGenerationTests
             child.Munmap(address, Page);
             machine.Cpus[0].Write(parent, address, 2);
             Assert.Equal(leaks ? 2UL : 1UL, pipe.Read(0, 0));
+            Assert.Equal(leaks ? 1 : 0, machine.Stats.SwapInReuses);
             machine.CheckInvariants();
         }
 

@@ -707,6 +707,11 @@ internal sealed class FaultHandler(
 
         memmap.AddMapTestFirst(pfn);
         ptes.SetPte(table, index, Pte.Make(pfn, write: writable, dirty: writable && write, young: true));
+        if (writable && write)
+        {
+            counters.Add(cpu.Id, Stat.SwapInReuses);
+        }
+
         ProtocolEvents.Mark("do_swap_page", writable ? "map pfn 0x{0:x} at 0x{1:x} writable (exclusive)" : exclusive ? "map pfn 0x{0:x} at 0x{1:x} read-only (exclusive)" : "map pfn 0x{0:x} at 0x{1:x} read-only (maybe shared)", pfn, address);
         if (generation.SwapReuse == SwapReuse.ReuseSwapPage)
         {

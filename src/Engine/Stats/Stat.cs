@@ -42,4 +42,5 @@ internal enum Stat
     LruDeactivations,
     ReclaimWriteProtects,
     ReclaimKeptWritable,
+    SwapInReuses,
 }
