@@ -19,27 +19,42 @@ public sealed class ReclaimRaceTests
     [Fact]
     public void ReclaimRacingStoresAndLoadsLosesNothing()
     {
-        var swapped = 0;
-        AssertClean(Run(() =>
-        {
-            using var machine = Swapping();
-            var process = machine.CreateProcess();
-            var address = process.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-            machine.Cpus[0].Write(process, address, 1);
-            machine.Cpus[0].Write(process, address + Page, 2);
-            var kswapd = ControlledThread.Start(() => machine.Reclaim(2), "kswapd");
-            machine.Cpus[0].Write(process, address, 3);
-            Specification.Assert(machine.Cpus[0].Read(process, address + Page) == 2, "page 1 lost its data");
-            kswapd.Join();
-            Specification.Assert(machine.Cpus[1].Read(process, address) == 3, "page 0 lost the store made during reclaim");
-            Specification.Assert(machine.Cpus[1].Read(process, address + Page) == 2, "page 1 lost its data");
-            swapped += machine.Stats.SwapOuts > 0 ? 1 : 0;
-            AssertInvariants(machine);
-            process.Dispose();
-            AssertInvariants(machine);
-        }));
-        Assert.True(swapped > 0, "no schedule swapped a page out");
+        var seen = new SwapSeen();
+        AssertClean(Run(StoresAndLoadsRacingReclaim(Swapping, seen)));
+        Assert.True(seen.SwappedOut > 0, "no schedule swapped a page out");
     }
+
+    /// <summary>Schedules of a scenario that swapped a page out, and that read one back in.</summary>
+    internal sealed class SwapSeen
+    {
+        public int SwappedOut;
+        public int SwappedIn;
+    }
+
+    /// <summary>
+    /// The body of <see cref="ReclaimRacingStoresAndLoadsLosesNothing"/> on the machine <paramref name="create"/>
+    /// builds (other swap generations use it too): kswapd reclaims two pages while a CPU stores to one and loads the
+    /// other; every load sees the last store, and nothing leaks. Counts into <paramref name="seen"/>.
+    /// </summary>
+    internal static Action StoresAndLoadsRacingReclaim(Func<Engine.Machine> create, SwapSeen seen) => () =>
+    {
+        using var machine = create();
+        var process = machine.CreateProcess();
+        var address = process.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        machine.Cpus[0].Write(process, address, 1);
+        machine.Cpus[0].Write(process, address + Page, 2);
+        var kswapd = ControlledThread.Start(() => machine.Reclaim(2), "kswapd");
+        machine.Cpus[0].Write(process, address, 3);
+        Specification.Assert(machine.Cpus[0].Read(process, address + Page) == 2, "page 1 lost its data");
+        kswapd.Join();
+        Specification.Assert(machine.Cpus[1].Read(process, address) == 3, "page 0 lost the store made during reclaim");
+        Specification.Assert(machine.Cpus[1].Read(process, address + Page) == 2, "page 1 lost its data");
+        seen.SwappedOut += machine.Stats.SwapOuts > 0 ? 1 : 0;
+        seen.SwappedIn += machine.Stats.SwapIns > 0 ? 1 : 0;
+        AssertInvariants(machine);
+        process.Dispose();
+        AssertInvariants(machine);
+    };
 
     /// <summary>Reclaim racing fork: parent and child each see the data as it was at fork, then their own stores.</summary>
     [Fact]

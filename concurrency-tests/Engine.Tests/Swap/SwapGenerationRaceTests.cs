@@ -27,31 +27,14 @@ public sealed class SwapGenerationRaceTests
 
     private static TestReport Run(Action body) => TestingEngine.Run(Configuration.Create().WithTestingIterations(Iterations).WithTraceFiles(false), body);
 
-    /// <summary>kswapd pages two pages out while a CPU stores to one and loads the other: the loads see the stores.</summary>
+    /// <summary><see cref="ReclaimRaceTests.ReclaimRacingStoresAndLoadsLosesNothing"/> in each generation.</summary>
     [Theory]
     [MemberData(nameof(Generations))]
     public void ReclaimRacingStoresAndLoadsLosesNothing(CowReuse rule, SwapReuse swap, bool synchronous)
     {
-        var swappedIn = 0;
-        AssertClean(Run(() =>
-        {
-            using var machine = Create(rule, swap, synchronous);
-            var process = machine.CreateProcess();
-            var address = process.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-            machine.Cpus[0].Write(process, address, 1);
-            machine.Cpus[0].Write(process, address + Page, 2);
-            var kswapd = ControlledThread.Start(() => process.MadvisePageOut(address, 2 * Page), "pageout");
-            machine.Cpus[0].Write(process, address, 3);
-            Specification.Assert(machine.Cpus[0].Read(process, address + Page) == 2, "page 1 lost its data");
-            kswapd.Join();
-            Specification.Assert(machine.Cpus[1].Read(process, address) == 3, "page 0 lost the store made during reclaim");
-            Specification.Assert(machine.Cpus[1].Read(process, address + Page) == 2, "page 1 lost its data");
-            swappedIn += machine.Stats.SwapIns > 0 ? 1 : 0;
-            AssertInvariants(machine);
-            process.Dispose();
-            AssertInvariants(machine);
-        }));
-        Assert.True(swappedIn > 0, "no schedule read a page back from swap");
+        var seen = new ReclaimRaceTests.SwapSeen();
+        AssertClean(Run(ReclaimRaceTests.StoresAndLoadsRacingReclaim(() => Create(rule, swap, synchronous), seen)));
+        Assert.True(seen.SwappedIn > 0, "no schedule read a page back from swap");
     }
 
     /// <summary>
