@@ -221,7 +221,7 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("GupFastForkSeq", "pin-fork", @"the pin holds 0x[0-9a-f]+ at 0x[0-9a-f]+ \(page \d; [^)]*\), not CPU \d's store 0x[0-9a-f]+: the pinned page was shared with the child and the parent's write copied it away from the pin")]
     [InlineData("FlushBeforeFree", "tlb", @"use-after-free through a stale TLB entry: CPU \d's access to 0x[0-9a-f]+ reached pfn 0x[0-9a-f]+ after the zap freed it")]
     [InlineData("NestedTlbFlush", "tlb", @"nested TLB flush missed: CPU \d read the old data 0x[0-9a-f]+ at 0x[0-9a-f]+ [^\n]*after madvise\(DONTNEED\) returned")]
-    [InlineData("DelayRmap", "lost-dirty", @"lost store: CPU \d's last store \(0x[0-9a-f]+\) at 0x[0-9a-f]+ \(file page \d, [^)]*\) is not in the backing store")]
+    [InlineData("DelayRmap", "lost-dirty", @"lost store: CPU \d's last store \(0x[0-9a-f]+\) at 0x[0-9a-f]+ \(file page \d, [^)]*\) is (not in the backing store|gone: read after eviction)")]
     [InlineData("LocklessPteRetry", "torn-pte", @"torn read: CPU \d's lockless read at 0x[0-9a-f]+ saw a present entry for pfn 0x[0-9a-f]+ \(high half 0x00000000")]
     [InlineData("FreezeBeforeDirtyTest", "reclaim", @"lost I/O: CPU \d's process reads 0x[0-9a-f]+ at 0x[0-9a-f]+ \([^)]*\), not what its direct I/O wrote \(0x[0-9a-f]+\): reclaim freed the page after the I/O dirtied it")]
     [InlineData("FlushTlbBatchedPending", "reclaim", @"stale TLB after mprotect: CPU \d's store to 0x[0-9a-f]+ \([^)]*\) succeeded after mprotect\(PROT_READ\) returned: reclaim had cleared the entry \(or, under rule \(d\), write-protected it\) and deferred its flush")]
