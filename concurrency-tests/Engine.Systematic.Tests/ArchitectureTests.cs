@@ -28,6 +28,7 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
         Layer.Subsystem("Engine.Swap"),
         Layer.Subsystem("Engine.Mm"),
         Layer.Subsystem("Engine.Rmap"),
+        Layer.Subsystem("Engine.Folios"),
         Layer.Subsystem("Engine.Zap"),
         Layer.Subsystem("Engine.Faults"),
         Layer.Subsystem("Engine.Writeback"),

@@ -2,6 +2,7 @@ using Engine.AddressSpace;
 using Engine.Cpus;
 using Engine.Faults;
 using Engine.Files;
+using Engine.Folios;
 using Engine.Gup;
 using Engine.Invariants;
 using Engine.Memory;
@@ -46,11 +47,11 @@ public sealed class Machine : IDisposable
 
         // Memory. The zero page is the first frame: reserved, never freed, mapped read-only by special entries.
         Memory = new PhysicalMemory(Options.BasePfn, Options.Frames);
-        Memmap = new Memmap(Options.BasePfn, Options.Frames) { RefcountLimit = Options.RefcountLimit };
+        Memmap = new Memmap(Options.BasePfn, Options.Frames, Options.AnonFolioOrder, Options.Mapcount) { RefcountLimit = Options.RefcountLimit, LargeMapcountLockOn = Options.LargeMapcountLock };
         ZeroPfn = Options.BasePfn;
         Memory.Zero(ZeroPfn);
         Memmap.Reserve(ZeroPfn, PageFlags.Zero);
-        Allocator = new FrameAllocator(Memmap, Memory, Options.Cpus, Options.PoisonFreedFrames, new HashSet<long> { ZeroPfn });
+        Allocator = new FrameAllocator(Memmap, Memory, Options.Cpus, Options.PoisonFreedFrames, new HashSet<long> { ZeroPfn }, folioOrder: Options.AnonFolioOrder);
         Pages = new PageRelease(Memmap, Allocator, Counters);
 
         // Page tables and CPUs.
@@ -82,7 +83,8 @@ public sealed class Machine : IDisposable
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Pages, SwapDevice, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Options.FlushTlbBatchedPending);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
-        Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, Files, FileWriteback, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest, Options.ReclaimSkipsMaybePinned, Options.WriteProtectBeforeSwap, Generation.TracksAnonExclusive);
+        Splitter = new FolioSplitter(Memmap, Tables, Ptes, Pages, Counters);
+        Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, Files, FileWriteback, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest, Options.ReclaimSkipsMaybePinned, Options.WriteProtectBeforeSwap, Generation.TracksAnonExclusive, Splitter);
         // Direct reclaim: the one call up the layers, through the allocator's interface. Without swap it still drops
         // page-cache pages.
         Allocator.DirectReclaim = Reclaimer;
@@ -200,6 +202,8 @@ public sealed class Machine : IDisposable
     internal PageRelease Pages { get; }
     /// <summary>Reclaim of anonymous pages to swap.</summary>
     internal Reclaimer Reclaimer { get; }
+
+    internal FolioSplitter Splitter { get; }
 
     /// <summary>The swap device (<see cref="MachineOptions.SwapSlots"/> slots).</summary>
     internal SwapDevice SwapDevice { get; }

@@ -70,6 +70,7 @@ internal sealed class MachineInvariants(
         var writers = new Dictionary<long, List<(int Pid, ulong Address)>>();
         var tables = new HashSet<long>();
         var translations = new Dictionary<(int Mm, ulong Vpn), Pte>();
+        var folioMms = new Dictionary<long, Dictionary<int, int>>();
 
         var cached = new HashSet<long>();
         foreach (var file in files.All)
@@ -100,6 +101,17 @@ internal sealed class MachineInvariants(
                 }
 
                 mappings[pte.Pfn] = mappings.GetValueOrDefault(pte.Pfn) + 1;
+                if (memmap.IsLarge(pte.Pfn))
+                {
+                    var head = memmap.Head(pte.Pfn);
+                    if (!folioMms.TryGetValue(head, out var perMm))
+                    {
+                        folioMms[head] = perMm = [];
+                    }
+
+                    perMm[mm.Id] = perMm.GetValueOrDefault(mm.Id) + 1;
+                }
+
                 if (pte.IsWrite)
                 {
                     if (!writers.TryGetValue(pte.Pfn, out var entries))
@@ -134,7 +146,26 @@ internal sealed class MachineInvariants(
         foreach (var (pfn, count) in mappings)
         {
             rmap.CheckWalk(pfn, count, violations);
-            memory.CheckMappedPage(pfn, count, cached, writers.GetValueOrDefault(pfn), violations);
+            if (!memmap.IsLarge(pfn))
+            {
+                memory.CheckMappedPage(pfn, count, cached, writers.GetValueOrDefault(pfn), violations);
+            }
+        }
+
+        // Large folios as wholes: every head, mapped or not (one held only by GUP, or leaked, is checked too).
+        if (memmap.FolioOrder != 0)
+        {
+            for (var pfn = memmap.BasePfn; pfn < memmap.BasePfn + memmap.Frames; pfn++)
+            {
+                if ((memmap.GetFlags(pfn) & PageFlags.Head) != 0)
+                {
+                    memory.CheckFolio(pfn, mappings, folioMms.GetValueOrDefault(pfn) ?? new Dictionary<int, int>(), writers, violations);
+                }
+                else if ((memmap.GetFlags(pfn) & PageFlags.Tail) != 0 && (memmap.GetFlags(memmap.Head(pfn)) & PageFlags.Head) == 0)
+                {
+                    violations.Add(InvariantViolation.Of(ViolationKind.FolioCorrupt, $"tail pfn 0x{pfn:x} belongs to no folio: 0x{memmap.Head(pfn):x} is not a head") with { Pfn = pfn });
+                }
+            }
         }
 
         var free = memory.CheckFreeLists(violations);

@@ -271,6 +271,32 @@ public sealed record MachineOptions
     /// </summary>
     public bool WriteProtectBeforeSwap { get; init; }
 
+    /// <summary>The largest <see cref="AnonFolioOrder"/>: 2 MiB folios, a whole PTE table.</summary>
+    public const int MaxAnonFolioOrder = 9;
+
+    /// <summary>
+    /// The order of large anonymous folios (mTHP, mapped by PTEs): a write fault in an empty, naturally aligned range
+    /// of 2^order pages that lies in one VMA allocates a folio of that many contiguous, aligned frames and maps all of
+    /// them (<c>alloc_anon_folio</c>), falling back to one page when the range is not empty, not in one VMA, or no
+    /// aligned block is free. 4 gives 64 KiB folios. 0 (the default) is off: every anonymous page is order 0.
+    /// docs/folios.md describes the model.
+    /// </summary>
+    public int AnonFolioOrder { get; init; }
+
+    /// <summary>
+    /// How large folios count their mappings (<see cref="Engine.MapcountScheme"/>): <see cref="MapcountScheme.PerPage"/>
+    /// (Linux ≤ 6.14, the default) or <see cref="MapcountScheme.MmId"/> (Linux 6.15's MM owner tracking), which only
+    /// shipped with <see cref="CowReuse.AnonExclusive"/>. Changes nothing while <see cref="AnonFolioOrder"/> is 0.
+    /// </summary>
+    public MapcountScheme Mapcount { get; init; } = MapcountScheme.PerPage;
+
+    /// <summary>
+    /// A test knob, not a kernel generation: under <see cref="MapcountScheme.MmId"/>, adding and removing mappings of a
+    /// large folio takes the folio's mapcount lock bit. Off, two mms changing their mappings at once can leave the
+    /// "maybe mapped shared" bit clear while both map the folio (FolioRaceTests). Default on.
+    /// </summary>
+    internal bool LargeMapcountLock { get; init; } = true;
+
     /// <summary>Fill freed frames with a poison pattern so stale readers see it (the kernel's page poisoning). Default on.</summary>
     public bool PoisonFreedFrames { get; init; } = true;
 
@@ -311,6 +337,28 @@ public sealed record MachineOptions
             throw new ArgumentException(
                 $"SwapReuse = {EffectiveSwapReuse} never shipped with CowReuse = {CowReuse}: that rule ran with SwapReuse = {valid} (docs/swap.md, \"Swap generations\").",
                 nameof(SwapReuse));
+        }
+
+        if (AnonFolioOrder is < 0 or > MaxAnonFolioOrder)
+        {
+            throw new ArgumentOutOfRangeException(nameof(AnonFolioOrder), AnonFolioOrder, $"A large anonymous folio has order 1 to {MaxAnonFolioOrder} (0: off).");
+        }
+
+        if ((1 << AnonFolioOrder) * 4 > Frames)
+        {
+            throw new ArgumentOutOfRangeException(nameof(AnonFolioOrder), AnonFolioOrder, $"Folios of order {AnonFolioOrder} ({1 << AnonFolioOrder} frames) need at least {(1 << AnonFolioOrder) * 4} frames; the machine has {Frames}.");
+        }
+
+        if (!Enum.IsDefined(Mapcount))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Mapcount), Mapcount, "Unknown mapcount scheme.");
+        }
+
+        if (Mapcount == MapcountScheme.MmId && CowReuse != CowReuse.AnonExclusive)
+        {
+            throw new ArgumentException(
+                $"Mapcount = MmId never shipped with CowReuse = {CowReuse}: MM owner tracking is Linux 6.15, whose rule is AnonExclusive (docs/folios.md).",
+                nameof(Mapcount));
         }
 
         if (SwapSlots is < 0 or > MaxSwapSlots)

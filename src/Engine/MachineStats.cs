@@ -49,6 +49,11 @@ public sealed class MachineStats
         ReclaimWriteProtects = counters.Get(Stat.ReclaimWriteProtects);
         ReclaimKeptWritable = counters.Get(Stat.ReclaimKeptWritable);
         SwapInReuses = counters.Get(Stat.SwapInReuses);
+        AnonFolioFaults = counters.Get(Stat.AnonFolioFaults);
+        AnonFolioFallbacks = counters.Get(Stat.AnonFolioFallbacks);
+        LargeFolioReuses = counters.Get(Stat.LargeFolioReuses);
+        FolioSplits = counters.Get(Stat.FolioSplits);
+        FolioSplitsRefused = counters.Get(Stat.FolioSplitsRefused);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -176,6 +181,21 @@ public sealed class MachineStats
     /// <see cref="CowReuses"/> does not count.
     /// </summary>
     public long SwapInReuses { get; }
+
+    /// <summary>Write faults that mapped a new large anonymous folio (<c>MachineOptions.AnonFolioOrder</c>); also counted in <see cref="AnonymousFaults"/>.</summary>
+    public long AnonFolioFaults { get; }
+
+    /// <summary>Anonymous write faults on a machine with large folios that mapped one page instead: the aligned range was not empty or not in one VMA, or no aligned block was free.</summary>
+    public long AnonFolioFallbacks { get; }
+
+    /// <summary>Write faults that reused a page of a large folio because the folio was exclusive to the mm (<c>MapcountScheme.MmId</c>); also counted in <see cref="CowReuses"/>.</summary>
+    public long LargeFolioReuses { get; }
+
+    /// <summary>Large folios split into order-0 pages (by a partial munmap, madvise or mprotect, or by reclaim).</summary>
+    public long FolioSplits { get; }
+
+    /// <summary>Splits refused: the folio was mapped through more than one page table, or held by a reference other than its mappings (a GUP reference or pin); it stays large.</summary>
+    public long FolioSplitsRefused { get; }
 
     /// <summary>Swap-cache pages a write fault freed from the cache before reusing or after copying them.</summary>
     public long SwapCacheFreesAfterCow { get; }

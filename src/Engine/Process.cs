@@ -104,6 +104,7 @@ public sealed class Process : IDisposable
         try
         {
             ThrowIfExited();
+            _machine.Splitter.SplitAtBoundaries(mm, start, end, -1);
             SplitAt(mm, start);
             SplitAt(mm, end);
             // Remove the VMAs inside the range and find the gap they leave: page tables wholly inside it can go,
@@ -179,6 +180,7 @@ public sealed class Process : IDisposable
                 throw new ArgumentException($"[0x{start:x}, 0x{end:x}) is not fully mapped (the kernel returns ENOMEM).", nameof(address));
             }
 
+            _machine.Splitter.SplitAtBoundaries(mm, start, end, -1);
             SplitAt(mm, start);
             SplitAt(mm, end);
             foreach (var vma in mm.Vmas.Where(v => v.Start >= start && v.End <= end))
@@ -207,6 +209,7 @@ public sealed class Process : IDisposable
         try
         {
             ThrowIfExited();
+            _machine.Splitter.SplitAtBoundaries(mm, start, end, -1);
             foreach (var vma in mm.Vmas)
             {
                 var from = Math.Max(start, vma.Start);
@@ -401,7 +404,7 @@ public sealed class Process : IDisposable
         try
         {
             ThrowIfExited();
-            var start = FindGap(mm, size);
+            var start = FindGap(mm, size, AnonAlignment(size, file));
             var at = 0;
             while (at < mm.Vmas.Count && mm.Vmas[at].Start < start)
             {
@@ -441,7 +444,18 @@ public sealed class Process : IDisposable
         return (address, end);
     }
 
-    private static ulong FindGap(MmStruct mm, ulong size)
+    /// <summary>
+    /// Where an anonymous mapping of <paramref name="size"/> bytes starts: on a machine with large folios, at a folio
+    /// boundary when it holds a folio or more (as <c>thp_get_unmapped_area</c> aligns mappings for PMD-sized THPs), so
+    /// that its folio-sized ranges can be large folios; otherwise at any page.
+    /// </summary>
+    private ulong AnonAlignment(ulong size, Inode? file)
+    {
+        var folio = (ulong)PhysicalMemory.PageSize << _machine.Options.AnonFolioOrder;
+        return file is null && _machine.Options.AnonFolioOrder != 0 && size >= folio ? folio : PhysicalMemory.PageSize;
+    }
+
+    private static ulong FindGap(MmStruct mm, ulong size, ulong alignment)
     {
         var candidate = MmapBase;
         foreach (var vma in mm.Vmas)
@@ -456,7 +470,7 @@ public sealed class Process : IDisposable
                 break;
             }
 
-            candidate = vma.End;
+            candidate = (vma.End + alignment - 1) & ~(alignment - 1);
         }
 
         if (candidate + size > UserEnd || candidate + size < candidate)

@@ -203,7 +203,7 @@ internal sealed class ForkCopier(
                 // copy_present_pte: the reference before the mapcount (section 1's pairing rule), then the page is
                 // no longer exclusive to the parent (folio_try_dup_anon_rmap).
                 memmap.GetPage(pte.Pfn);
-                memmap.AddMapTestFirst(pte.Pfn);
+                memmap.AddAnonRmapPte(pte.Pfn, childVma.Mm.Id);
                 memmap.ClearFlags(pte.Pfn, PageFlags.AnonExclusive);
                 if (pte.IsWrite)
                 {

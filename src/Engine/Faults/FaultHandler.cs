@@ -154,6 +154,11 @@ internal sealed class FaultHandler(
 
         // vmf_anon_prepare: the page's anon_vma exists before the page does.
         anonRmap.Prepare(vma, cpu.Id);
+        if (memmap.FolioOrder != 0 && TryMapAnonFolio(cpu, vma, table, address))
+        {
+            return;
+        }
+
         var pfn = allocator.AllocatePage(cpu.Id);
         if (pfn < 0)
         {
@@ -175,6 +180,89 @@ internal sealed class FaultHandler(
         ptl.Exit();
         counters.Add(cpu.Id, Stat.AnonymousFaults);
         counters.Add(cpu.Id, Stat.PagesAllocated);
+    }
+
+    /// <summary>
+    /// <c>alloc_anon_folio</c> and the large-folio half of <c>do_anonymous_page</c>: when the naturally aligned range of
+    /// a folio around <paramref name="address"/> lies in the VMA and no entry of it is set (<c>pte_range_none</c>, read
+    /// without the PTL and again under it), allocates a large folio and maps every page of it writable, dirty and
+    /// AnonExclusive, one reference and one mapping per entry. Returns false, having changed nothing, when the range
+    /// does not qualify or no aligned block is free (the caller maps one page); true when it mapped the folio or found
+    /// the range taken under the PTL (the access retries). Enter with the mmap_lock held for read, the anon_vma
+    /// prepared, no PTL; returns the same.
+    /// </summary>
+    private bool TryMapAnonFolio(CpuContext cpu, Vma vma, long table, ulong address)
+    {
+        var pages = memmap.FolioPages;
+        var size = (ulong)pages << PhysicalMemory.PageShift;
+        var start = address & ~(size - 1);
+        var first = PageTableSet.Index(start, 1);
+        if (start < vma.Start || start + size > vma.End || !RangeNone(table, first, pages, locked: false))
+        {
+            ProtocolEvents.Mark("alloc_anon_folio", "0x{1:x}: the aligned range is not empty or not in one VMA: one page", address: address);
+            counters.Add(cpu.Id, Stat.AnonFolioFallbacks);
+            return false;
+        }
+
+        var head = allocator.AllocateFolio(cpu.Id);
+        if (head < 0)
+        {
+            ProtocolEvents.Mark("alloc_anon_folio", "0x{1:x}: no free aligned block: one page", address: address);
+            counters.Add(cpu.Id, Stat.AnonFolioFallbacks);
+            return false;
+        }
+
+        memmap.PrepareFolio(head);
+        for (var i = 0; i < pages; i++)
+        {
+            memmap.SetFlags(head + i, PageFlags.Anon | PageFlags.AnonExclusive);
+        }
+
+        var ptl = tables.Ptl(table);
+        ptl.Enter();
+        if (!RangeNone(table, first, pages, locked: true))
+        {
+            // Another fault mapped part of the range first. Nobody saw the folio.
+            ptl.Exit();
+            ProtocolEvents.Mark("do_anonymous_page", "the range at 0x{1:x} is no longer empty: another fault won, retry", address: start);
+            counters.Add(cpu.Id, Stat.FaultRetries);
+            release.PutPage(cpu.Id, head);
+            return true;
+        }
+
+        // One reference per entry (the allocator's is the first), then the rmap, then the entries.
+        memmap.AddFolioRefs(head, pages - 1);
+        for (var i = 0; i < pages; i++)
+        {
+            anonRmap.SetAnonMapping(head + i, vma, start + ((ulong)i << PhysicalMemory.PageShift));
+        }
+
+        memmap.SetNewAnonFolio(head, vma.Mm.Id);
+        for (var i = 0; i < pages; i++)
+        {
+            ptes.SetPte(table, first + i, Pte.Make(head + i, write: vma.CanWrite, dirty: true, young: true));
+        }
+
+        ProtocolEvents.Mark("do_anonymous_page", "write fault at 0x{1:x}: map a new large folio at pfn 0x{0:x} ({2} pages, AnonExclusive)", head, address, pages);
+        ptl.Exit();
+        counters.Add(cpu.Id, Stat.AnonymousFaults);
+        counters.Add(cpu.Id, Stat.AnonFolioFaults);
+        counters.Add(cpu.Id, Stat.PagesAllocated, pages);
+        return true;
+    }
+
+    /// <summary><c>pte_range_none</c>: no entry of <paramref name="count"/> from <paramref name="first"/> is set. Unlocked reads are lockless snapshots.</summary>
+    private bool RangeNone(long table, int first, int count, bool locked)
+    {
+        for (var i = first; i < first + count; i++)
+        {
+            if (!(locked ? ptes.PtepGet(table, i) : ptes.PtepGetLockless(table, i)).IsNone)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -407,7 +495,7 @@ internal sealed class FaultHandler(
             memmap.UnlockPage(pfn);
         }
 
-        if (generation.CanReuse(memmap, pfn, vma.AnonVma, _swapCounts, cpu.Id))
+        if (generation.CanReuse(memmap, pfn, vma.AnonVma, vma.Mm.Id, _swapCounts, cpu.Id))
         {
             // wp_page_reuse: upgrading read-only to writable needs no flush (a stale read-only entry faults and
             // finds the new one). An unshare only needed the page exclusive: the entry stays as it is.
@@ -418,6 +506,11 @@ internal sealed class FaultHandler(
 
             ptl.Exit();
             counters.Add(cpu.Id, Stat.CowReuses);
+            if (memmap.IsLarge(pfn))
+            {
+                counters.Add(cpu.Id, Stat.LargeFolioReuses);
+            }
+
             return;
         }
 
@@ -489,7 +582,7 @@ internal sealed class FaultHandler(
         ProtocolEvents.Mark("wp_page_copy", unshare ? "map new pfn 0x{0:x} read-only at 0x{1:x} (unshared)" : "map new pfn 0x{0:x} at 0x{1:x}", fresh, address);
         if (!oldIsZeroPage)
         {
-            memmap.RemoveMapTestLast(old);
+            memmap.RemoveAnonRmapPte(old, mm.Id);
         }
 
         ptl.Exit();

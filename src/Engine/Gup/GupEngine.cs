@@ -158,8 +158,13 @@ internal sealed class GupEngine(
             // The read and the grab are two events: what happens between them is the race the re-check closes.
             var pfn = pte.Pfn;
             ProtocolEvents.Mark("gup_fast", "read pte at 0x{1:x} -> pfn 0x{0:x}", pfn, at);
-            if (!memmap.TryGrabPage(pfn, refs, knobs.RefcountOverflowGuard))
+            if (!memmap.TryGrabPageSpeculative(pfn, refs, knobs.RefcountOverflowGuard, out var stale))
             {
+                if (stale >= 0)
+                {
+                    release.FreeReleasedPage(cpu.Id, stale);
+                }
+
                 ProtocolEvents.Mark("gup_fast", "try_grab_folio pfn 0x{0:x} refused (free or at its limit), stop", pfn, at);
                 break;
             }

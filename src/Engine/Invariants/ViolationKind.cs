@@ -94,4 +94,10 @@ public enum ViolationKind
 
     /// <summary>Swap: the swap cache, the slots' has-cache flags and the pages' descriptors disagree, or a swap entry names no slot.</summary>
     SwapCacheCorrupt,
+
+    /// <summary>Folios: a large folio's head or tail bits, a tail's own count, its pin count or its MM-id slots are wrong.</summary>
+    FolioCorrupt,
+
+    /// <summary>Folios: two mms map a large folio but "is it shared?" answers no (a false negative of the MM-id scheme, which has none).</summary>
+    SharedFalseNegative,
 }

@@ -17,7 +17,7 @@ namespace Engine.Memory;
 /// the mapcount when unmapping.
 /// </para>
 /// </summary>
-internal sealed class Memmap
+internal sealed partial class Memmap
 {
     private readonly PageDescriptor[] _pages;
 
@@ -29,11 +29,15 @@ internal sealed class Memmap
     private readonly long[] _gupHeld;
     private const int GupPinShift = 40;
 
-    public Memmap(long basePfn, int frames)
+    public Memmap(long basePfn, int frames, int folioOrder = 0, MapcountScheme scheme = MapcountScheme.PerPage)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frames);
         ArgumentOutOfRangeException.ThrowIfNegative(basePfn);
+        ArgumentOutOfRangeException.ThrowIfNegative(folioOrder);
         BasePfn = basePfn;
+        _folioOrder = folioOrder;
+        _scheme = scheme;
+        _folios = folioOrder == 0 ? [] : new FolioState[(frames >> folioOrder) + 2];
         _pages = new PageDescriptor[frames];
         _anonMappings = new IAnonMapping?[frames];
         _gupHeld = new long[frames];
@@ -71,15 +75,15 @@ internal sealed class Memmap
     }
 
     /// <summary><c>page_count</c>.</summary>
-    public int PageCount(long pfn) => Atomic.Read(ref Page(pfn).RefCount);
+    public int PageCount(long pfn) => Atomic.Read(ref Page(Head(pfn)).RefCount);
 
     /// <summary><c>page_mapcount</c>: the number of PTEs mapping the page.</summary>
-    public int MapCount(long pfn) => Atomic.Read(ref Page(pfn).MapCount) + 1;
+    public int MapCount(long pfn) => _folioOrder != 0 && _scheme == MapcountScheme.MmId && IsLarge(pfn) ? FolioMapCount(pfn) : Atomic.Read(ref Page(pfn).MapCount) + 1;
 
     /// <summary><c>get_page</c>: a new reference on a page the caller already holds a reference to.</summary>
     public void GetPage(long pfn)
     {
-        var now = Atomic.Increment(ref Page(pfn).RefCount);
+        var now = Atomic.Increment(ref Page(Head(pfn)).RefCount);
         Debug.Assert(now > 1, "get_page on a page nobody held");
     }
 
@@ -89,7 +93,7 @@ internal sealed class Memmap
     /// </summary>
     public bool TryGetPage(long pfn)
     {
-        ref var count = ref Page(pfn).RefCount;
+        ref var count = ref Page(Head(pfn)).RefCount;
         while (true)
         {
             var seen = Atomic.Read(ref count);
@@ -121,6 +125,11 @@ internal sealed class Memmap
     /// </summary>
     public bool TryGrabPage(long pfn, int refs, bool overflowGuard)
     {
+        if (_folioOrder != 0 && IsLarge(pfn))
+        {
+            return TryGrabFolio(Head(pfn), refs, overflowGuard);
+        }
+
         ref var count = ref Page(pfn).RefCount;
         while (true)
         {
@@ -143,6 +152,11 @@ internal sealed class Memmap
     /// </summary>
     public int GetPageRefsUnchecked(long pfn, int refs)
     {
+        if (_folioOrder != 0 && IsLarge(pfn))
+        {
+            return GetFolioRefsUnchecked(Head(pfn), refs);
+        }
+
         ref var count = ref Page(pfn).RefCount;
         while (true)
         {
@@ -158,6 +172,11 @@ internal sealed class Memmap
     /// <summary>Drops <paramref name="refs"/> references (<c>gup_put_folio</c>); true when they were the last.</summary>
     public bool PutPageRefsTestZero(long pfn, int refs)
     {
+        if (_folioOrder != 0 && IsLarge(pfn))
+        {
+            return PutFolioRefsTestZero(Head(pfn), refs);
+        }
+
         ref var count = ref Page(pfn).RefCount;
         if (RefcountLimit == int.MaxValue)
         {
@@ -195,7 +214,7 @@ internal sealed class Memmap
     }
 
     /// <summary><c>folio_maybe_dma_pinned</c> for a small page: the count has reached the pin bias (false positives allowed, never false negatives).</summary>
-    public bool MaybeDmaPinned(long pfn) => (uint)PageCount(pfn) >= GupPinCountingBias;
+    public bool MaybeDmaPinned(long pfn) => _folioOrder != 0 && IsLarge(pfn) ? FolioPinCount(pfn) > 0 : (uint)PageCount(pfn) >= GupPinCountingBias;
 
     /// <summary>
     /// Bookkeeping for <c>CheckInvariants</c> only (no protocol reads it): references and pins held by live
@@ -238,13 +257,13 @@ internal sealed class Memmap
     /// <summary><c>put_page_testzero</c>: drops a reference; true when it was the last (the caller frees the frame).</summary>
     public bool PutPageTestZero(long pfn)
     {
-        var now = Atomic.Decrement(ref Page(pfn).RefCount);
+        var now = Atomic.Decrement(ref Page(Head(pfn)).RefCount);
         Debug.Assert(now >= 0, "put_page on a free page");
         return now == 0;
     }
 
     /// <summary><c>folio_ref_freeze</c>: 0 if and only if the count was exactly <paramref name="expected"/>.</summary>
-    public bool FreezeRefs(long pfn, int expected) => Atomic.CompareExchange(ref Page(pfn).RefCount, 0, expected) == expected;
+    public bool FreezeRefs(long pfn, int expected) => Atomic.CompareExchange(ref Page(Head(pfn)).RefCount, 0, expected) == expected;
 
     /// <summary>Maps the page once more; true for the first mapping (−1 → 0).</summary>
     public bool AddMapTestFirst(long pfn) => Atomic.Increment(ref Page(pfn).MapCount) == 0;
@@ -272,7 +291,7 @@ internal sealed class Memmap
     {
         if (Checks.Enabled)
         {
-            Contract.That((PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
+            Contract.That((PeekFlags(Head(pfn)) & PageFlags.Locked) != 0, "the page lock");
         }
 
         Atomic.Write(ref _anonMappings[pfn - BasePfn], anonVma);
@@ -335,6 +354,7 @@ internal sealed class Memmap
     /// </summary>
     public void LockPage(long pfn)
     {
+        pfn = Head(pfn);
         while (TestAndSetFlag(pfn, PageFlags.Locked))
         {
             Wait.Until((memmap: this, pfn), static s => !s.memmap.TestFlags(s.pfn, PageFlags.Locked));
@@ -342,12 +362,12 @@ internal sealed class Memmap
     }
 
     /// <summary><c>folio_trylock</c>: true when the page lock was free and is now held.</summary>
-    public bool TryLockPage(long pfn) => !TestAndSetFlag(pfn, PageFlags.Locked);
+    public bool TryLockPage(long pfn) => !TestAndSetFlag(Head(pfn), PageFlags.Locked);
 
     /// <summary><c>folio_unlock</c>.</summary>
     public void UnlockPage(long pfn)
     {
-        var was = ClearFlags(pfn, PageFlags.Locked);
+        var was = ClearFlags(Head(pfn), PageFlags.Locked);
         Debug.Assert((was & PageFlags.Locked) != 0, "unlocking a page that is not locked");
     }
 }

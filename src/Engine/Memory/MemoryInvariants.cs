@@ -85,6 +85,123 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
         }
     }
 
+    /// <summary>
+    /// A large folio against its census: its head and tail bits; each tail's own count 0; its count the entries that map
+    /// any of its pages plus the GUP handles' references (a pin is one reference on a large folio) and its pin count
+    /// theirs; its total mapcount the entries; per page, the entries (under <see cref="MapcountScheme.PerPage"/>) or
+    /// nothing (<see cref="MapcountScheme.MmId"/> keeps no per-page count); no writable entry on a page mapped more
+    /// than once; held by something. Under <see cref="MapcountScheme.MmId"/>: every slot's mm maps the folio at least
+    /// as often as its slot counts, the lock bit is free, and a folio two mms map answers "maybe shared" (no false
+    /// negative). <paramref name="mms"/> counts each mm's entries mapping the folio.
+    /// </summary>
+    public void CheckFolio(long head, Dictionary<long, int> mappings, IReadOnlyDictionary<int, int> mms, Dictionary<long, List<(int Pid, ulong Address)>> writers, List<InvariantViolation> violations)
+    {
+        var pages = memmap.FolioPages;
+        var scheme = memmap.Scheme;
+        int total = 0, pins = 0;
+        long references = 0;
+        for (var i = 0; i < pages; i++)
+        {
+            var pfn = head + i;
+            var flags = memmap.GetFlags(pfn);
+            if ((flags & (i == 0 ? PageFlags.Head : PageFlags.Tail)) == 0 || (flags & (i == 0 ? PageFlags.Tail : PageFlags.Head)) != 0)
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.FolioCorrupt, $"pfn 0x{pfn:x}, page {i} of the folio at 0x{head:x}, has flags {flags}") with { Pfn = pfn });
+            }
+
+            if (i > 0 && memmap.OwnRefCount(pfn) != 0)
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.FolioCorrupt, $"tail pfn 0x{pfn:x} of the folio at 0x{head:x} has a count of its own, {memmap.OwnRefCount(pfn)}")
+                    with { Pfn = pfn, Expected = 0, Actual = memmap.OwnRefCount(pfn) });
+            }
+
+            var count = mappings.GetValueOrDefault(pfn);
+            total += count;
+            var own = memmap.OwnMapCount(pfn);
+            var expectedOwn = scheme == MapcountScheme.PerPage ? count : 0;
+            if (own != expectedOwn)
+            {
+                var message = scheme == MapcountScheme.PerPage
+                    ? InvariantViolation.Of(ViolationKind.MapcountMismatch, $"pfn 0x{pfn:x} (page {i} of the folio at 0x{head:x}): mapcount {own} but {count} entries map it")
+                    : InvariantViolation.Of(ViolationKind.MapcountMismatch, $"pfn 0x{pfn:x} (page {i} of the folio at 0x{head:x}) has a mapcount of its own ({own}), which the MM-id scheme does not keep");
+                violations.Add(message with { Pfn = pfn, Expected = expectedOwn, Actual = own });
+            }
+
+            var (refs, pagePins) = memmap.GupHeld(pfn);
+            references += refs - ((long)pagePins * Memmap.GupPinCountingBias) + pagePins;
+            pins += pagePins;
+            if (count > 1 && writers.TryGetValue(pfn, out var entries))
+            {
+                foreach (var (pid, address) in entries)
+                {
+                    violations.Add(InvariantViolation.Of(ViolationKind.WritableShared, $"pid {pid}: writable entry at 0x{address:x} maps pfn 0x{pfn:x} (page {i} of a large folio), which is mapped {count} times")
+                        with { Pid = pid, Address = address, Pfn = pfn, Expected = 1, Actual = count });
+                }
+            }
+        }
+
+        var mapcount = memmap.FolioMapCount(head);
+        if (mapcount != total)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.MapcountMismatch, $"folio 0x{head:x}: _large_mapcount {mapcount} but {total} entries map its pages")
+                with { Pfn = head, Expected = total, Actual = mapcount });
+        }
+
+        var refcount = memmap.PageCount(head);
+        var expected = total + references;
+        if (total == 0 && references == 0)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.LeakedFrame, $"folio 0x{head:x} has refcount {refcount} but nothing maps or holds it (leak)")
+                with { Pfn = head, Expected = 0, Actual = refcount });
+        }
+        else if (refcount != expected)
+        {
+            violations.Add(InvariantViolation.Of(refcount < 0 ? ViolationKind.RefcountOverflow : ViolationKind.RefcountMismatch, $"folio 0x{head:x}: refcount {refcount} but {total} entries map it and {references} other reference(s) are held (GUP)")
+                with { Pfn = head, Expected = expected, Actual = refcount });
+        }
+
+        if (memmap.FolioPinCount(head) != pins)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.FolioCorrupt, $"folio 0x{head:x}: _pincount {memmap.FolioPinCount(head)} but GUP handles hold {pins} pin(s)")
+                with { Pfn = head, Expected = pins, Actual = memmap.FolioPinCount(head) });
+        }
+
+        if (scheme == MapcountScheme.MmId)
+        {
+            CheckMmIds(head, mms, violations);
+        }
+    }
+
+    private void CheckMmIds(long head, IReadOnlyDictionary<int, int> mms, List<InvariantViolation> violations)
+    {
+        if (memmap.LargeMapcountLocked(head))
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.FolioCorrupt, $"folio 0x{head:x}: its mapcount lock bit is held at quiescence") with { Pfn = head });
+        }
+
+        var (first, second) = memmap.MmIdSlots(head);
+        foreach (var (id, count) in new[] { first, second })
+        {
+            if (id == 0 ? count != 0 : count < 1 || count > mms.GetValueOrDefault(id))
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.FolioCorrupt, $"folio 0x{head:x}: MM-id slot (mm {id}, {count} mapping(s)) but that mm maps it {mms.GetValueOrDefault(id)} time(s)")
+                    with { Pfn = head, Expected = mms.GetValueOrDefault(id), Actual = count });
+            }
+        }
+
+        if (first.Id != 0 && first.Id == second.Id)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.FolioCorrupt, $"folio 0x{head:x}: both MM-id slots name mm {first.Id}") with { Pfn = head });
+        }
+
+        var mappers = mms.Count(kv => kv.Value > 0);
+        if (mappers > 1 && !memmap.MaybeMappedShared(head))
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.SharedFalseNegative, $"folio 0x{head:x}: {mappers} mms map it (mm {string.Join(", mm ", mms.Where(kv => kv.Value > 0).Select(kv => kv.Key))}) but folio_maybe_mapped_shared says no")
+                with { Pfn = head, Expected = mappers, Actual = 1 });
+        }
+    }
+
     /// <summary>Every frame on the free lists, each once; returns the set.</summary>
     public HashSet<long> CheckFreeLists(List<InvariantViolation> violations)
     {
@@ -109,6 +226,17 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
     /// </summary>
     public bool CheckFrame(long pfn, HashSet<long> free, Dictionary<long, int> mappings, HashSet<long> cached, List<InvariantViolation> violations)
     {
+        if (memmap.IsLarge(pfn))
+        {
+            // A page of a large folio: CheckFolio checks the folio as a whole; it must be on no free list.
+            if (free.Contains(pfn))
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.FreeListCorrupt, $"pfn 0x{pfn:x}, a page of a large folio, is on a free list") with { Pfn = pfn });
+            }
+
+            return false;
+        }
+
         var refcount = memmap.PageCount(pfn);
         var flags = memmap.GetFlags(pfn);
         if (refcount == 0)

@@ -33,4 +33,13 @@ public enum PageFlags
 
     /// <summary><c>PG_referenced</c>: reclaim's last look found the page in use.</summary>
     Referenced = 1 << 11,
+
+    /// <summary><c>PG_head</c>: the first page of a large folio, whose descriptor holds the folio's counts.</summary>
+    Head = 1 << 12,
+
+    /// <summary>
+    /// A tail page of a large folio (the kernel's <c>compound_head</c> bit): its references, its lock and its folio
+    /// state are the head's, found by aligning the pfn down to the folio order (folios are naturally aligned).
+    /// </summary>
+    Tail = 1 << 13,
 }

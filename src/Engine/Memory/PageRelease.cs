@@ -27,11 +27,29 @@ internal sealed class PageRelease(Memmap memmap, FrameAllocator allocator, StatC
         }
     }
 
-    /// <summary>Frees a frame whose last reference the caller just dropped.</summary>
+    /// <summary>Frees a frame whose last reference the caller just dropped: the whole folio when it belongs to a large one.</summary>
     public void FreeReleasedPage(int cpu, long pfn)
     {
+        if (memmap.IsLarge(pfn))
+        {
+            FreeReleasedFolio(cpu, memmap.Head(pfn));
+            return;
+        }
+
         allocator.FreePage(cpu, pfn);
         counters.Add(cpu, Stat.PagesFreed);
+    }
+
+    /// <summary>
+    /// Frees the large folio at <paramref name="head"/>, whose last reference the caller just dropped (the kernel's
+    /// <c>free_frozen_pages</c> of a large folio): the folio is forgotten, then its block goes back to the allocator.
+    /// Every frame counts as freed.
+    /// </summary>
+    public void FreeReleasedFolio(int cpu, long head)
+    {
+        memmap.ClearFolio(head);
+        allocator.FreeFolio(cpu, head);
+        counters.Add(cpu, Stat.PagesFreed, memmap.FolioPages);
     }
 
     /// <summary>Frees frames whose last references the caller dropped, as one batch (<c>release_pages</c>'s free).</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Engine.Memory;
 using Engine.Sync;
 
@@ -64,7 +65,7 @@ internal sealed class KernelGeneration
     /// page-cache page (mapped by a private file mapping) is never reused: the file keeps it. Enter with the PTE
     /// table's PTL held and no extra reference on the page; returns the same.
     /// </summary>
-    public bool CanReuse(Memmap memmap, long pfn, IAnonMapping? anonVma, ISwapCounts swap, int cpu)
+    public bool CanReuse(Memmap memmap, long pfn, IAnonMapping? anonVma, int mmId, ISwapCounts swap, int cpu)
     {
         if (_rule == CowReuse.AnonExclusive && memmap.TestFlags(pfn, PageFlags.AnonExclusive))
         {
@@ -76,6 +77,11 @@ internal sealed class KernelGeneration
         {
             ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: a page-cache page is never reused", pfn);
             return false;
+        }
+
+        if (memmap.Scheme == MapcountScheme.MmId && memmap.IsLarge(pfn))
+        {
+            return CanReuseLargeAnonFolio(memmap, pfn, mmId);
         }
 
         // wp_can_reuse_anon_folio (5.19+) and do_wp_page (5.9-5.18) bail out early on extra references; the
@@ -90,7 +96,7 @@ internal sealed class KernelGeneration
             }
         }
 
-        if (memmap.TestAndSetFlag(pfn, PageFlags.Locked))
+        if (!memmap.TryLockPage(pfn))
         {
             ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: page locked (trylock failed)", pfn);
             return false;
@@ -125,8 +131,48 @@ internal sealed class KernelGeneration
             }
         }
 
-        memmap.ClearFlags(pfn, PageFlags.Locked);
+        memmap.UnlockPage(pfn);
         return reuse;
+    }
+
+    /// <summary>
+    /// <c>__wp_can_reuse_large_anon_folio</c> (Linux 6.15, <see cref="MapcountScheme.MmId"/>): a page of a large folio
+    /// is reused when the folio is mapped more than once, by this mm alone (the "maybe mapped shared" bit clear), and
+    /// every reference to it is a mapping (<c>_large_mapcount == _refcount</c>: no GUP reference, no copy in flight);
+    /// both are checked again under the folio's mapcount lock, which every change of its mappings takes. A folio mapped
+    /// once is copied rather than reused, so that the large folio can be freed. The reused page becomes AnonExclusive;
+    /// the folio stays where its rmap put it (other VMAs of the mm may map it). Large folios are never in the swap cache
+    /// (reclaim splits them first). Enter with the PTL held; returns the same.
+    /// </summary>
+    private static bool CanReuseLargeAnonFolio(Memmap memmap, long pfn, int mmId)
+    {
+        var head = memmap.Head(pfn);
+        var mapcount = memmap.FolioMapCount(head);
+        if (mapcount <= 1)
+        {
+            ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: its large folio is mapped once (copy, so the folio can go)", pfn);
+            return false;
+        }
+
+        if (memmap.MaybeMappedShared(head) || memmap.PageCount(head) != mapcount)
+        {
+            ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: its large folio may be mapped shared, or holds references besides its mappings", pfn);
+            return false;
+        }
+
+        memmap.LockLargeMapcount(head);
+        var exclusive = !memmap.SharedBit(head) && memmap.FolioMapCount(head) == memmap.PageCount(head);
+        memmap.UnlockLargeMapcount(head);
+        if (!exclusive)
+        {
+            ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: its large folio changed before the mapcount lock", pfn);
+            return false;
+        }
+
+        Debug.Assert(memmap.MmIdSlots(head).First.Id == mmId || memmap.MmIdSlots(head).Second.Id == mmId, "an exclusive folio is in a slot of the faulting mm");
+        ProtocolEvents.Mark("do_wp_page", "reuse pfn 0x{0:x}: its large folio is exclusive to this mm (_large_mapcount == _refcount under the mapcount lock)", pfn);
+        memmap.SetFlags(pfn, PageFlags.AnonExclusive);
+        return true;
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Engine.Cpus;
 using Engine.Files;
+using Engine.Folios;
 using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
@@ -45,7 +46,8 @@ internal sealed class Reclaimer(
     bool freezeBeforeDirtyTest,
     bool skipMaybePinned,
     bool writeProtectBeforeSwap,
-    bool tracksAnonExclusive) : IReclaim
+    bool tracksAnonExclusive,
+    FolioSplitter splitter) : IReclaim
 {
     private long _hand;
 
@@ -154,7 +156,7 @@ internal sealed class Reclaimer(
         ptl.Enter();
         var pte = ptes.PtepGet(table, PageTableSet.Index(address, 1));
         var pfn = -1L;
-        if (pte.IsPresent && !pte.IsSpecial && memmap.TestFlags(pte.Pfn, PageFlags.Anon) && memmap.MapCount(pte.Pfn) == 1)
+        if (pte.IsPresent && !pte.IsSpecial && memmap.TestFlags(pte.Pfn, PageFlags.Anon) && !memmap.MaybeMappedShared(pte.Pfn))
         {
             memmap.GetPage(pte.Pfn);
             pfn = pte.Pfn;
@@ -244,6 +246,11 @@ internal sealed class Reclaimer(
             return false;
         }
 
+        if (memmap.IsLarge(pfn) && !SplitLocked(pfn, cpu))
+        {
+            return false;
+        }
+
         if (writeProtectBeforeSwap ? WriteProtectLocked(pfn, cpu) : UnmapAnonLocked(pfn, cpu))
         {
             return true;
@@ -251,6 +258,46 @@ internal sealed class Reclaimer(
 
         KeepAnon(pfn, cpu);
         return false;
+    }
+
+    /// <summary>
+    /// <c>shrink_folio_list</c>'s <c>split_folio_to_list</c>: a large anonymous folio goes to swap as order-0 pages.
+    /// Enter with a reference on <paramref name="pfn"/>'s folio and its lock; true with a reference on
+    /// <paramref name="pfn"/>, now an order-0 page, and its lock; false with nothing held (not split, or
+    /// <paramref name="pfn"/> taken by someone else meanwhile).
+    /// </summary>
+    private bool SplitLocked(long pfn, int cpu)
+    {
+        var head = memmap.Head(pfn);
+        var visitor = new SplitVisitor(this, pfn, cpu);
+        rmap.Walk(pfn, ref visitor);
+        if (!visitor.Split)
+        {
+            memmap.UnlockPage(head);
+            release.PutPage(cpu, head);
+            return false;
+        }
+
+        if (head == pfn)
+        {
+            return true;
+        }
+
+        // The split left our lock and reference on the old head: move them to our page, if it is still mapped.
+        memmap.UnlockPage(head);
+        release.PutPage(cpu, head);
+        if (!memmap.TryGetPage(pfn))
+        {
+            return false;
+        }
+
+        if (!memmap.TryLockPage(pfn))
+        {
+            release.PutPage(cpu, pfn);
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -840,6 +887,20 @@ internal sealed class Reclaimer(
         public bool Protected { get; private set; } = true;
 
         public bool Visit(Vma vma, ulong address) => Protected = owner.WriteProtectOne(vma, address, pfn, cpu);
+    }
+
+    private bool SplitAt(Vma vma, ulong address, long pfn, int cpu) => splitter.TrySplitLocked(pfn, vma.Mm, address, cpu);
+
+    private struct SplitVisitor(Reclaimer owner, long pfn, int cpu) : IRmapVisitor
+    {
+        public bool Split { get; private set; }
+
+        // The first mapping decides: the split succeeds only if every mapping is an entry of that one table.
+        public bool Visit(Vma vma, ulong address)
+        {
+            Split = owner.SplitAt(vma, address, pfn, cpu);
+            return false;
+        }
     }
 
     private struct UnmapVisitor(Reclaimer owner, long pfn, int slot, int cpu) : IRmapVisitor

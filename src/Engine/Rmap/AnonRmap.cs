@@ -157,6 +157,13 @@ internal sealed class AnonRmap(Memmap memmap, StatCounters counters, bool prepar
         memmap.SetNewAnonMap(pfn);
     }
 
+    /// <summary>
+    /// <c>__folio_set_anon</c> for one page of a new large folio: the page belongs to the VMA's anon_vma at the VMA's
+    /// linear page index of <paramref name="address"/>. The folio's mapcounts are set once for all its pages
+    /// (<c>Memmap.SetNewAnonFolio</c>). Enter with the PTL held, before the entries are set.
+    /// </summary>
+    public void SetAnonMapping(long pfn, Vma vma, ulong address) => memmap.SetAnonMapping(pfn, vma.AnonVma!, vma.LinearPageIndex(address));
+
     /// <summary>An anonymous page's anon_vma, or null (<c>folio_anon</c>: read without a lock; the object stays valid).</summary>
     public static AnonVma? AnonVmaOf(Memmap memmap, long pfn) => (AnonVma?)memmap.AnonMappingOf(pfn);
 }

@@ -43,4 +43,9 @@ internal enum Stat
     ReclaimWriteProtects,
     ReclaimKeptWritable,
     SwapInReuses,
+    AnonFolioFaults,
+    AnonFolioFallbacks,
+    LargeFolioReuses,
+    FolioSplits,
+    FolioSplitsRefused,
 }

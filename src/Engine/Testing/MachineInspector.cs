@@ -111,6 +111,37 @@ public sealed class MachineInspector
     }
 
     /// <summary>
+    /// A test surface: the folio the entry for page <paramref name="address"/> of <paramref name="process"/> maps, as its
+    /// counts stand (<see cref="FolioView"/>), or null when the entry maps no page (none, swapped out, the zero page).
+    /// An order-0 page is a folio of one page. Reads as <see cref="PfnAt"/> does, with its contract; each count is read
+    /// once, so the view is exact only at quiescence.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="process"/> is null.</exception>
+    /// <exception cref="ArgumentException">The process belongs to another machine, or the address is not page aligned or not in user space.</exception>
+    /// <exception cref="ObjectDisposedException">The process has exited.</exception>
+    public FolioView? FolioAt(Process process, ulong address)
+    {
+        var pfn = PfnAt(process, address);
+        if (pfn < 0)
+        {
+            return null;
+        }
+
+        var memmap = _machine.Memmap;
+        var head = memmap.Head(pfn);
+        var large = memmap.IsLarge(pfn);
+        return new FolioView(
+            head,
+            (int)(pfn - head),
+            large ? memmap.FolioPages : 1,
+            memmap.FolioMapCount(pfn),
+            memmap.PageCount(pfn),
+            large ? memmap.FolioPinCount(pfn) : 0,
+            memmap.MaybeMappedShared(pfn),
+            (memmap.GetFlags(pfn) & PageFlags.AnonExclusive) != 0);
+    }
+
+    /// <summary>
     /// A test surface: the read GUP-fast makes of the entry for page <paramref name="address"/> of
     /// <paramref name="process"/>, on <paramref name="cpu"/>: interrupts off (<c>local_irq_disable</c>, which holds
     /// off the grace period before page tables are freed and, with IPI shootdowns, every flush), a lockless walk of

@@ -172,7 +172,15 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
             if (memmap.PutPageTestZero(pfn))
             {
                 ProtocolEvents.Mark("tlb_flush_mmu_free", "put pfn 0x{0:x}: the last reference, free it", pfn);
-                _freed[freed++] = pfn;
+                if (memmap.IsLarge(pfn))
+                {
+                    // The last page of a large folio: the whole block goes back (not through the CPU's cache).
+                    release.FreeReleasedFolio(_cpu, memmap.Head(pfn));
+                }
+                else
+                {
+                    _freed[freed++] = pfn;
+                }
             }
             else
             {

@@ -117,7 +117,7 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
                     address);
                 if (!delayRmapHere)
                 {
-                    memmap.RemoveMapTestLast(pfn);
+                    memmap.RemoveAnonRmapPte(pfn, mm.Id);
                 }
 
                 full = tlb.Add(pfn, delayRmapHere);
