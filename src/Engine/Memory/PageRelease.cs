@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Engine.Stats;
 
 namespace Engine.Memory;
@@ -32,6 +33,17 @@ internal sealed class PageRelease(Memmap memmap, FrameAllocator allocator, StatC
     {
         allocator.FreePage(cpu, pfn);
         counters.Add(cpu, Stat.PagesFreed);
+    }
+
+    /// <summary>
+    /// Frees a folio of <paramref name="pages"/> frames (<see cref="FrameAllocator.FolioOrder"/>'s) whose head's last
+    /// reference the caller just dropped, counting every frame as freed.
+    /// </summary>
+    public void FreeReleasedFolio(int cpu, long head, int pages)
+    {
+        Debug.Assert(pages == 1 << allocator.FolioOrder, "a folio of another order than the allocator's");
+        allocator.FreeFolio(cpu, head);
+        counters.Add(cpu, Stat.PagesFreed, pages);
     }
 
     /// <summary>Frees frames whose last references the caller dropped, as one batch (<c>release_pages</c>'s free).</summary>
