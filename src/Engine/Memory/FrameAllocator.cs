@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Engine.Invariants;
 using Engine.Sync;
 
@@ -21,6 +22,15 @@ namespace Engine.Memory;
 /// cached by an idle CPU is never lost to the others. See <see cref="PerCpuPages"/> for how a drain excludes the
 /// owner without costing its fast path a fence.
 /// </para>
+/// <para>
+/// With a folio order above 0 (large anonymous folios, mTHP) the global list is a buddy system instead
+/// (<see cref="BuddyFreeArea"/>): free blocks of orders 0 to <see cref="FolioOrder"/>, naturally aligned on the pfn,
+/// merged with their buddies when freed. The CPU caches stay order-0 and as fast as before: a refill takes single
+/// frames from the buddy, splitting blocks, and a drain gives them back, merging. <see cref="AllocateFolio"/> and
+/// <see cref="FreeFolio"/> take and return whole blocks of the folio order under the zone lock, never through a cache.
+/// With order 0 (the default) none of this exists, and every path, down to its scheduling points, is the plain
+/// stack's.
+/// </para>
 /// </summary>
 internal sealed class FrameAllocator
 {
@@ -36,6 +46,12 @@ internal sealed class FrameAllocator
     /// <summary>Frames one round of direct reclaim asks for (the kernel's <c>SWAP_CLUSTER_MAX</c>).</summary>
     public const int ReclaimBatch = 32;
 
+    /// <summary>
+    /// The largest folio order: 9, a PMD's worth of 4 KiB frames (2 MiB, <c>HPAGE_PMD_ORDER</c> on x86-64), the top of
+    /// the kernel's mTHP sizes.
+    /// </summary>
+    public const int MaxFolioOrder = 9;
+
     private readonly Memmap _memmap;
     private readonly PhysicalMemory _memory;
     private readonly bool _poison;
@@ -43,7 +59,10 @@ internal sealed class FrameAllocator
     private readonly Spinlock _zoneLock = new();
     private readonly Spinlock _drainLock = new();
     private readonly long[] _global;
+    private readonly BuddyFreeArea? _buddy;
     private readonly PerCpuPages[] _perCpu;
+
+    // Frames on the global list, or in the buddy's free blocks: written under the zone lock, read by anyone.
     private int _globalCount;
     private long _remoteDrains;
     private long _drainsWhileOwnerInside;
@@ -51,10 +70,14 @@ internal sealed class FrameAllocator
     /// <summary>
     /// Creates the allocator with every frame free except <paramref name="reserved"/>. <paramref name="drainHandshake"/>
     /// false is a test knob: a remote drain then works on a CPU's cache without excluding its owner.
+    /// <paramref name="folioOrder"/> above 0 (at most <see cref="MaxFolioOrder"/>) keeps the free frames in a buddy
+    /// system that can hand out folios of that order.
     /// </summary>
-    public FrameAllocator(Memmap memmap, PhysicalMemory memory, int cpus, bool poisonFreedFrames, IReadOnlySet<long>? reserved = null, bool drainHandshake = true)
+    public FrameAllocator(Memmap memmap, PhysicalMemory memory, int cpus, bool poisonFreedFrames, IReadOnlySet<long>? reserved = null, bool drainHandshake = true, int folioOrder = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cpus);
+        ArgumentOutOfRangeException.ThrowIfNegative(folioOrder);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(folioOrder, MaxFolioOrder);
         _memmap = memmap;
         _memory = memory;
         _poison = poisonFreedFrames;
@@ -63,6 +86,15 @@ internal sealed class FrameAllocator
         for (var cpu = 0; cpu < cpus; cpu++)
         {
             _perCpu[cpu] = new PerCpuPages();
+        }
+
+        FolioOrder = folioOrder;
+        if (folioOrder > 0)
+        {
+            _global = [];
+            _buddy = new BuddyFreeArea(memmap.BasePfn, memmap.Frames, folioOrder, reserved, _zoneLock);
+            _globalCount = memmap.Frames - (reserved?.Count(memmap.Contains) ?? 0);
+            return;
         }
 
         _global = new long[memmap.Frames];
@@ -76,6 +108,12 @@ internal sealed class FrameAllocator
             }
         }
     }
+
+    /// <summary>The order of the folios <see cref="AllocateFolio"/> hands out; 0: none (the allocator is order-0 only).</summary>
+    public int FolioOrder { get; }
+
+    /// <summary>Free blocks of <see cref="FolioOrder"/> in the buddy system (a snapshot; 0 when the order is 0).</summary>
+    public long FreeFolios => _buddy?.FreeBlocks(FolioOrder) ?? 0;
 
     /// <summary>Frames not allocated: exact at quiescence, a snapshot otherwise.</summary>
     public long FreeFrames
@@ -195,9 +233,21 @@ internal sealed class FrameAllocator
         if (cpu < 0)
         {
             _zoneLock.Enter();
-            foreach (var pfn in pfns)
+            if (_buddy is null)
             {
-                PushGlobal(pfn);
+                foreach (var pfn in pfns)
+                {
+                    PushGlobal(pfn);
+                }
+            }
+            else
+            {
+                foreach (var pfn in pfns)
+                {
+                    _buddy.Free(pfn, 0);
+                }
+
+                Atomic.Add(ref _globalCount, pfns.Length);
             }
 
             _zoneLock.Exit();
@@ -247,12 +297,103 @@ internal sealed class FrameAllocator
         _drainLock.Exit();
     }
 
+    /// <summary>
+    /// Allocates a folio: a naturally aligned block of 2^<see cref="FolioOrder"/> zeroed frames (<c>alloc_pages</c> of
+    /// that order, for <c>alloc_anon_folio</c>), the head with refcount 1 and every tail with refcount 0, as a compound
+    /// page's. Takes a free block from the buddy system; when there is none but the CPU caches hold frames, drains them
+    /// all once (<c>drain_all_pages</c>, which lets cached frames merge back into blocks) and tries again. No direct
+    /// reclaim: the caller falls back to an order-0 page. Returns the head's pfn, or −1. Throws when the folio order
+    /// is 0. Enter with no lock held (it may take the drain and zone locks) and outside the caller's cache; returns
+    /// with none.
+    /// </summary>
+    public long AllocateFolio(int cpu)
+    {
+        if (_buddy is null)
+        {
+            ThrowNoFolios();
+        }
+
+        Debug.Assert(cpu < _perCpu.Length, "no such CPU");
+        var head = TakeFolio(_buddy);
+
+        // The caller's own cache is drained too (drain_all_pages(NULL) drains the local CPU as well): the caller is
+        // outside it, and the frames that would complete a block are as likely to be there as anywhere.
+        if (head < 0 && DrainCouldFormFolio())
+        {
+            DrainAllPages(-1);
+            head = TakeFolio(_buddy);
+        }
+
+        if (head < 0)
+        {
+            ProtocolEvents.Mark("alloc_pages", "no free block of order {2}", value: FolioOrder);
+            return -1;
+        }
+
+        // Nobody can reach the frames yet: check and clear them with plain stores, then publish the head's reference
+        // with a release.
+        var pages = 1 << FolioOrder;
+        for (var pfn = head; pfn < head + pages; pfn++)
+        {
+            ref var page = ref _memmap.Page(pfn);
+            Debug.Assert(Atomic.Read(ref page.RefCount) == 0 && Atomic.Read(ref page.MapCount) == -1 && Atomic.Read(ref page.Flags) == 0,
+                "a frame in a free block is not clean");
+            _memory.Zero(pfn);
+        }
+
+        Atomic.Write(ref _memmap.Page(head).RefCount, 1);
+        return head;
+    }
+
+    /// <summary>
+    /// Frees a folio from <see cref="AllocateFolio"/> whose head's last reference the caller dropped: checks and resets
+    /// every frame (refcount 0 — the tails' never rose —, unmapped, flags cleared, poisoned) and returns the block to
+    /// the buddy system, merging it with its buddy (<c>free_one_page</c>), never to a CPU cache. Enter with the head's
+    /// count at 0, every frame unmapped, and no lock held; returns with none.
+    /// </summary>
+    public void FreeFolio(int cpu, long head)
+    {
+        if (_buddy is null)
+        {
+            ThrowNoFolios();
+        }
+
+        var pages = 1 << FolioOrder;
+        Debug.Assert(cpu < _perCpu.Length, "no such CPU");
+        Debug.Assert((head & (pages - 1)) == 0 && _memmap.Contains(head) && _memmap.Contains(head + pages - 1), "freeing a folio at a pfn that cannot head one");
+        for (var pfn = head; pfn < head + pages; pfn++)
+        {
+            ResetFreedPage(pfn);
+        }
+
+        ProtocolEvents.Mark("free_one_page", "folio 0x{0:x} of order {2} to the buddy", head, value: FolioOrder);
+        if (_poison)
+        {
+            PhysicalMemory.FencePoison();
+        }
+
+        _zoneLock.Enter();
+        _buddy.Free(head, FolioOrder);
+        Atomic.Add(ref _globalCount, pages);
+        _zoneLock.Exit();
+    }
+
     /// <summary>Every free pfn (at quiescence), for invariant checks.</summary>
     public IEnumerable<long> FreeList()
     {
-        for (var i = 0; i < Atomic.Read(ref _globalCount); i++)
+        if (_buddy is not null)
         {
-            yield return _global[i];
+            foreach (var pfn in _buddy.Frames())
+            {
+                yield return pfn;
+            }
+        }
+        else
+        {
+            for (var i = 0; i < Atomic.Read(ref _globalCount); i++)
+            {
+                yield return _global[i];
+            }
         }
 
         foreach (var cache in _perCpu)
@@ -281,14 +422,60 @@ internal sealed class FrameAllocator
         }
     }
 
-    /// <summary>Pops a frame from the global list, or −1. Enter with no lock held; returns with none.</summary>
+    /// <summary>Pops a frame from the global list (or the buddy), or −1. Enter with no lock held; returns with none.</summary>
     private long TakeGlobal()
     {
         _zoneLock.Enter();
-        var pfn = _globalCount > 0 ? _global[Atomic.Decrement(ref _globalCount)] : -1;
+        long pfn;
+        if (_buddy is null)
+        {
+            pfn = _globalCount > 0 ? _global[Atomic.Decrement(ref _globalCount)] : -1;
+        }
+        else
+        {
+            pfn = _buddy.Take(0);
+            if (pfn >= 0)
+            {
+                Atomic.Decrement(ref _globalCount);
+            }
+        }
+
         _zoneLock.Exit();
         return pfn;
     }
+
+    /// <summary>Takes a free block of the folio order from the buddy, or −1. Enter with no lock held; returns with none.</summary>
+    private long TakeFolio(BuddyFreeArea buddy)
+    {
+        _zoneLock.Enter();
+        var head = buddy.Take(FolioOrder);
+        if (head >= 0)
+        {
+            Atomic.Add(ref _globalCount, -(1 << FolioOrder));
+        }
+
+        _zoneLock.Exit();
+        return head;
+    }
+
+    /// <summary>
+    /// Whether draining the CPU caches could let a folio form: some CPU caches a frame, and enough frames are free
+    /// in all. A snapshot; it saves a machine short of frames a drain (and its process-wide barriers) per attempt.
+    /// </summary>
+    private bool DrainCouldFormFolio()
+    {
+        long cached = 0;
+        foreach (var cache in _perCpu)
+        {
+            cached += cache.Count;
+        }
+
+        return cached > 0 && cached + Atomic.Read(ref _globalCount) >= 1 << FolioOrder;
+    }
+
+    [DoesNotReturn]
+    private static void ThrowNoFolios()
+        => throw new InvalidOperationException("the allocator was built with folio order 0: it hands out no folios");
 
     /// <summary>Pushes a frame on the global list. Enter with the zone lock held.</summary>
     private void PushGlobal(long pfn)
@@ -298,6 +485,7 @@ internal sealed class FrameAllocator
             Contract.Held(_zoneLock, "the zone lock");
         }
 
+        Debug.Assert(_buddy is null, "pushing on the global stack of a buddy allocator");
         _global[_globalCount] = pfn;
         Atomic.Increment(ref _globalCount);
     }
@@ -321,9 +509,22 @@ internal sealed class FrameAllocator
     {
         _zoneLock.Enter();
         var take = Math.Min(Batch, _globalCount);
-        for (var i = 0; i < take; i++)
+        if (_buddy is null)
         {
-            cache.PushHot(_global[Atomic.Decrement(ref _globalCount)]);
+            for (var i = 0; i < take; i++)
+            {
+                cache.PushHot(_global[Atomic.Decrement(ref _globalCount)]);
+            }
+        }
+        else
+        {
+            Atomic.Add(ref _globalCount, -take);
+            for (var i = 0; i < take; i++)
+            {
+                var pfn = _buddy.Take(0);
+                Debug.Assert(pfn >= 0, "the buddy holds fewer frames than it counts");
+                cache.PushHot(pfn);
+            }
         }
 
         _zoneLock.Exit();
@@ -336,9 +537,22 @@ internal sealed class FrameAllocator
     private void Drain(PerCpuPages cache, int count)
     {
         _zoneLock.Enter();
-        for (var i = 0; i < count && cache.Count > 0; i++)
+        if (_buddy is null)
         {
-            PushGlobal(cache.PopCold());
+            for (var i = 0; i < count && cache.Count > 0; i++)
+            {
+                PushGlobal(cache.PopCold());
+            }
+        }
+        else
+        {
+            var drained = 0;
+            for (; drained < count && cache.Count > 0; drained++)
+            {
+                _buddy.Free(cache.PopCold(), 0);
+            }
+
+            Atomic.Add(ref _globalCount, drained);
         }
 
         _zoneLock.Exit();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Engine.Stats;
 
 namespace Engine.Memory;
