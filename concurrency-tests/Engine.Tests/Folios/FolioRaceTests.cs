@@ -133,6 +133,47 @@ public sealed class FolioRaceTests
     }
 
     /// <summary>
+    /// Reclaim's hand takes a speculative reference on a tail page while an mprotect through the folio splits it
+    /// (found by the zoo's entry 12 under <c>--proposal folios</c>): the reference must land on the page's folio as it is
+    /// once taken, not on the old head, or reclaim later drops it from the tail and frees a mapped page. Every page is
+    /// either swapped out or still mapped with its data, and the invariants hold.
+    /// </summary>
+    [Theory]
+    [InlineData(MapcountScheme.PerPage)]
+    [InlineData(MapcountScheme.MmId)]
+    public void ReclaimRacingASplitNeverMisplacesAReference(MapcountScheme scheme)
+    {
+        int split = 0, swapped = 0;
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(3_000), () =>
+        {
+            using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, AnonFolioOrder = Order, Mapcount = scheme, SwapSlots = 8 });
+            var process = machine.CreateProcess();
+            var address = process.Mmap(2 * FolioSize, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+            for (var i = 0UL; i < 2 * Pages; i++)
+            {
+                machine.Cpus[1].Write(process, address + (i * Page), 10 + i);
+            }
+
+            var kswapd = ControlledThread.Start(() => machine.Reclaim(2 * Pages), "kswapd");
+            process.Mprotect(address, Page, Prot.Read);
+            kswapd.Join();
+
+            for (var i = 0UL; i < 2 * Pages; i++)
+            {
+                var read = machine.Cpus[0].Read(process, address + (i * Page));
+                Specification.Assert(read == 10 + i, $"page {i} reads {read}, not {10 + i}");
+            }
+
+            Interlocked.Add(ref split, (int)machine.Stats.FolioSplits);
+            Interlocked.Add(ref swapped, (int)machine.Stats.SwapOuts);
+            AssertInvariants(machine);
+            process.Dispose();
+        });
+        AssertClean(report);
+        Assert.True(split > 0 && swapped > 0, $"{split} splits and {swapped} swap-outs in all: the race never ran");
+    }
+
+    /// <summary>
     /// The MM-id protocol under three mms: the parent and a child map a folio; the child unmaps it while the parent
     /// forks a second child (which maps it too) and an observer reads the folio's MM-id state under its lock bit at
     /// every one of its steps. Each snapshot must be consistent: a clear "maybe mapped shared" bit only while one slot

@@ -40,16 +40,16 @@ public sealed class MemmapTests
     [Fact]
     public void TryGetPageRefusesAFreePageAndAWrappedCount()
     {
-        Assert.False(_memmap.TryGetPage(100));
+        Assert.False(_memmap.TryGetPage(100, out _));
         Assert.Equal(0, _memmap.PageCount(100));
 
         _memmap.Page(100).RefCount = 1;
-        Assert.True(_memmap.TryGetPage(100));
+        Assert.True(_memmap.TryGetPage(100, out _));
         Assert.Equal(2, _memmap.PageCount(100));
 
         // A count driven past 2^31 by a reference leak wraps negative: no new reference may be taken.
         _memmap.Page(101).RefCount = int.MinValue + 5;
-        Assert.False(_memmap.TryGetPage(101));
+        Assert.False(_memmap.TryGetPage(101, out _));
         Assert.Equal(int.MinValue + 5, _memmap.PageCount(101));
     }
 
@@ -68,7 +68,7 @@ public sealed class MemmapTests
         Assert.False(_memmap.FreezeRefs(103, 2));
         Assert.Equal(3, _memmap.PageCount(103));
         Assert.True(_memmap.FreezeRefs(103, 3));
-        Assert.False(_memmap.TryGetPage(103));
+        Assert.False(_memmap.TryGetPage(103, out _));
     }
 
     [Fact]

@@ -76,8 +76,13 @@ internal sealed class PageCache
                 return -1;
             }
 
-            if (!_memmap.TryGetPage(pfn))
+            if (!_memmap.TryGetPage(pfn, out var orphan))
             {
+                if (orphan >= 0)
+                {
+                    _release.FreeReleasedPage(-1, orphan);
+                }
+
                 // Being evicted (frozen) or already freed: the slot is about to change.
                 SchedulingPoint.Yield();
                 continue;

@@ -88,23 +88,42 @@ internal sealed partial class Memmap
     }
 
     /// <summary>
-    /// <c>try_get_page</c> / <c>folio_try_get</c>: a reference on a page found without holding one. Fails on a free
-    /// page (count 0) and on a count that has wrapped negative, so a reference overflow cannot reach a free.
+    /// <c>try_get_page</c> / <c>folio_try_get</c>: a reference on the folio of a page found without holding one. Fails on
+    /// a free page (count 0, or frozen) and on a count that has wrapped negative, so a reference overflow cannot reach
+    /// a free. The reference goes to the head the page's folio had at the lookup; if a split made the page a folio of
+    /// its own before the reference was taken, it is given back and the lookup starts again, as the kernel re-checks
+    /// <c>page_folio</c> after <c>folio_try_get</c>. Giving it back may drop the last reference of the old head (a page
+    /// of its own by then, which nothing else holds any more): it is then <paramref name="orphan"/>, for the caller to
+    /// free, and the get fails; otherwise <paramref name="orphan"/> is −1.
     /// </summary>
-    public bool TryGetPage(long pfn)
+    public bool TryGetPage(long pfn, out long orphan)
     {
-        ref var count = ref Page(Head(pfn)).RefCount;
+        orphan = -1;
         while (true)
         {
+            var head = Head(pfn);
+            ref var count = ref Page(head).RefCount;
             var seen = Atomic.Read(ref count);
             if (seen <= 0)
             {
                 return false;
             }
 
-            if (Atomic.CompareExchange(ref count, seen + 1, seen) == seen)
+            if (Atomic.CompareExchange(ref count, seen + 1, seen) != seen)
+            {
+                continue;
+            }
+
+            if (_folioOrder == 0 || Head(pfn) == head)
             {
                 return true;
+            }
+
+            ProtocolEvents.Mark("folio_try_get", "pfn 0x{0:x} left folio 0x{2:x} before the reference: give it back, look again", pfn, value: head);
+            if (Atomic.Decrement(ref count) == 0)
+            {
+                orphan = head;
+                return false;
             }
         }
     }
