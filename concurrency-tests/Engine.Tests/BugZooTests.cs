@@ -104,6 +104,10 @@ public sealed class BugZooTests
         // the slot; the page is written and swapped out into the same slot; the other's pte_same passes on the same
         // swap entry and it maps its stale copy.
         ["swap-skip-cache-aba"] = ["entry not claimed", "entry not claimed", "add_to_swap: pfn", "try_to_unmap_one: pte at", "do_swap_page: map pfn"],
+        // Fork shares a large folio; the partial munmaps cannot split it (two mms map it) and leave the parent pages 1
+        // and 2, the child page 1; the parent's write asks folio_likely_mapped_shared, which looks at page 0 only, and
+        // reuses the page the child maps.
+        ["estimated-sharers-reuse"] = ["do_anonymous_page: write fault", "large folio", "copy_present_pte: pfn", "split_folio: folio", "not split", "do_wp_page: write fault", "folio_likely_mapped_shared says"],
     };
 
     /// <summary>Steps of a race that must appear but whose order against the others varies with the schedule.</summary>

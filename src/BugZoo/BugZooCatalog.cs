@@ -92,6 +92,11 @@ public static class BugZooCatalog
             "\"mm/swap: fix race when skipping swapcache\" (13ddaf26be32, 6.8): swapcache_prepare claims the entry for the whole swap-in",
             ZooBugKind.SwapSkipCacheStale, SwapSkipCacheAba.Events,
             (probe, proposal) => SwapSkipCacheAba.Scenario(claim: true, probe, proposal), proposal => SwapSkipCacheAba.Scenario(claim: false, probe: null, proposal)),
+        new(17, "estimated-sharers-reuse", "a write reuses a page of a large folio the child still maps: folio_likely_mapped_shared missed the child",
+            "Mapcount = MmId (buggy: PerPage with ReuseLargeFoliosByEstimate)",
+            "none shipped the bug: seed 003's road not taken; \"mm: MM owner tracking for large folios (!hugetlb) + CONFIG_NO_PAGE_MAPCOUNT\" (6.15) made the answer precise before any reuse relied on it",
+            ZooBugKind.SharedFolioReused, EstimatedSharersReuse.Events,
+            (probe, proposal) => EstimatedSharersReuse.Scenario(precise: true, probe, proposal), proposal => EstimatedSharersReuse.Scenario(precise: false, probe: null, proposal)),
     ];
 
     /// <summary>The entry called <paramref name="name"/>, or numbered so.</summary>

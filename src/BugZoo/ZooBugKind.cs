@@ -58,6 +58,9 @@ public static class ZooBugKind
     /// <summary>Entry 16: a swap-in that skipped the swap cache mapped a stale copy of the page: a store is lost.</summary>
     public const string SwapSkipCacheStale = nameof(SwapSkipCacheStale);
 
+    /// <summary>Entry 17: the parent's write reused a page of a large folio the child still maps, and the child reads the store.</summary>
+    public const string SharedFolioReused = nameof(SharedFolioReused);
+
     /// <summary>The child sees a store its parent made after fork.</summary>
     public const string ChildSeesParentStore = nameof(ChildSeesParentStore);
 

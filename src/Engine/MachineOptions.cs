@@ -291,6 +291,15 @@ public sealed record MachineOptions
     public MapcountScheme Mapcount { get; init; } = MapcountScheme.PerPage;
 
     /// <summary>
+    /// A road not taken (seed 003), not a kernel generation: with <see cref="MapcountScheme.PerPage"/> and
+    /// <see cref="CowReuse.AnonExclusive"/>, a write fault on a page of a large folio that is not AnonExclusive reuses
+    /// it when <c>folio_likely_mapped_shared</c> says the folio is not shared and every reference to it is a mapping
+    /// (6.15's reuse test with ≤ 6.14's estimate). The estimate misses a folio two mms map through pages other than
+    /// the first, and the write lands in a page another process maps (zoo entry 17). Default off.
+    /// </summary>
+    public bool ReuseLargeFoliosByEstimate { get; init; }
+
+    /// <summary>
     /// A test knob, not a kernel generation: under <see cref="MapcountScheme.MmId"/>, adding and removing mappings of a
     /// large folio takes the folio's mapcount lock bit. Off, two mms changing their mappings at once can leave the
     /// "maybe mapped shared" bit clear while both map the folio (FolioRaceTests). Default on.

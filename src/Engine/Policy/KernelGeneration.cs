@@ -19,8 +19,11 @@ internal sealed class KernelGeneration
     private readonly CowReuse _rule;
     private readonly bool _reliableLongTermReadOnlyPins;
 
-    private KernelGeneration(CowReuse rule, SwapReuse swapReuse, bool unshareOnReadOnlyPin, bool reliableLongTermReadOnlyPins)
+    private readonly bool _reuseLargeFoliosByEstimate;
+
+    private KernelGeneration(CowReuse rule, SwapReuse swapReuse, bool unshareOnReadOnlyPin, bool reliableLongTermReadOnlyPins, bool reuseLargeFoliosByEstimate)
     {
+        _reuseLargeFoliosByEstimate = reuseLargeFoliosByEstimate && rule == CowReuse.AnonExclusive;
         _rule = rule;
         SwapReuse = swapReuse;
         UnsharesReadOnlyPins = unshareOnReadOnlyPin && rule == CowReuse.AnonExclusive;
@@ -29,7 +32,7 @@ internal sealed class KernelGeneration
 
     /// <summary>The generation <paramref name="options"/> (already validated) describes.</summary>
     public static KernelGeneration From(MachineOptions options)
-        => new(options.CowReuse, options.EffectiveSwapReuse, options.UnshareOnReadOnlyPin, options.ReliableLongTermReadOnlyPins);
+        => new(options.CowReuse, options.EffectiveSwapReuse, options.UnshareOnReadOnlyPin, options.ReliableLongTermReadOnlyPins, options.ReuseLargeFoliosByEstimate);
 
     /// <summary>How a swap-in decides that its page may be written (<c>do_swap_page</c>'s generation).</summary>
     public SwapReuse SwapReuse { get; }
@@ -79,7 +82,7 @@ internal sealed class KernelGeneration
             return false;
         }
 
-        if (memmap.Scheme == MapcountScheme.MmId && memmap.IsLarge(pfn))
+        if ((memmap.Scheme == MapcountScheme.MmId || _reuseLargeFoliosByEstimate) && memmap.IsLarge(pfn))
         {
             return CanReuseLargeAnonFolio(memmap, pfn, mmId);
         }
@@ -142,7 +145,9 @@ internal sealed class KernelGeneration
     /// both are checked again under the folio's mapcount lock, which every change of its mappings takes. A folio mapped
     /// once is copied rather than reused, so that the large folio can be freed. The reused page becomes AnonExclusive;
     /// the folio stays where its rmap put it (other VMAs of the mm may map it). Large folios are never in the swap cache
-    /// (reclaim splits them first). Enter with the PTL held; returns the same.
+    /// (reclaim splits them first). With <see cref="MachineOptions.ReuseLargeFoliosByEstimate"/> under
+    /// <see cref="MapcountScheme.PerPage"/> the same test asks <c>folio_likely_mapped_shared</c> instead and has no lock
+    /// to check again under (seed 003's road not taken: zoo entry 17). Enter with the PTL held; returns the same.
     /// </summary>
     private static bool CanReuseLargeAnonFolio(Memmap memmap, long pfn, int mmId)
     {
@@ -160,17 +165,27 @@ internal sealed class KernelGeneration
             return false;
         }
 
-        memmap.LockLargeMapcount(head);
-        var exclusive = !memmap.SharedBit(head) && memmap.FolioMapCount(head) == memmap.PageCount(head);
-        memmap.UnlockLargeMapcount(head);
+        var exclusive = true;
+        if (memmap.Scheme == MapcountScheme.MmId)
+        {
+            memmap.LockLargeMapcount(head);
+            exclusive = !memmap.SharedBit(head) && memmap.FolioMapCount(head) == memmap.PageCount(head);
+            memmap.UnlockLargeMapcount(head);
+        }
+
         if (!exclusive)
         {
             ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: its large folio changed before the mapcount lock", pfn);
             return false;
         }
 
-        Debug.Assert(memmap.MmIdSlots(head).First.Id == mmId || memmap.MmIdSlots(head).Second.Id == mmId, "an exclusive folio is in a slot of the faulting mm");
-        ProtocolEvents.Mark("do_wp_page", "reuse pfn 0x{0:x}: its large folio is exclusive to this mm (_large_mapcount == _refcount under the mapcount lock)", pfn);
+        Debug.Assert(memmap.Scheme != MapcountScheme.MmId || memmap.MmIdSlots(head).First.Id == mmId || memmap.MmIdSlots(head).Second.Id == mmId, "an exclusive folio is in a slot of the faulting mm");
+        ProtocolEvents.Mark(
+            "do_wp_page",
+            memmap.Scheme == MapcountScheme.MmId
+                ? "reuse pfn 0x{0:x}: its large folio is exclusive to this mm (_large_mapcount == _refcount under the mapcount lock)"
+                : "reuse pfn 0x{0:x}: folio_likely_mapped_shared says its large folio is not shared, and _large_mapcount == _refcount",
+            pfn);
         memmap.SetFlags(pfn, PageFlags.AnonExclusive);
         return true;
     }
