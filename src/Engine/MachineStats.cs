@@ -188,7 +188,11 @@ public sealed class MachineStats
     /// <summary>Anonymous write faults on a machine with large folios that mapped one page instead: the aligned range was not empty or not in one VMA, or no aligned block was free.</summary>
     public long AnonFolioFallbacks { get; }
 
-    /// <summary>Write faults that reused a page of a large folio because the folio was exclusive to the mm (<c>MapcountScheme.MmId</c>); also counted in <see cref="CowReuses"/>.</summary>
+    /// <summary>
+    /// Write and unshare faults that reused a page of a large folio in place, whichever rule allowed it (an AnonExclusive
+    /// page, mapcount 1, a folio count of 1, or the folio exclusive to the mm under <c>MapcountScheme.MmId</c>); also
+    /// counted in <see cref="CowReuses"/>.
+    /// </summary>
     public long LargeFolioReuses { get; }
 
     /// <summary>Large folios split into order-0 pages (by a partial munmap, madvise or mprotect, or by reclaim).</summary>
