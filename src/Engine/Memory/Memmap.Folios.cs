@@ -219,6 +219,28 @@ internal sealed partial class Memmap
         return after < 0;
     }
 
+    /// <summary>
+    /// <c>page_trans_huge_map_swapcount</c>'s mapcount (≤ 5.8's <c>reuse_swap_page</c>): for a page of a large folio with
+    /// per-page mapcounts, the largest of its pages' mapcounts (a write reuses the page only if no page of the folio is
+    /// mapped twice); otherwise <see cref="MapCount"/>.
+    /// </summary>
+    public int LargestPageMapCount(long pfn)
+    {
+        if (_folioOrder == 0 || _scheme != MapcountScheme.PerPage || !IsLarge(pfn))
+        {
+            return MapCount(pfn);
+        }
+
+        var head = Head(pfn);
+        var largest = 0;
+        for (var page = head; page < head + FolioPages; page++)
+        {
+            largest = Math.Max(largest, Atomic.Read(ref Page(page).MapCount) + 1);
+        }
+
+        return largest;
+    }
+
     /// <summary><c>folio_mapcount</c>: every entry mapping a page of the folio of <paramref name="pfn"/>.</summary>
     public int FolioMapCount(long pfn)
         => _folioOrder != 0 && IsLarge(pfn) ? Atomic.Read(ref Folio(Head(pfn)).LargeMapCount) + 1 : Atomic.Read(ref Page(pfn).MapCount) + 1;

@@ -82,9 +82,20 @@ internal sealed class KernelGeneration
             return false;
         }
 
-        if ((memmap.Scheme == MapcountScheme.MmId || _reuseLargeFoliosByEstimate) && memmap.IsLarge(pfn))
+        if (memmap.IsLarge(pfn))
         {
-            return CanReuseLargeAnonFolio(memmap, pfn, mmId);
+            if (memmap.Scheme == MapcountScheme.MmId || _reuseLargeFoliosByEstimate)
+            {
+                return CanReuseLargeAnonFolio(memmap, pfn, mmId);
+            }
+
+            if (_rule == CowReuse.AnonExclusive)
+            {
+                // wp_can_reuse_anon_folio from 6.9 to 6.14: a large folio's page is reused only through PageAnonExclusive
+                // (6.8 still reused a folio nothing else referenced, page_count 1).
+                ProtocolEvents.Mark("do_wp_page", "copy pfn 0x{0:x}: a page of a large folio is reused only when AnonExclusive", pfn);
+                return false;
+            }
         }
 
         // wp_can_reuse_anon_folio (5.19+) and do_wp_page (5.9-5.18) bail out early on extra references; the
@@ -107,7 +118,7 @@ internal sealed class KernelGeneration
 
         // Re-check under the page lock: a racing GUP or a swap-cache addition raises the count. The mapcount rule is
         // reuse_swap_page's: mappings and swap entries of the page's slot, at most one in all.
-        var seen = _rule == CowReuse.MapCount ? memmap.MapCount(pfn) + swap.SwapCount(pfn) : memmap.PageCount(pfn);
+        var seen = _rule == CowReuse.MapCount ? memmap.LargestPageMapCount(pfn) + swap.SwapCount(pfn) : memmap.PageCount(pfn);
         var reuse = seen == 1;
         ProtocolEvents.Mark(
             "do_wp_page",
