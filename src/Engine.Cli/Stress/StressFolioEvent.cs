@@ -19,11 +19,11 @@ internal enum StressFolioEvent
     /// <summary>A fork over the region, a store by each side (COW of a page of a folio), the child's exit, and stores after it (reuse or copy).</summary>
     Fork,
 
-    /// <summary>A pin of a page of a folio held across a munmap that cuts through the folio (the split is refused while the pin holds it).</summary>
+    /// <summary>
+    /// A pin (or, one time in three, a FOLL_GET reference) of a page of a folio held across a munmap that cuts through
+    /// the folio: the split is refused while the handle holds it.
+    /// </summary>
     PinAcrossSplit,
-
-    /// <summary>A FOLL_GET reference to pages of folios, checked, then a fork while it is held.</summary>
-    Reference,
 
     /// <summary>A madvise(PAGEOUT) of part of the region (folios split and swapped out), then every page read back.</summary>
     PageOut,
