@@ -63,7 +63,8 @@ internal static class StressRunner
     private static int RunGeneral(StressOptions options, Stream? json)
     {
         var settings = options.ToMachineOptions();
-        using var machine = new Machine(settings);
+        var machine = new Machine(settings);
+        using var scope = new MachineScope(machine);
         var initialFree = machine.FreeFrames;
         var shared = machine.CreateProcess();
         var pages = options.RegionPages;
@@ -101,6 +102,7 @@ internal static class StressRunner
             () => workers.Any(w => w.Failure is not null) || kswapd?.Failure is not null);
         Volatile.Write(ref stop, 1);
         var hung = threads.Where(t => !t.Join(TimeSpan.FromSeconds(30))).Select(t => t.Name).ToList();
+        scope.Abandoned = hung.Count > 0;
         var seconds = clock.Elapsed.TotalSeconds;
         var failures = workers.Select(w => w.Failure).OfType<string>().ToList();
         if (kswapd?.Failure is { } reclaimFailure)
@@ -263,6 +265,7 @@ internal static class StressRunner
                 Failures = failures,
             };
             JsonSerializer.Serialize(json, results, new JsonSerializerOptions { WriteIndented = true });
+            json.Flush();
         }
 
         return failures.Count == 0 ? ExitCode.Passed : onlyVacuous || outOfSwap ? ExitCode.Usage : ExitCode.Failed;
