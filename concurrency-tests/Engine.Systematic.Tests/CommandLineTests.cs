@@ -279,6 +279,34 @@ public sealed class CommandLineTests : IDisposable
     }
 
     /// <summary>
+    /// Large folios under each mapcount scheme: the region starts as folios and each CPU's folio regions are cut through
+    /// (munmap, madvise, mprotect), forked over, pinned across a munmap and paged out; the report and the JSON give
+    /// the folio figures, and folios were both mapped and split (the runner's own guard says so too, but a pass must
+    /// not rest on it alone).
+    /// </summary>
+    [Theory]
+    [InlineData("per-page")]
+    [InlineData("mm-id")]
+    public void StressWithLargeFoliosMapsAndSplitsThemAndPasses(string scheme)
+    {
+        var json = Path.Combine(_traces, $"folios-{scheme}.json");
+        var (code, output) = Engine("stress", "--duration", "1", "--cpus", "2", "--frames", "2048", "--anon-folio-order", "2", "--mapcount", scheme, "--json", json);
+
+        Assert.True(code == Passed, output);
+        Assert.Contains($"2048 frames, 2,048 swap slots, folios of order 2 (16 KiB, {scheme} mapcounts)", output);
+        Assert.Contains("| FolioRegion |", output);
+        Assert.Matches(@"folios: [1-9][\d,]* large-folio faults \([\d,]+/s\), [\d,]+ fallbacks to one page, [\d,]+ large-folio reuses, [1-9][\d,]* splits, [\d,]+ refused; folio regions: [1-9]", output);
+        Assert.Contains("verdict: PASS", output);
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        var folios = document.RootElement.GetProperty("Folios");
+        Assert.Equal(2, folios.GetProperty("AnonFolioOrder").GetInt32());
+        Assert.Equal(scheme, folios.GetProperty("Mapcount").GetString());
+        Assert.True(folios.GetProperty("AnonFolioFaults").GetInt64() > 0, folios.ToString());
+        Assert.True(folios.GetProperty("FolioSplits").GetInt64() > 0, folios.ToString());
+        Assert.True(folios.GetProperty("Regions").GetProperty("PartialMunmap").GetInt64() > 0, folios.ToString());
+    }
+
+    /// <summary>
     /// Memory and swap both full is the settings' fault, not the machine's: the run says so and exits with 2. The command
     /// refuses fewer slots than a working set needs, so this calls the runner itself, with 64 slots for 1,024 pages.
     /// </summary>
@@ -443,6 +471,18 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("--working-set", "stress", "--working-set")]
     [InlineData("--working-set applies to the general mix", "stress", "--working-set", "2", "--mix", "tlb")]
     [InlineData("--mix reclaim needs swap", "stress", "--mix", "reclaim", "--swap-slots", "0")]
+    [InlineData("--anon-folio-order", "stress", "--anon-folio-order", "10")]
+    [InlineData("--anon-folio-order", "stress", "--anon-folio-order", "-1")]
+    [InlineData("--anon-folio-order", "stress", "--anon-folio-order", "two")]
+    [InlineData("--anon-folio-order", "stress", "--anon-folio-order", "1.5")]
+    [InlineData("--anon-folio-order", "stress", "--anon-folio-order")]
+    [InlineData("--anon-folio-order: Folios of order 9 (512 frames) need at least 2048 frames", "stress", "--cpus", "1", "--frames", "1024", "--anon-folio-order", "9")]
+    [InlineData("needs at least 6,780 frames (128 + 128 per CPU, and three folios of 512 frames per CPU)", "stress", "--frames", "4096", "--anon-folio-order", "9")]
+    [InlineData("--anon-folio-order applies to the general mix", "stress", "--anon-folio-order", "2", "--mix", "tlb")]
+    [InlineData("--anon-folio-order applies to the general mix", "stress", "--anon-folio-order", "2", "--disable", "DelayRmap")]
+    [InlineData("--mapcount must be per-page or mm-id (got 'nosuch')", "stress", "--anon-folio-order", "2", "--mapcount", "nosuch")]
+    [InlineData("--mapcount", "stress", "--anon-folio-order", "2", "--mapcount")]
+    [InlineData("--mapcount mm-id counts the mappings of large folios", "stress", "--mapcount", "mm-id")]
     [InlineData("--nosuch", "stress", "--nosuch")]
     // test: the assembly, every number, the strategies and bounds of both schedulers, the trace folder
     [InlineData("test assembly", "test", "{missing}")]

@@ -18,6 +18,9 @@ internal static class StressCommand
         layout.CustomParser = ParseLayout;
         var swapSlots = Inputs.OptionalInteger("--swap-slots", $"Swap slots (4 KiB each), 0 (no swap) to {MachineOptions.MaxSwapSlots:N0}. Default: as many as frames (the machine's default); with --working-set, twice the working set plus 128 + 128 per CPU. A working set needs at least itself plus 128 + 128 per CPU, less the frames.", 0, MachineOptions.MaxSwapSlots);
         var workingSet = Inputs.Factor("--working-set", $"Checked data as a factor of memory (e.g. 1.5 or 2, at most {StressOptions.MaxWorkingSet:0}): the shared region grows to that many pages less the file's 64, so the machine must swap. General mix only.", StressOptions.MaxWorkingSet);
+        var folioOrder = Inputs.Integer("--anon-folio-order", $"Large anonymous folios of 2^N pages, 0 (off) to {MachineOptions.MaxAnonFolioOrder} (2 MiB); 2 is 16 KiB, 4 is 64 KiB. General mix only; each CPU then also maps, cuts through, forks, pins and pages out folios of its own, and needs three folios more of --frames.", 0, 0, MachineOptions.MaxAnonFolioOrder);
+        var mapcount = new Option<MapcountScheme>("--mapcount") { Description = "How large folios count their mappings: per-page (Linux up to 6.14) or mm-id (6.15's MM owner tracking). Needs --anon-folio-order.", DefaultValueFactory = _ => MapcountScheme.PerPage };
+        mapcount.CustomParser = ParseMapcount;
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file (checked before the run starts)." };
         var disable = new Option<string[]>("--disable")
         {
@@ -44,6 +47,8 @@ internal static class StressCommand
         command.Options.Add(layout);
         command.Options.Add(swapSlots);
         command.Options.Add(workingSet);
+        command.Options.Add(folioOrder);
+        command.Options.Add(mapcount);
         command.Options.Add(json);
         command.Options.Add(disable);
         command.Options.Add(mix);
@@ -59,7 +64,8 @@ internal static class StressCommand
             };
             var options = new StressOptions(TimeSpan.FromSeconds(result.GetValue(duration)), result.GetValue(cpus), result.GetValue(seed),
                 result.GetValue(frames), result.GetValue(layout), result.GetValue(json), (result.GetValue(disable) ?? []).Distinct(StringComparer.Ordinal).ToArray(),
-                SwapSlots: result.GetValue(swapSlots), WorkingSet: result.GetValue(workingSet), RuleD: ruleD);
+                SwapSlots: result.GetValue(swapSlots), WorkingSet: result.GetValue(workingSet), RuleD: ruleD,
+                AnonFolioOrder: result.GetValue(folioOrder), Mapcount: result.GetValue(mapcount));
             var unknown = options.Disabled.Where(k => !StressOptions.Knobs.Contains(k)).ToList();
             if (unknown.Count > 0)
             {
@@ -134,15 +140,29 @@ internal static class StressCommand
                 nameof(MachineOptions.Frames) => "--frames",
                 nameof(MachineOptions.PteLayout) => "--pte-layout",
                 nameof(MachineOptions.SwapSlots) => "--swap-slots",
+                nameof(MachineOptions.AnonFolioOrder) => "--anon-folio-order",
+                nameof(MachineOptions.Mapcount) => "--mapcount",
                 _ => "the machine",
             };
             throw UsageException.From(e, option + ": ");
         }
 
-        var minimum = StressOptions.MinimumFrames(options.Cpus);
+        var minimum = options.MinimumFramesForRun;
         if (options.Frames < minimum)
         {
-            throw new UsageException($"--frames: a stress run with {options.Cpus} CPU(s) needs at least {minimum:N0} frames (128 + 128 per CPU) (got {options.Frames:N0}).");
+            var folios = options.AnonFolioOrder == 0 ? "" : $" and folios of order {options.AnonFolioOrder}";
+            var perCpu = options.AnonFolioOrder == 0 ? "" : $", and three folios of {options.FolioPages:N0} frames per CPU";
+            throw new UsageException($"--frames: a stress run with {options.Cpus} CPU(s){folios} needs at least {minimum:N0} frames (128 + 128 per CPU{perCpu}) (got {options.Frames:N0}).");
+        }
+
+        if (options.Mapcount != MapcountScheme.PerPage && options.AnonFolioOrder == 0)
+        {
+            throw new UsageException($"--mapcount {StressRunner.MapcountName(options.Mapcount)} counts the mappings of large folios, and there are none: give --anon-folio-order 1 to {MachineOptions.MaxAnonFolioOrder} as well.");
+        }
+
+        if (options.AnonFolioOrder > 0 && options.Mix != StressMix.General)
+        {
+            throw new UsageException($"--anon-folio-order applies to the general mix: the targeted mix {StressMixes.Name(options.Mix)} works on a few pages shared by every CPU, too few for a folio (--mix general runs the general mix with a knob off).");
         }
 
         if (options.Mix == StressMix.Reclaim && options.EffectiveSwapSlots == 0)
@@ -180,6 +200,21 @@ internal static class StressCommand
             throw new UsageException(string.Create(CultureInfo.InvariantCulture,
                 $"{what} need {needed / (double)(1L << 30):0.0} GiB of memory; this process may use {available / (double)(1L << 30):0.0} GiB."));
         }
+    }
+
+    private static MapcountScheme ParseMapcount(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        foreach (var scheme in Enum.GetValues<MapcountScheme>())
+        {
+            if (string.Equals(StressRunner.MapcountName(scheme), text, StringComparison.OrdinalIgnoreCase) || string.Equals(scheme.ToString(), text, StringComparison.OrdinalIgnoreCase))
+            {
+                return scheme;
+            }
+        }
+
+        result.AddError($"--mapcount must be per-page or mm-id (got '{text}').");
+        return MapcountScheme.PerPage;
     }
 
     private static PteLayout ParseLayout(ArgumentResult result)

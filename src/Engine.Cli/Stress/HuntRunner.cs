@@ -27,7 +27,8 @@ internal static class HuntRunner
 
     public static int Run(StressOptions options, Stream? json)
     {
-        using var machine = new Machine(options.ToMachineOptions());
+        var machine = new Machine(options.ToMachineOptions());
+        using var scope = new MachineScope(machine);
         var initialFree = machine.FreeFrames;
         var process = machine.CreateProcess();
         var pages = Pages(options.Mix);
@@ -69,6 +70,7 @@ internal static class HuntRunner
         var failedAt = StressRunner.Watch(options, clock, machine, () => workers.Sum(w => w.Total), () => workers.Any(w => w.Failure is not null) || kswapd?.Failure is not null);
         Volatile.Write(ref stop, 1);
         var hung = threads.Where(t => !t.Join(TimeSpan.FromSeconds(30))).Select(t => t.Name).ToList();
+        scope.Abandoned = hung.Count > 0;
         var seconds = clock.Elapsed.TotalSeconds;
 
         // What the machine recorded as it ran comes first: a use-after-free is the bug itself, where a worker's wrong
@@ -162,6 +164,7 @@ internal static class HuntRunner
                 Failures = failures,
             };
             JsonSerializer.Serialize(json, results, new JsonSerializerOptions { WriteIndented = true });
+            json.Flush();
         }
 
         return failures.Count == 0 ? ExitCode.Passed : vacuous ? ExitCode.Usage : ExitCode.Failed;

@@ -27,4 +27,11 @@ internal enum StressOperation
 
     /// <summary>ptrace's POKEDATA into the worker's own word.</summary>
     Poke,
+
+    /// <summary>
+    /// With large folios only: map a region of one to three folios of the worker's own, fault it in, and cut through
+    /// its folios (a partial munmap, madvise or mprotect), fork over them, pin a page of one, or page part of it out
+    /// (<see cref="StressFolioEvent"/>).
+    /// </summary>
+    FolioRegion,
 }

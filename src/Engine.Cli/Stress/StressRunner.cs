@@ -55,13 +55,16 @@ internal static class StressRunner
         var workingSet = options.WorkingSetPages is { } pages
             ? string.Create(CultureInfo.InvariantCulture, $", working set {pages:N0} pages ({options.WorkingSet:0.###}x memory: {options.RegionPages:N0} anonymous + {StressWorker.FilePages} file)")
             : "";
-        return $"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {swap}{workingSet}, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s, {knobs}; {mix}, {perturbation}";
+        var folios = options.AnonFolioOrder == 0 ? ""
+            : string.Create(CultureInfo.InvariantCulture, $", folios of order {options.AnonFolioOrder} ({4 << options.AnonFolioOrder} KiB, {MapcountName(options.Mapcount)} mapcounts)");
+        return $"engine stress: {options.Cpus} CPUs on {Environment.ProcessorCount} cores, {options.Frames} frames, {swap}{workingSet}{folios}, {options.Layout}, seed {options.Seed}, {options.Duration.TotalSeconds:0.#} s, {knobs}; {mix}, {perturbation}";
     }
 
     private static int RunGeneral(StressOptions options, Stream? json)
     {
         var settings = options.ToMachineOptions();
-        using var machine = new Machine(settings);
+        var machine = new Machine(settings);
+        using var scope = new MachineScope(machine);
         var initialFree = machine.FreeFrames;
         var shared = machine.CreateProcess();
         var pages = options.RegionPages;
@@ -71,10 +74,13 @@ internal static class StressRunner
         var stop = 0;
         Func<bool> stopping = () => Volatile.Read(ref stop) != 0;
         var workers = Enumerable.Range(0, options.Cpus)
-            .Select(id => new StressWorker(machine, shared, region, pages, file, fileRegion, id, options.Seed * 1_000 + id, stopping))
+            .Select(id => new StressWorker(machine, shared, region, pages, file, fileRegion, id, options.Seed * 1_000 + id, stopping, options.FolioPages, options.EffectiveSwapSlots > 0))
             .ToArray();
         var perturb = options.Perturb;
-        var populate = options.WorkingSet is not null;
+        // With a working set, so that the whole region is anonymous memory to swap; with large folios, so that its
+        // aligned folio-sized ranges start as folios (a read first would map the zero page there, and the range falls
+        // back to order-0 pages).
+        var populate = options.WorkingSet is not null || options.AnonFolioOrder > 0;
         var threads = workers.Select((w, i) => new Thread(() => w.Run(perturb, populate)) { IsBackground = true, Name = $"stress-cpu{i}" }).ToList();
 
         // kswapd runs whenever there is swap to reclaim to: with a working set larger than memory it reclaims all along,
@@ -96,6 +102,7 @@ internal static class StressRunner
             () => workers.Any(w => w.Failure is not null) || kswapd?.Failure is not null);
         Volatile.Write(ref stop, 1);
         var hung = threads.Where(t => !t.Join(TimeSpan.FromSeconds(30))).Select(t => t.Name).ToList();
+        scope.Abandoned = hung.Count > 0;
         var seconds = clock.Elapsed.TotalSeconds;
         var failures = workers.Select(w => w.Failure).OfType<string>().ToList();
         if (kswapd?.Failure is { } reclaimFailure)
@@ -146,7 +153,16 @@ internal static class StressRunner
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"vacuous: the working set exceeds memory, but the run swapped {stats.SwapOuts:N0} page(s) out and {stats.SwapIns:N0} in (run longer)"));
         }
 
-        var totals = Enum.GetValues<StressOperation>().ToDictionary(o => o, o => workers.Sum(w => w.Count(o)));
+        // And for large folios: a run that mapped none, or split none, checked nothing that folios change.
+        var unfolded = hung.Count == 0 && workers.All(w => w.Failure is null) && kswapd?.Failure is null
+            && options.AnonFolioOrder > 0 && (stats.AnonFolioFaults == 0 || stats.FolioSplits == 0);
+        if (unfolded)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"vacuous: folios are on, but the run mapped {stats.AnonFolioFaults:N0} large folio(s) and split {stats.FolioSplits:N0} (run longer)"));
+        }
+
+        var totals = Enum.GetValues<StressOperation>().Where(o => options.AnonFolioOrder > 0 || o != StressOperation.FolioRegion).ToDictionary(o => o, o => workers.Sum(w => w.Count(o)));
+        var folioEvents = Enum.GetValues<StressFolioEvent>().ToDictionary(e => e, e => workers.Sum(w => w.Count(e)));
         var allOps = totals.Values.Sum();
         Console.WriteLine();
         Console.WriteLine("| operation | count | per second |");
@@ -166,6 +182,11 @@ internal static class StressRunner
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"files: {stats.FileReadFaults:N0} read faults, {stats.FileSharedWriteFaults:N0} shared write faults, {stats.FilePrivateWriteFaults:N0} private copies; {stats.PageCacheFills:N0} cache fills, {stats.PagesWrittenBack:N0} pages written back, {stats.PagesEvicted:N0} evicted"));
         Console.WriteLine(SwapLine(stats, seconds, kswapd));
+        if (options.AnonFolioOrder > 0)
+        {
+            Console.WriteLine(FolioLine(stats, seconds, folioEvents));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"GUP: {pins[StressPinEvent.ShortPin]:N0} short pins and {pins[StressPinEvent.FilePin]:N0} of file pages, {pins[StressPinEvent.LongTermWritePin]:N0} long-term write pins and {pins[StressPinEvent.LongTermReadOnlyPin]:N0} read-only held across operations, {pins[StressPinEvent.ScratchPin]:N0} pinned scratch pages zapped or mprotected, {pins[StressPinEvent.Reference]:N0} references; {pins[StressPinEvent.HandleRead]:N0} words read through them as expected, {pins[StressPinEvent.ProcessStoreSeenByPin]:N0} process stores seen through a pin, {pins[StressPinEvent.DeviceStoreSeenByProcess]:N0} device stores seen by the process; fork copied {stats.ForkPinnedCopies:N0} pinned pages"));
         // Out of swap: every failure was a worker's allocation that found memory full and the swap slots (all but a
@@ -174,10 +195,10 @@ internal static class StressRunner
         var slots = options.EffectiveSwapSlots;
         var starved = workers.Where(w => w.SwapSlotsInUseWhenOutOfFrames is { } used && used + Math.Max(16, slots / 100) >= slots).ToList();
         var outOfSwap = starved.Count > 0 && failures.Count == starved.Count;
-        var onlyVacuous = (vacuous || unswapped) && failures.Count == (vacuous ? 1 : 0) + (unswapped ? 1 : 0);
+        var onlyVacuous = (vacuous || unswapped || unfolded) && failures.Count == (vacuous ? 1 : 0) + (unswapped ? 1 : 0) + (unfolded ? 1 : 0);
         Console.WriteLine(failures.Count == 0 ? "verdict: PASS (every read as expected, through the process and through pins and references, backing store as last stored, invariants hold, no leak)"
             : outOfSwap ? string.Create(CultureInfo.InvariantCulture, $"verdict: OUT OF SWAP after {failedAt?.TotalSeconds ?? seconds:0.0} s (every check held; {starved.Count} worker(s) found memory full and {slots:N0} of {slots:N0} swap slots in use, or nearly: the working set and what fork's children kept of it outgrew memory plus swap)")
-            : onlyVacuous ? $"verdict: NOTHING PROVED (every check held, but the run never {(vacuous ? "exercised the pin oracle" : "")}{(vacuous && unswapped ? ", nor " : "")}{(unswapped ? "swapped pages both out and in" : "")})"
+            : onlyVacuous ? $"verdict: NOTHING PROVED (every check held, but the run never {string.Join(", nor ", NeverDid(vacuous, unswapped, unfolded))})"
             : failedAt is { } at ? string.Create(CultureInfo.InvariantCulture, $"verdict: FAIL after {at.TotalSeconds:0.0} s ({failures.Count} problem(s))")
             : $"verdict: FAIL ({failures.Count} problem(s))");
         foreach (var failure in failures.Take(20))
@@ -195,7 +216,8 @@ internal static class StressRunner
         {
             var tooShort = vacuous
                 ? "to exercise the pin oracle (no long-term pin, or no store crossed between a pin and the process)"
-                : "to swap pages of the working set both out and in";
+                : unswapped ? "to swap pages of the working set both out and in"
+                : "to map a large folio and split one";
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"stress: {options.Duration.TotalSeconds:0.###} s was too short {tooShort}: give a longer --duration."));
         }
@@ -236,12 +258,14 @@ internal static class StressRunner
                 Gup = pins.ToDictionary(p => p.Key.ToString(), p => p.Value),
                 stats.ForkPinnedCopies,
                 Swap = SwapFigures(stats, seconds, kswapd),
+                Folios = options.AnonFolioOrder == 0 ? null : FolioFigures(options, stats, folioEvents),
                 Passed = failures.Count == 0,
                 Vacuous = onlyVacuous,
                 OutOfSwap = outOfSwap,
                 Failures = failures,
             };
             JsonSerializer.Serialize(json, results, new JsonSerializerOptions { WriteIndented = true });
+            json.Flush();
         }
 
         return failures.Count == 0 ? ExitCode.Passed : onlyVacuous || outOfSwap ? ExitCode.Usage : ExitCode.Failed;
@@ -303,6 +327,48 @@ internal static class StressRunner
         return string.Create(CultureInfo.InvariantCulture,
             $"swap: {stats.SwapOuts:N0} swap-outs ({stats.SwapOuts / seconds:N0}/s), {stats.SwapIns:N0} swap-ins ({stats.SwapIns / seconds:N0}/s), {stats.SwapCacheHits:N0} swap-cache hits; reclaim: {stats.ReclaimScans:N0} pages scanned, {stats.ReclaimKeptPinned:N0} kept (maybe pinned), {stats.SwapCacheFreesAfterCow:N0} freed from the swap cache after COW; {daemon}");
     }
+
+    /// <summary>What a run that proved nothing never did, for its verdict.</summary>
+    private static IEnumerable<string> NeverDid(bool vacuous, bool unswapped, bool unfolded)
+    {
+        if (vacuous)
+        {
+            yield return "exercised the pin oracle";
+        }
+
+        if (unswapped)
+        {
+            yield return "swapped pages both out and in";
+        }
+
+        if (unfolded)
+        {
+            yield return "mapped a large folio and split one";
+        }
+    }
+
+    /// <summary>The command-line name of a mapcount scheme (<c>--mapcount</c>).</summary>
+    public static string MapcountName(MapcountScheme scheme) => scheme == MapcountScheme.MmId ? "mm-id" : "per-page";
+
+    /// <summary>
+    /// The report's folio line: the machine's folio counters, and what the workers' folio regions did
+    /// (<see cref="StressFolioEvent"/>).
+    /// </summary>
+    public static string FolioLine(MachineStats stats, double seconds, IReadOnlyDictionary<StressFolioEvent, long> events) => string.Create(CultureInfo.InvariantCulture,
+        $"folios: {stats.AnonFolioFaults:N0} large-folio faults ({stats.AnonFolioFaults / seconds:N0}/s), {stats.AnonFolioFallbacks:N0} fallbacks to one page, {stats.LargeFolioReuses:N0} large-folio reuses, {stats.FolioSplits:N0} splits, {stats.FolioSplitsRefused:N0} refused; folio regions: {events[StressFolioEvent.PartialMunmap]:N0} munmaps, {events[StressFolioEvent.PartialDontNeed]:N0} madvise(DONTNEED)s and {events[StressFolioEvent.PartialMprotect]:N0} mprotects through a folio, {events[StressFolioEvent.Fork]:N0} forks, {events[StressFolioEvent.PinAcrossSplit]:N0} pins and references held across a munmap through their folio, {events[StressFolioEvent.PageOut]:N0} madvise(PAGEOUT)s");
+
+    /// <summary>The folio figures of the JSON results (null with folios off).</summary>
+    public static object FolioFigures(StressOptions options, MachineStats stats, IReadOnlyDictionary<StressFolioEvent, long> events) => new
+    {
+        options.AnonFolioOrder,
+        Mapcount = MapcountName(options.Mapcount),
+        stats.AnonFolioFaults,
+        stats.AnonFolioFallbacks,
+        stats.LargeFolioReuses,
+        stats.FolioSplits,
+        stats.FolioSplitsRefused,
+        Regions = events.ToDictionary(p => p.Key.ToString(), p => p.Value),
+    };
 
     /// <summary>The swap figures of the JSON results.</summary>
     public static object SwapFigures(MachineStats stats, double seconds, Kswapd? kswapd) => new

@@ -34,9 +34,24 @@ namespace Engine.Cli.Stress;
 /// (<c>--working-set</c>) the worker first stores its word in every page (<see cref="PopulateAll"/>), so the whole
 /// region is anonymous memory to be swapped, not the shared zero page.
 /// </para>
+/// <para>
+/// Large folios (<paramref name="folioPages"/> above 1). The runner populates the region too, so that its aligned
+/// folio-sized ranges start as large folios, which every operation above then meets: stores and reads, forks and their
+/// copies on write (reuse of a folio's page under <c>MmId</c>), short and long-term pins and references, and reclaim,
+/// which splits a folio before it swaps its pages out. Nothing in the mix cuts through the region, though, so the
+/// <see cref="StressOperation.FolioRegion"/> operation maps folios of the worker's own, one to three at a time, and
+/// cuts through them (<see cref="DoFolioRegion"/>).
+/// </para>
 /// </summary>
-internal sealed class StressWorker(Machine machine, Process shared, ulong region, int pages, BackingFile file, ulong fileRegion, int id, int seed, Func<bool> stopping)
+internal sealed class StressWorker(Machine machine, Process shared, ulong region, int pages, BackingFile file, ulong fileRegion, int id, int seed, Func<bool> stopping,
+    int folioPages = 1, bool swap = false)
 {
+    /// <summary>
+    /// With large folios, the operations in 1,000 that are <see cref="StressOperation.FolioRegion"/>, taken from the
+    /// reads: about as many as FreshRegion's 15 (each maps, faults and unmaps one to three folios).
+    /// </summary>
+    private const int FolioRegionShare = 20;
+
     /// <summary>Pages of the shared anonymous region without a working set: each worker has a word in each.</summary>
     public const int DefaultPages = 64;
 
@@ -52,6 +67,13 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     private readonly ulong[] _fileExpected = new ulong[FilePages];
     private readonly long[] _counts = new long[Enum.GetValues<StressOperation>().Length];
     private readonly long[] _pinEvents = new long[Enum.GetValues<StressPinEvent>().Length];
+    private readonly long[] _folioEvents = new long[Enum.GetValues<StressFolioEvent>().Length];
+
+    // The folio region of the operation in progress: the worker's last store to each page (0 for a page it zapped) and
+    // which pages are still mapped (a partial munmap leaves a hole that another worker's mmap may take, so the final
+    // munmap covers only what is left).
+    private readonly ulong[] _folioExpected = new ulong[3 * folioPages];
+    private readonly bool[] _folioMapped = new bool[3 * folioPages];
 
     // Pages in which this worker has stored at least once. Such a page is a real anonymous page for the rest of the
     // run (nothing zaps the region; swapped out, its entry names the slot that holds it), never the shared zero page;
@@ -63,6 +85,8 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
     public long Count(StressOperation operation) => Interlocked.Read(ref _counts[(int)operation]);
 
     public long Count(StressPinEvent pinEvent) => Interlocked.Read(ref _pinEvents[(int)pinEvent]);
+
+    public long Count(StressFolioEvent folioEvent) => Interlocked.Read(ref _folioEvents[(int)folioEvent]);
 
     public string? Failure { get; private set; }
 
@@ -103,7 +127,7 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                 // While a long-term pin is held, one pick in four falls in its pages, so that the process's reads,
                 // stores and pokes meet the pin often. The file operations use the page modulo the file's size.
                 var page = _held is { } held && random.Next(4) == 0 ? held.First + random.Next(held.Pages) : random.Next(pages);
-                var operation = roll switch
+                var operation = folioPages > 1 && roll < FolioRegionShare ? StressOperation.FolioRegion : roll switch
                 {
                     < 360 => StressOperation.Read,
                     < 720 => StressOperation.Write,
@@ -316,8 +340,300 @@ internal sealed class StressWorker(Machine machine, Process shared, ulong region
                 Stored(page, poked, "PokeData");
                 Check(cpu.Read(shared, Address(page)), poked, "read after PokeData");
                 break;
+            case StressOperation.FolioRegion:
+                DoFolioRegion(cpu, random);
+                break;
         }
     }
+
+    /// <summary>
+    /// A region of the worker's own in the shared process: one or two whole folios and 0 to folio − 1 pages more (the
+    /// mmap is folio-aligned, so the whole folios' ranges can be large folios and the extra pages, whose range leaves
+    /// the region, fall back to order 0). The first touch is a store to every page, except that one time in four one
+    /// page is read first, which maps the zero page there and makes its range fall back too. Then one of: a munmap,
+    /// madvise(DONTNEED) or mprotect that cuts through a folio (a split; refused, and the folio left partially mapped,
+    /// while another worker's fork child maps it too); a fork with stores on both sides and after the child's exit;
+    /// a pin or reference of a page of a folio held across a munmap that cuts through that folio (the split is
+    /// refused); or, with swap, madvise(PAGEOUT) of part of it. Every page still mapped is read back after each step,
+    /// and the region is unmapped at the end.
+    /// </summary>
+    private void DoFolioRegion(Cpu cpu, Random random)
+    {
+        var folio = folioPages;
+        var count = (folio * (1 + random.Next(2))) + random.Next(folio);
+        var at = shared.Mmap((ulong)count * Page, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        Array.Fill(_folioMapped, true, 0, count);
+        Array.Fill(_folioExpected, 0UL, 0, count);
+        if (random.Next(4) == 0)
+        {
+            var first = random.Next(count);
+            Check(cpu.Read(shared, FolioAddress(at, first)), 0, $"fresh folio-region page {first}");
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            FolioStore(cpu, at, i);
+        }
+
+        CheckFolioRegion(cpu, at, count, "after the first stores");
+        switch (random.Next(swap ? 6 : 5))
+        {
+            case 0:
+                // A munmap of the head or the tail of the region, the cut inside a folio.
+                var cut = FolioCut(random, count);
+                if (random.Next(2) == 0)
+                {
+                    FolioMunmap(at, 0, cut);
+                }
+                else
+                {
+                    FolioMunmap(at, cut, count);
+                }
+
+                NoteFolio(StressFolioEvent.PartialMunmap);
+                CheckFolioRegion(cpu, at, count, "after a munmap through a folio");
+                FolioStoreMapped(cpu, at, count);
+                CheckFolioRegion(cpu, at, count, "after stores to what a munmap through a folio left");
+                break;
+            case 1:
+                var (from, to) = FolioRange(random, count);
+                shared.MadviseDontNeed(FolioAddress(at, from) - ((ulong)id * 8), (ulong)(to - from) * Page);
+                Array.Fill(_folioExpected, 0UL, from, to - from);
+                NoteFolio(StressFolioEvent.PartialDontNeed);
+                CheckFolioRegion(cpu, at, count, "after madvise(DONTNEED) through a folio");
+                FolioStoreMapped(cpu, at, count);
+                CheckFolioRegion(cpu, at, count, "after stores to pages madvise(DONTNEED) zapped");
+                break;
+            case 2:
+                DoFolioMprotect(cpu, at, count, random);
+                break;
+            case 3:
+                DoFolioFork(cpu, at, count, random);
+                break;
+            case 4:
+                DoFolioPin(cpu, at, count, random);
+                break;
+            default:
+                var (out0, out1) = FolioRange(random, count);
+                shared.MadvisePageOut(FolioAddress(at, out0) - ((ulong)id * 8), (ulong)(out1 - out0) * Page);
+                NoteFolio(StressFolioEvent.PageOut);
+                CheckFolioRegion(cpu, at, count, "after madvise(PAGEOUT) of part of it");
+                FolioStore(cpu, at, out0 + random.Next(out1 - out0));
+                CheckFolioRegion(cpu, at, count, "after a store to a page madvise(PAGEOUT) paged out");
+                break;
+        }
+
+        FolioMunmap(at, 0, count);
+    }
+
+    /// <summary>
+    /// mprotect(PROT_READ) of a range that cuts through a folio: every page still reads as stored, a store inside
+    /// faults, a store just outside (in the same folio when the range does not start at a folio boundary) does not;
+    /// then PROT_READ|PROT_WRITE again and a store inside.
+    /// </summary>
+    private void DoFolioMprotect(Cpu cpu, ulong at, int count, Random random)
+    {
+        var (from, to) = FolioRange(random, count);
+        var start = FolioAddress(at, from) - ((ulong)id * 8);
+        shared.Mprotect(start, (ulong)(to - from) * Page, Prot.Read);
+        NoteFolio(StressFolioEvent.PartialMprotect);
+        CheckFolioRegion(cpu, at, count, "after mprotect(PROT_READ) through a folio");
+        try
+        {
+            cpu.Write(shared, FolioAddress(at, from), NextValue());
+            throw new InvalidOperationException($"a store to folio-region page {from} succeeded after mprotect(PROT_READ) of pages [{from}, {to})");
+        }
+        catch (SegmentationFault fault) when (fault.Reason == SegmentationFaultReason.Protection)
+        {
+        }
+
+        if (from > 0)
+        {
+            FolioStore(cpu, at, from - 1);
+        }
+
+        if (to < count)
+        {
+            FolioStore(cpu, at, to);
+        }
+
+        shared.Mprotect(start, (ulong)(to - from) * Page, Prot.ReadWrite);
+        FolioStore(cpu, at, from);
+        CheckFolioRegion(cpu, at, count, "after mprotect back to PROT_READ|PROT_WRITE and stores");
+    }
+
+    /// <summary>
+    /// A fork over the region: the child reads every page; the parent's store to a page of a folio copies it (the child
+    /// keeps the old value), the child's store to another copies it for the child; after the child has exited, a store
+    /// to a third page of the folio (reused under <c>MmId</c> when the folio is the parent's alone, copied under
+    /// <c>PerPage</c>), and a munmap through the folio, which can split it now.
+    /// </summary>
+    private void DoFolioFork(Cpu cpu, ulong at, int count, Random random)
+    {
+        var parentPage = random.Next(count);
+        var childPage = random.Next(count);
+        using (var child = shared.Fork())
+        {
+            for (var i = 0; i < count; i++)
+            {
+                Check(cpu.Read(child, FolioAddress(at, i)), _folioExpected[i], $"child view of folio-region page {i} after fork");
+            }
+
+            var before = _folioExpected[parentPage];
+            FolioStore(cpu, at, parentPage);
+            Check(cpu.Read(child, FolioAddress(at, parentPage)), before, $"child view of folio-region page {parentPage} after the parent's store");
+            var marker = NextValue();
+            cpu.Write(child, FolioAddress(at, childPage), marker);
+            Check(cpu.Read(child, FolioAddress(at, childPage)), marker, $"child view of folio-region page {childPage} after its own store");
+            CheckFolioRegion(cpu, at, count, "after the child's store");
+        }
+
+        NoteFolio(StressFolioEvent.Fork);
+        var folioStart = parentPage / folioPages * folioPages;
+        FolioStore(cpu, at, Math.Min(count - 1, folioStart + random.Next(folioPages)));
+        CheckFolioRegion(cpu, at, count, "after the child exited and a store");
+        FolioMunmap(at, FolioCut(random, count), count);
+        NoteFolio(StressFolioEvent.PartialMunmap);
+        CheckFolioRegion(cpu, at, count, "after the child exited and a munmap through a folio");
+    }
+
+    /// <summary>
+    /// A page of a whole folio held, by a pin for write (long-term or not, one time in four through GUP-fast only) or
+    /// by a FOLL_GET reference, while a munmap takes the rest of the folio on one side of it: the folio cannot be split
+    /// while held, and stays large and partially mapped. With a pin, one time in three a fork first (which copies the
+    /// pinned page for the child); a device store through the pin reaches the process, and a process store the pin,
+    /// before and after the munmap. The handle is dropped at the end, and the munmap at the end of the operation frees
+    /// the folio.
+    /// </summary>
+    private void DoFolioPin(Cpu cpu, ulong at, int count, Random random)
+    {
+        var folio = folioPages;
+        var first = random.Next(count / folio) * folio;
+        var held = first + random.Next(folio);
+        var reference = random.Next(3) == 0;
+        var flags = reference ? (random.Next(2) == 0 ? GupFlags.NoFast : GupFlags.None)
+            : GupFlags.Write | (random.Next(2) == 0 ? GupFlags.LongTerm : GupFlags.None) | (random.Next(4) == 0 ? GupFlags.FastOnly : GupFlags.None);
+        var address = FolioAddress(at, held) - ((ulong)id * 8);
+        using var references = reference ? cpu.GetUserPages(shared, address, 1, flags) : null;
+        using var pin = reference ? null : cpu.PinUserPages(shared, address, 1, flags);
+        var handleCount = pin?.Count ?? references!.Count;
+        if (handleCount == 0)
+        {
+            // GUP-fast only may pin nothing (an entry it cannot use without faulting).
+            return;
+        }
+
+        NoteFolio(StressFolioEvent.PinAcrossSplit);
+        ulong Through() => pin?.Read(0, id) ?? references!.Read(0, id);
+        CheckThrough(Through(), _folioExpected[held], $"{(reference ? "reference" : "pin")} ({flags}) of folio-region page {held}");
+        if (pin is not null)
+        {
+            if (random.Next(3) == 0)
+            {
+                using var child = shared.Fork();
+                var before = _folioExpected[held];
+                Check(cpu.Read(child, FolioAddress(at, held)), before, $"child view of pinned folio-region page {held} after fork");
+                FolioStore(cpu, at, held);
+                CheckThrough(Through(), _folioExpected[held], $"pin ({flags}) of folio-region page {held} after fork and a parent store");
+                Check(cpu.Read(child, FolioAddress(at, held)), before, $"child view of pinned folio-region page {held} after the parent's store");
+            }
+
+            var device = NextValue();
+            pin.Write(0, id, device);
+            _folioExpected[held] = device;
+            Check(cpu.Read(shared, FolioAddress(at, held)), device, $"process read of pinned folio-region page {held} after a device store");
+        }
+
+        // The rest of the folio on one side of the held page: a boundary inside the folio, whose split the handle refuses.
+        if (held > first)
+        {
+            FolioMunmap(at, first, held);
+        }
+        else
+        {
+            FolioMunmap(at, held + 1, first + folio);
+        }
+
+        NoteFolio(StressFolioEvent.PartialMunmap);
+        CheckFolioRegion(cpu, at, count, $"after a munmap through the folio of held page {held}");
+        CheckThrough(Through(), _folioExpected[held], $"{(reference ? "reference" : "pin")} ({flags}) of folio-region page {held} after a munmap through its folio");
+        if (pin is not null)
+        {
+            FolioStore(cpu, at, held);
+            CheckThrough(Through(), _folioExpected[held], $"pin ({flags}) of folio-region page {held} after a munmap through its folio and a process store");
+            var device = NextValue();
+            pin.Write(0, id, device);
+            _folioExpected[held] = device;
+            Check(cpu.Read(shared, FolioAddress(at, held)), device, $"process read of pinned folio-region page {held} after a munmap through its folio and a device store");
+        }
+    }
+
+    /// <summary>A page boundary inside one of the region's whole folios (never a folio boundary): where a cut splits a folio.</summary>
+    private int FolioCut(Random random, int count) => (random.Next(count / folioPages) * folioPages) + 1 + random.Next(folioPages - 1);
+
+    /// <summary>Pages [from, to) of the region, starting inside a whole folio and one page to a folio long: a range that cuts through at least one folio.</summary>
+    private (int From, int To) FolioRange(Random random, int count)
+    {
+        var from = FolioCut(random, count);
+        return (from, Math.Min(count, from + 1 + random.Next(folioPages)));
+    }
+
+    private ulong FolioAddress(ulong at, int page) => at + ((ulong)page * Page) + ((ulong)id * 8);
+
+    private void FolioStore(Cpu cpu, ulong at, int page)
+    {
+        var value = NextValue();
+        cpu.Write(shared, FolioAddress(at, page), value);
+        _folioExpected[page] = value;
+    }
+
+    /// <summary>One store to every page of the region still mapped.</summary>
+    private void FolioStoreMapped(Cpu cpu, ulong at, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (_folioMapped[i])
+            {
+                FolioStore(cpu, at, i);
+            }
+        }
+    }
+
+    /// <summary>Every page of the region still mapped reads as the worker last stored (0 after a zap).</summary>
+    private void CheckFolioRegion(Cpu cpu, ulong at, int count, string when)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (_folioMapped[i])
+            {
+                Check(cpu.Read(shared, FolioAddress(at, i)), _folioExpected[i], $"folio-region page {i} of {count} {when}");
+            }
+        }
+    }
+
+    /// <summary>Unmaps the pages of [from, to) still mapped, one munmap per run of them (a hole may be another worker's mapping by now).</summary>
+    private void FolioMunmap(ulong at, int from, int to)
+    {
+        for (var i = from; i < to;)
+        {
+            if (!_folioMapped[i])
+            {
+                i++;
+                continue;
+            }
+
+            var end = i;
+            while (end < to && _folioMapped[end])
+            {
+                _folioMapped[end++] = false;
+            }
+
+            shared.Munmap(at + ((ulong)i * Page), (ulong)(end - i) * Page);
+            i = end;
+        }
+    }
+
+    private void NoteFolio(StressFolioEvent folioEvent) => Interlocked.Increment(ref _folioEvents[(int)folioEvent]);
 
     /// <summary>
     /// Madvise(DONTNEED) of a scratch page of its own (each word of the shared region shares its page with the other
