@@ -313,6 +313,14 @@ internal sealed class Reclaimer(
             return false;
         }
 
+        // Held by nothing of ours meanwhile, it may have been unmapped, freed and reused, even in a new large folio.
+        if (memmap.IsLarge(pfn) || !memmap.TestFlags(pfn, PageFlags.Anon))
+        {
+            memmap.UnlockPage(pfn);
+            release.PutPage(cpu, pfn);
+            return false;
+        }
+
         return true;
     }
 
