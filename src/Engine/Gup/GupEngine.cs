@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Engine.Cpus;
 using Engine.Faults;
 using Engine.Invariants;
@@ -106,6 +107,36 @@ internal sealed class GupEngine(
     }
 
     /// <summary>The references one pin holds on <paramref name="pfn"/>: none on the zero page.</summary>
+    /// <summary>
+    /// GUP-fast's grab (<c>try_grab_folio_fast</c>): on an order-0 machine <see cref="Memmap.TryGrabPage"/>, inlined
+    /// into the per-page loop as before large folios; with large folios the speculative grab, out of line
+    /// (<see cref="TryGrabFolioFast"/>). Keeping the folio path out of GUP-fast's loop keeps an order-0 pin as fast
+    /// as it was (docs/performance.md, "Large folios").
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryGrabFast(int cpu, long pfn, int refs)
+        => memmap.FolioOrder == 0 ? memmap.TryGrabPage(pfn, refs, knobs.RefcountOverflowGuard) : TryGrabFolioFast(cpu, pfn, refs);
+
+    /// <summary>
+    /// <see cref="Memmap.TryGrabPageSpeculative"/>; when giving back the references of a grab that found the page
+    /// gone from its folio dropped the last one, frees that frame. False when nothing was grabbed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryGrabFolioFast(int cpu, long pfn, int refs)
+    {
+        if (memmap.TryGrabPageSpeculative(pfn, refs, knobs.RefcountOverflowGuard, out var stale))
+        {
+            return true;
+        }
+
+        if (stale >= 0)
+        {
+            release.FreeReleasedPage(cpu, stale);
+        }
+
+        return false;
+    }
+
     private int PinRefs(long pfn) => pfn == zeroPfn ? 0 : Memmap.GupPinCountingBias;
 
     /// <summary>Drops what <see cref="Take"/> took (<c>unpin_user_pages</c> / <c>put_page</c>).</summary>
@@ -158,13 +189,8 @@ internal sealed class GupEngine(
             // The read and the grab are two events: what happens between them is the race the re-check closes.
             var pfn = pte.Pfn;
             ProtocolEvents.Mark("gup_fast", "read pte at 0x{1:x} -> pfn 0x{0:x}", pfn, at);
-            if (!memmap.TryGrabPageSpeculative(pfn, refs, knobs.RefcountOverflowGuard, out var stale))
+            if (!TryGrabFast(cpu.Id, pfn, refs))
             {
-                if (stale >= 0)
-                {
-                    release.FreeReleasedPage(cpu.Id, stale);
-                }
-
                 ProtocolEvents.Mark("gup_fast", "try_grab_folio pfn 0x{0:x} refused (free or at its limit), stop", pfn, at);
                 break;
             }

@@ -440,6 +440,7 @@ internal sealed partial class Memmap
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private bool TryGrabFolio(long head, int refs, bool overflowGuard)
     {
         // try_grab_folio for a large folio: a pin is one reference and one _pincount (no bias).
@@ -466,6 +467,7 @@ internal sealed partial class Memmap
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private int GetFolioRefsUnchecked(long head, int refs)
     {
         var pin = refs == GupPinCountingBias;
@@ -478,6 +480,7 @@ internal sealed partial class Memmap
         return now;
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private bool PutFolioRefsTestZero(long head, int refs)
     {
         // gup_put_folio: the pin count first, then the reference.

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Engine.Stats;
 
 namespace Engine.Memory;
@@ -46,6 +47,7 @@ internal sealed class PageRelease(Memmap memmap, FrameAllocator allocator, StatC
     /// <c>free_frozen_pages</c> of a large folio): the folio is forgotten, then its block goes back to the allocator.
     /// Every frame counts as freed.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public void FreeReleasedFolio(int cpu, long head)
     {
         memmap.ClearFolio(head);
