@@ -21,7 +21,7 @@ namespace Engine.Benchmarks;
 /// <item><see cref="CowWriteChildExited"/>: a store to each page after fork, the child gone: order 0 reuses each page
 /// (mapped once); <see cref="MapcountScheme.MmId"/> reuses each page of the folio (exclusive to this mm:
 /// <c>_large_mapcount == _refcount</c>); <see cref="MapcountScheme.PerPage"/> cannot tell that the folio is this mm's
-/// alone and copies 15 pages of each 16, reusing the last (by then the folio's only reference).</item>
+/// alone and copies every page (6.9–6.14: a large folio's page is reused only when AnonExclusive).</item>
 /// <item><see cref="CowWriteChildAlive"/>: the same with the child alive: every configuration copies every page.</item>
 /// </list>
 /// <para>
@@ -247,7 +247,7 @@ public class FolioBenchmarks
         _children[i] = _parents[i].Fork();
     }
 
-    /// <summary>A store to every page of the next 2 MiB after fork, the child gone: reuse (order 0, MmId) or copy (PerPage, but the last page of each folio).</summary>
+    /// <summary>A store to every page of the next 2 MiB after fork, the child gone: reuse (order 0, MmId) or copy (PerPage).</summary>
     [Benchmark(OperationsPerInvoke = UnitsPerChunk)]
     public void CowWriteChildExited() => WriteChunk();
 
@@ -345,7 +345,7 @@ public class FolioBenchmarks
             Workload.WriteFault => (Large ? folios : pages, 0L, 0L, 0L),
             Workload.CowChildExited when !Large => (0L, 0L, pages, 0L),
             Workload.CowChildExited when Mapcount == MapcountScheme.MmId => (0L, 0L, pages, pages),
-            Workload.CowChildExited => (0L, pages - folios, folios, folios),
+            Workload.CowChildExited => (0L, pages, 0L, 0L),
             Workload.CowChildAlive => (0L, pages, 0L, 0L),
             _ => (0L, 0L, 0L, 0L),
         };
