@@ -191,7 +191,7 @@ public sealed class LargeFolioTests
 
     /// <summary>
     /// After the child is gone the folio is the parent's alone, but its pages are no longer AnonExclusive. Up to 6.14
-    /// (<see cref="MapcountScheme.PerPage"/>) the write copies anyway (the folio's count is above 1); 6.15's MM-id
+    /// (<see cref="MapcountScheme.PerPage"/>, 6.9–6.14) the write copies anyway: only AnonExclusive pages are reused; 6.15's MM-id
     /// scheme sees the folio exclusive to the mm and reuses the page in place.
     /// </summary>
     [Theory]

@@ -76,13 +76,8 @@ internal sealed class PageCache
                 return -1;
             }
 
-            if (!_memmap.TryGetPage(pfn, out var orphan))
+            if (!_release.TryGetPage(-1, pfn))
             {
-                if (orphan >= 0)
-                {
-                    _release.FreeReleasedPage(-1, orphan);
-                }
-
                 // Being evicted (frozen) or already freed: the slot is about to change.
                 SchedulingPoint.Yield();
                 continue;

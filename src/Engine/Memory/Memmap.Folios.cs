@@ -59,9 +59,6 @@ internal sealed partial class Memmap
     /// </summary>
     public bool LargeMapcountLockOn { get; init; } = true;
 
-    /// <summary>Pages in the folio of <paramref name="pfn"/>.</summary>
-    public int FolioPagesOf(long pfn) => IsLarge(pfn) ? FolioPages : 1;
-
     /// <summary>
     /// Makes the block at <paramref name="head"/> (fresh from <c>FrameAllocator.AllocateFolio</c>: the head's count 1,
     /// the tails' 0, nobody able to reach any of it) a large folio: head and tail bits, no mappings, no pins, free

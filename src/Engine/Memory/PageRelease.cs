@@ -11,6 +11,26 @@ namespace Engine.Memory;
 /// </summary>
 internal sealed class PageRelease(Memmap memmap, FrameAllocator allocator, StatCounters counters)
 {
+    /// <summary>
+    /// <c>folio_try_get</c> on a page found without holding a reference (<see cref="Memmap.TryGetPage"/>), freeing the
+    /// page that giving back a misdirected reference left with no holder. False with nothing held. Enter with no
+    /// spinlock held.
+    /// </summary>
+    public bool TryGetPage(int cpu, long pfn)
+    {
+        if (memmap.TryGetPage(pfn, out var orphan))
+        {
+            return true;
+        }
+
+        if (orphan >= 0)
+        {
+            FreeReleasedPage(cpu, orphan);
+        }
+
+        return false;
+    }
+
     /// <summary><c>put_page</c>: drops a reference and frees the frame when it was the last. Enter with no spinlock held.</summary>
     public void PutPage(int cpu, long pfn)
     {

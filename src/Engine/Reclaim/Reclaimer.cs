@@ -225,26 +225,10 @@ internal sealed class Reclaimer(
 
         if ((flags & PageFlags.Anon) != 0)
         {
-            return swap.Device.Slots > 0 && TryGetPage(pfn, cpu) && IsolateAnon(pfn, cpu, ignoreReferences: false);
+            return swap.Device.Slots > 0 && release.TryGetPage(cpu, pfn) && IsolateAnon(pfn, cpu, ignoreReferences: false);
         }
 
-        return Volatile.Read(ref memmap.Page(pfn).Mapping) > 0 && TryGetPage(pfn, cpu) && IsolateFile(pfn, cpu);
-    }
-
-    /// <summary><c>folio_try_get</c> on a frame the hand found, freeing what giving back a misdirected reference orphaned.</summary>
-    private bool TryGetPage(long pfn, int cpu)
-    {
-        if (memmap.TryGetPage(pfn, out var orphan))
-        {
-            return true;
-        }
-
-        if (orphan >= 0)
-        {
-            release.FreeReleasedPage(cpu, orphan);
-        }
-
-        return false;
+        return Volatile.Read(ref memmap.Page(pfn).Mapping) > 0 && release.TryGetPage(cpu, pfn) && IsolateFile(pfn, cpu);
     }
 
     /// <summary>
@@ -302,7 +286,7 @@ internal sealed class Reclaimer(
         // The split left our lock and reference on the old head: move them to our page, if it is still mapped.
         memmap.UnlockPage(head);
         release.PutPage(cpu, head);
-        if (!TryGetPage(pfn, cpu))
+        if (!release.TryGetPage(cpu, pfn))
         {
             return false;
         }

@@ -86,13 +86,8 @@ internal sealed class SwapCache
                 return -1;
             }
 
-            if (!_memmap.TryGetPage(pfn, out var orphan))
+            if (!release.TryGetPage(cpu, pfn))
             {
-                if (orphan >= 0)
-                {
-                    release.FreeReleasedPage(cpu, orphan);
-                }
-
                 // Frozen by reclaim's __remove_mapping (or being freed): wait until the slot holds something else or
                 // the freeze is undone, rather than spin, so that an unfair schedule cannot starve the freezer.
                 Wait.Until((memmap: _memmap, chunk, index: slot & ChunkMask, pfn), static s => Atomic.Read(ref s.chunk[s.index]) != s.pfn || s.memmap.PageCount(s.pfn) != 0);
