@@ -284,9 +284,11 @@ public sealed record MachineOptions
     public int AnonFolioOrder { get; init; }
 
     /// <summary>
-    /// How large folios count their mappings (<see cref="Engine.MapcountScheme"/>): <see cref="MapcountScheme.PerPage"/>
+    /// How pages and folios count their mappings (<see cref="Engine.MapcountScheme"/>): <see cref="MapcountScheme.PerPage"/>
     /// (Linux ≤ 6.14, the default) or <see cref="MapcountScheme.MmId"/> (Linux 6.15's MM owner tracking), which only
-    /// shipped with <see cref="CowReuse.AnonExclusive"/>. Changes nothing while <see cref="AnonFolioOrder"/> is 0.
+    /// shipped with <see cref="CowReuse.AnonExclusive"/> and change nothing while <see cref="AnonFolioOrder"/> is 0; or
+    /// seed 002's proposals <see cref="MapcountScheme.TriState"/> and <see cref="MapcountScheme.None"/>, which apply to
+    /// every page and run only with <see cref="CowReuse.AnonExclusive"/> (docs/mapcount.md).
     /// </summary>
     public MapcountScheme Mapcount { get; init; } = MapcountScheme.PerPage;
 
@@ -367,6 +369,13 @@ public sealed record MachineOptions
         {
             throw new ArgumentException(
                 $"Mapcount = MmId never shipped with CowReuse = {CowReuse}: MM owner tracking is Linux 6.15, whose rule is AnonExclusive (docs/folios.md).",
+                nameof(Mapcount));
+        }
+
+        if (Mapcount is MapcountScheme.TriState or MapcountScheme.None && CowReuse != CowReuse.AnonExclusive)
+        {
+            throw new ArgumentException(
+                $"Mapcount = {Mapcount} is a proposal for the AnonExclusive rule, which asks no mapcount; CowReuse = {CowReuse} decides by one (docs/mapcount.md).",
                 nameof(Mapcount));
         }
 

@@ -1,9 +1,12 @@
 namespace Engine;
 
 /// <summary>
-/// How a large anonymous folio counts its mappings and answers "is it mapped by more than one mm?" (docs/folios.md):
-/// the two schemes Linux has shipped. Order-0 pages count the same way under both (a per-page <c>_mapcount</c>); the
-/// schemes differ only for large folios (<see cref="MachineOptions.AnonFolioOrder"/> above 0).
+/// How pages and folios count their mappings, and so how "is it mapped?" and "is it mapped by more than one mm?" are
+/// answered (docs/mapcount.md): the two schemes Linux has shipped (<see cref="PerPage"/>, <see cref="MmId"/>), which
+/// count order-0 pages the same way (a per-page <c>_mapcount</c>) and differ for large folios; and the two proposals
+/// of seed 002 (<see cref="TriState"/>, <see cref="None"/>), which change order-0 pages, file pages included, as well.
+/// The proposals run only with <see cref="CowReuse.AnonExclusive"/> (and so the newest swap design), the rule that
+/// no longer asks a mapcount.
 /// </summary>
 public enum MapcountScheme
 {
@@ -26,4 +29,25 @@ public enum MapcountScheme
     /// (<c>__wp_can_reuse_large_anon_folio</c>: <c>_large_mapcount == _refcount</c>, rechecked under the lock bit).
     /// </summary>
     MmId,
+
+    /// <summary>
+    /// Seed 002, Matthew Wilcox (December 2021): per folio (order 0 included) only three states, kept in the head's
+    /// <c>_mapcount</c> word: not mapped (−1), mapped exactly once (0), maybe mapped more than once (1). A mapping
+    /// raises the state (not → once → maybe more) with one compare-and-swap, and costs nothing once the folio is at
+    /// "maybe more"; an unmapping lowers "once" to "not mapped" (the one mapping went) and leaves "maybe more" alone
+    /// (it cannot tell how many remain). "Maybe more" goes back to "not mapped" only when an rmap walk made under the
+    /// folio lock finds no mapping (reclaim's <c>try_to_unmap</c>, truncation's and eviction's unmap, writeback's
+    /// <c>folio_mkclean</c>), or when the last reference frees the folio. "Not mapped" and "once" are exact; "maybe
+    /// more" is a false positive in both directions of the count (it may be one mapping, or none).
+    /// </summary>
+    TriState,
+
+    /// <summary>
+    /// Seed 002, Linus Torvalds: no mapcount at all. Copy-on-write and pins decide by the refcount and
+    /// <c>PageAnonExclusive</c> alone; "is it mapped?" is answered by an rmap walk where the answer must be exact
+    /// (reclaim's "still mapped?", writeback's <c>folio_mkclean</c>, which always walks), and by a sticky "ever mapped"
+    /// bit where a false positive is acceptable (truncation and eviction skip the unmap of a page never mapped, as
+    /// Wilcox offered). "Is it shared?" is "not AnonExclusive". Mapping and unmapping touch no counter but the refcount.
+    /// </summary>
+    None,
 }
