@@ -80,6 +80,12 @@ internal sealed partial class Memmap
     /// <summary><c>page_mapcount</c>: the number of PTEs mapping the page.</summary>
     public int MapCount(long pfn) => _folioOrder != 0 && _scheme == MapcountScheme.MmId && IsLarge(pfn) ? FolioMapCount(pfn) : Atomic.Read(ref Page(pfn).MapCount) + 1;
 
+    /// <summary>
+    /// <c>folio_mapped</c> where a false positive is acceptable (the caller then walks the rmap and finds nothing to
+    /// do): false only when no entry maps the page. Truncation and eviction ask it before they unmap.
+    /// </summary>
+    public bool MaybeMapped(long pfn) => MapCount(pfn) != 0;
+
     /// <summary><c>get_page</c>: a new reference on a page the caller already holds a reference to.</summary>
     public void GetPage(long pfn)
     {
