@@ -33,6 +33,7 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
         Layer.Subsystem("Engine.Faults"),
         Layer.Subsystem("Engine.Writeback"),
         Layer.Subsystem("Engine.Reclaim"),
+        Layer.Subsystem("Engine.Truncate"),
         Layer.Subsystem("Engine.Gup"),
         Layer.Subsystem("Engine.AddressSpace"),
         Layer.Top("Engine"),

@@ -14,6 +14,7 @@ using Engine.Rmap;
 using Engine.Stats;
 using Engine.Swap;
 using Engine.Sync;
+using Engine.Truncate;
 using Engine.Writeback;
 using Engine.Zap;
 
@@ -78,13 +79,14 @@ public sealed class Machine : IDisposable
         var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, SwapCache, Options.FlushBeforeFree, Options.NestedTlbFlush));
         Zapper = new Zapper(Tables, Ptes, Memmap, Files, SwapCache, Pages, Shootdown, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap, Options.FlushTlbBatchedPending);
         TableFreeing = new PageTableFreeing(Tables, Shootdown, Options.GracePeriodBeforeTableFree);
-        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapCache, ZeroPfn, SwapInKnobs.From(Options));
+        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapCache, ZeroPfn, SwapInKnobs.From(Options), Options.FaultRechecksTruncation);
         Gup = new GupEngine(Memmap, Pages, Tables, Ptes, Faults, Files, Generation, Counters, GupKnobs.From(Options), ZeroPfn);
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Pages, SwapDevice, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Options.FlushTlbBatchedPending);
         FileWriteback = new FileWriteback(Memory, Memmap, Pages, Tables, Ptes, Shootdown, Rmap, Counters, Options.SyncWritebackWaits);
         Splitter = new FolioSplitter(Memmap, Tables, Ptes, Pages, Counters);
         Reclaimer = new Reclaimer(Memory, Memmap, Tables, Ptes, Shootdown, Rmap, Files, FileWriteback, SwapCache, Pages, Counters, Options.FreezeBeforeDirtyTest, Options.ReclaimSkipsMaybePinned, Options.WriteProtectBeforeSwap, Generation.TracksAnonExclusive, Splitter);
+        Truncation = new Truncation(Memmap, Pages, Zapper, Reclaimer, Counters);
         // Direct reclaim: the one call up the layers, through the allocator's interface. Without swap it still drops
         // page-cache pages.
         Allocator.DirectReclaim = Reclaimer;
@@ -150,6 +152,42 @@ public sealed class Machine : IDisposable
     /// re-dirties the page. Runs on the calling thread, which is not a CPU.
     /// </summary>
     public void Writeback(BackingFile file) => FileWriteback.Writeback(BackingFile.InodeOf(file, this));
+
+    /// <summary>
+    /// Like <c>ftruncate</c>: makes <paramref name="file"/> <paramref name="length"/> bytes long, and returns how many
+    /// cached pages it removed.
+    /// <para>
+    /// Shrinking: the new size is published first, so from then on an access through a mapping to a page at or beyond
+    /// the new end faults with <see cref="SegmentationFaultReason.BeyondEndOfFile"/> (the kernel's SIGBUS); then every
+    /// page wholly beyond the end is unmapped from every process (shared mappings, and private ones, whose copies of
+    /// those pages are discarded too, as Linux's <c>truncate_pagecache</c> does with <c>even_cows</c>), removed from
+    /// the page cache whether dirty or clean (what was written there and not yet written back is lost, as with
+    /// truncate(2)) and freed once nothing else holds it; the backing store beyond the end is dropped. A length that
+    /// is not page aligned keeps the last page, cached and mapped, and zeroes its bytes beyond the end, in the page
+    /// and in the backing store, as the kernel does: those bytes read as zeros if the file grows again.
+    /// </para>
+    /// <para>
+    /// Growing: allowed up to the file's size at creation (<see cref="BackingFile.MaxSize"/>: the page cache and the
+    /// backing store are sized once, the model's <c>s_maxbytes</c>); the new part reads as zeros, including the part of
+    /// the old last page beyond the old end. Mappings are untouched either way (a mapping may reach beyond the end;
+    /// its pages there fault until the file grows back).
+    /// </para>
+    /// Throws <see cref="ArgumentException"/> for a file of another machine and <see cref="ArgumentOutOfRangeException"/>
+    /// for a negative length or one beyond the maximum; nothing is changed then. Runs on the calling thread, which is
+    /// not a CPU, concurrently with accesses, faults, writeback and reclaim; truncations of one file run one at a time.
+    /// </summary>
+    public int Truncate(BackingFile file, long length)
+    {
+        var inode = BackingFile.InodeOf(file, this);
+        ObjectDisposedException.ThrowIf(Atomic.Read(ref _disposed) != 0, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (length > inode.Store.MaxSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"{file} can be at most {inode.Store.MaxSize} bytes long (its size at creation).");
+        }
+
+        return Truncation.Truncate(inode, length, -1);
+    }
 
     /// <summary>
     /// Drops the clean, unmapped page-cache pages of <paramref name="file"/> (every file when null) that nobody
@@ -225,6 +263,7 @@ public sealed class Machine : IDisposable
     internal ForkCopier Forker { get; }
     internal ProtectionChange Mprotect { get; }
     internal FileWriteback FileWriteback { get; }
+    internal Truncation Truncation { get; }
     internal MachineInvariants Invariants { get; }
 
     internal IReadOnlyList<Process> LiveProcesses() => _processes.Live();

@@ -108,6 +108,14 @@ public sealed record MachineOptions
     internal bool SyncWritebackWaits { get; init; } = true;
 
     /// <summary>
+    /// A file fault re-checks, under the page lock, that the page is still in the page cache and inside the file
+    /// (<c>filemap_fault</c>: "Did it get truncated?", then "We must recheck i_size under page lock"). A test knob:
+    /// off, a fault that found the page before truncation removed it maps it afterwards, a page no longer in the file.
+    /// Default on.
+    /// </summary>
+    internal bool FaultRechecksTruncation { get; init; } = true;
+
+    /// <summary>
     /// GUP-fast re-reads the PMD and PTE after taking its reference and drops the page if either changed, so it never
     /// keeps a page that was unmapped (and maybe freed and reused) after it read the entry (the re-check of the
     /// lockless get_user_pages, "mm: introduce get_user_pages_fast", Linux 2.6.27, kept in <c>gup_fast_pte_range</c>).

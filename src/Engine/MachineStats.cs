@@ -54,6 +54,8 @@ public sealed class MachineStats
         LargeFolioReuses = counters.Get(Stat.LargeFolioReuses);
         FolioSplits = counters.Get(Stat.FolioSplits);
         FolioSplitsRefused = counters.Get(Stat.FolioSplitsRefused);
+        PagesTruncated = counters.Get(Stat.PagesTruncated);
+        TruncateRmapWalks = counters.Get(Stat.TruncateRmapWalks);
     }
 
     /// <summary>Loads done by <c>Cpu.Read</c>.</summary>
@@ -206,6 +208,18 @@ public sealed class MachineStats
 
     /// <summary>Page-cache pages reclaim unmapped and dropped (written back first when dirty); they count in <see cref="PagesEvicted"/> too.</summary>
     public long ReclaimFileDrops { get; }
+
+    /// <summary>
+    /// Page-cache pages <c>Machine.Truncate</c> removed, beyond the file's new end (dirty or clean: their contents are
+    /// discarded, not written); not counted in <see cref="PagesEvicted"/>.
+    /// </summary>
+    public long PagesTruncated { get; }
+
+    /// <summary>
+    /// Pages truncation found maybe mapped (<c>folio_mapped</c>, after its first <c>unmap_mapping_range</c>) and so
+    /// unmapped through the file's rmap walk: a fault mapped them meanwhile, or the mapcount scheme cannot tell.
+    /// </summary>
+    public long TruncateRmapWalks { get; }
 
     /// <summary>Pages reclaim found in use on two looks in a row and made active (<c>pgactivate</c>).</summary>
     public long LruActivations { get; }

@@ -7,7 +7,7 @@ public sealed class SegmentationFault : Exception
 {
     /// <summary>Creates the exception.</summary>
     public SegmentationFault(ulong address, SegmentationFaultReason reason, bool write)
-        : base(string.Create(CultureInfo.InvariantCulture, $"Segmentation fault: {(write ? "write to" : "read of")} 0x{address:x}: {(reason == SegmentationFaultReason.Unmapped ? "no mapping" : "the mapping does not allow it")}."))
+        : base(string.Create(CultureInfo.InvariantCulture, $"{(reason == SegmentationFaultReason.BeyondEndOfFile ? "Bus error" : "Segmentation fault")}: {(write ? "write to" : "read of")} 0x{address:x}: {Describe(reason)}."))
     {
         Address = address;
         Reason = reason;
@@ -31,10 +31,17 @@ public sealed class SegmentationFault : Exception
     {
     }
 
+    private static string Describe(SegmentationFaultReason reason) => reason switch
+    {
+        SegmentationFaultReason.Unmapped => "no mapping",
+        SegmentationFaultReason.BeyondEndOfFile => "beyond the end of the mapped file (SIGBUS)",
+        _ => "the mapping does not allow it",
+    };
+
     /// <summary>The faulting address.</summary>
     public ulong Address { get; }
 
-    /// <summary>Unmapped or protection.</summary>
+    /// <summary>Why: unmapped, protection, not a user address, or beyond the end of a mapped file.</summary>
     public SegmentationFaultReason Reason { get; }
 
     /// <summary>True for a store.</summary>

@@ -1,4 +1,5 @@
 using Engine.Cpus;
+using Engine.Files;
 using Engine.Invariants;
 using Engine.Memory;
 using Engine.Mm;
@@ -30,7 +31,8 @@ internal sealed class FaultHandler(
     StatCounters counters,
     SwapCache swap,
     long zeroPfn,
-    SwapInKnobs swapIn)
+    SwapInKnobs swapIn,
+    bool truncationRecheck = true)
 {
     private readonly SwapReuseView _swapCounts = new(memmap, swap, release);
 
@@ -270,7 +272,9 @@ internal sealed class FaultHandler(
     /// table present, no PTL; returns the same. Dispatches as the kernel does: a read maps the page-cache page
     /// read-only, even in a writable shared mapping (write-notify: the first store must fault so the page is
     /// dirtied); a write to a private mapping copies the page (<c>do_cow_fault</c>); a write to a shared mapping
-    /// dirties the page under its lock (<c>do_shared_fault</c>).
+    /// dirties the page under its lock (<c>do_shared_fault</c>). A page at or beyond the end of the file is
+    /// <see cref="SegmentationFaultReason.BeyondEndOfFile"/> (SIGBUS), checked before the lookup, by the fill under
+    /// the index lock, and again under the page lock (<see cref="LockFilePage"/>).
     /// </summary>
     private void DoFault(CpuContext cpu, Vma vma, long table, int index, ulong address, bool write)
     {
@@ -280,7 +284,18 @@ internal sealed class FaultHandler(
         }
 
         var file = vma.File!;
-        var pfn = file.Cache.GetOrFill((int)vma.LinearPageIndex(address), cpu.Id);
+        var fileIndex = (int)vma.LinearPageIndex(address);
+        if (fileIndex >= file.SizePages)
+        {
+            throw BeyondEndOfFile(fileIndex, address, write);
+        }
+
+        var pfn = file.Cache.GetOrFill(fileIndex, cpu.Id);
+        if (pfn == PageCache.BeyondEndOfFile)
+        {
+            throw BeyondEndOfFile(fileIndex, address, write);
+        }
+
         if (pfn < 0)
         {
             throw new OutOfFramesException($"Out of frames for a page of {file} at 0x{address:x}.");
@@ -288,27 +303,78 @@ internal sealed class FaultHandler(
 
         if (!write)
         {
-            DoReadFault(cpu, table, index, address, pfn);
+            DoReadFault(cpu, file, fileIndex, table, index, address, pfn);
         }
         else if (!vma.IsShared)
         {
-            DoCowFault(cpu, vma, table, index, address, pfn);
+            DoCowFault(cpu, vma, fileIndex, table, index, address, pfn);
         }
         else
         {
-            DoSharedFault(cpu, file, table, index, address, pfn);
+            DoSharedFault(cpu, file, fileIndex, table, index, address, pfn);
         }
     }
 
     /// <summary>
-    /// <c>do_read_fault</c> + <c>finish_fault</c>. Enter with the mmap_lock held for read, no PTL, and a reference on
-    /// the page-cache page, which becomes the new entry's; returns with no PTL and that reference passed on or dropped.
+    /// <c>filemap_fault</c>'s <c>lock_folio</c> and the checks it makes under the lock: lock the page-cache page; if it
+    /// left the cache meanwhile (truncated: the kernel's <c>folio-&gt;mapping != mapping</c>), drop it and return false,
+    /// and the access retries; if the file now ends at or before it, unlock and drop it and throw
+    /// <see cref="SegmentationFaultReason.BeyondEndOfFile"/>. Truncation publishes the new size before it locks a page
+    /// to remove it, so once the size is published no fault can map a page beyond it, and a fault that mapped one
+    /// earlier did so under this lock, before truncation's "is it mapped?" test. Enter with a reference on
+    /// <paramref name="pfn"/> and no lock but the mmap_lock; returns true with the page locked, false with the
+    /// reference dropped.
     /// </summary>
-    private void DoReadFault(CpuContext cpu, long table, int index, ulong address, long pfn)
+    private bool LockFilePage(CpuContext cpu, Inode file, int fileIndex, long pfn, ulong address, bool write)
     {
+        memmap.LockPage(pfn);
+        if (!truncationRecheck)
+        {
+            return true;
+        }
+
+        if (file.Cache.Peek(fileIndex) != pfn)
+        {
+            ProtocolEvents.Mark("filemap_fault", "pfn 0x{0:x} (file page {2}) was truncated while we waited for its lock: retry", pfn, address, fileIndex);
+            memmap.UnlockPage(pfn);
+            release.PutPage(cpu.Id, pfn);
+            counters.Add(cpu.Id, Stat.FaultRetries);
+            return false;
+        }
+
+        if (fileIndex >= file.SizePages)
+        {
+            ProtocolEvents.Mark("filemap_fault", "pfn 0x{0:x} (file page {2}) is beyond the end of the file, found under its lock: SIGBUS", pfn, address, fileIndex);
+            memmap.UnlockPage(pfn);
+            release.PutPage(cpu.Id, pfn);
+            throw BeyondEndOfFile(fileIndex, address, write);
+        }
+
+        return true;
+    }
+
+    private static SegmentationFault BeyondEndOfFile(int fileIndex, ulong address, bool write)
+    {
+        ProtocolEvents.Mark("filemap_fault", "file page {2} at 0x{1:x} is beyond the end of the file: SIGBUS", address: address, value: fileIndex);
+        return new SegmentationFault(address, SegmentationFaultReason.BeyondEndOfFile, write);
+    }
+
+    /// <summary>
+    /// <c>do_read_fault</c> + <c>finish_fault</c>, the page locked across the mapping as <c>filemap_fault</c> returns
+    /// it. Enter with the mmap_lock held for read, no PTL, and a reference on the page-cache page, which becomes the
+    /// new entry's; returns with no PTL, the page unlocked, and that reference passed on or dropped.
+    /// </summary>
+    private void DoReadFault(CpuContext cpu, Inode file, int fileIndex, long table, int index, ulong address, long pfn)
+    {
+        if (!LockFilePage(cpu, file, fileIndex, pfn, address, write: false))
+        {
+            return;
+        }
+
         var ptl = tables.Ptl(table);
         if (!LockPteStillNone(cpu, ptl, table, index))
         {
+            memmap.UnlockPage(pfn);
             release.PutPage(cpu.Id, pfn);
             return;
         }
@@ -318,15 +384,17 @@ internal sealed class FaultHandler(
         ptes.SetPte(table, index, Pte.Make(pfn, write: false, dirty: false, young: true));
         ProtocolEvents.Mark("do_read_fault", "map page-cache pfn 0x{0:x} read-only at 0x{1:x}", pfn, address);
         ptl.Exit();
+        memmap.UnlockPage(pfn);
         counters.Add(cpu.Id, Stat.FileReadFaults);
     }
 
     /// <summary>
     /// <c>do_cow_fault</c>: a write to a page of a private file mapping that is not mapped yet. Enter with the
-    /// mmap_lock held for read, no PTL, and a reference on the page-cache page; returns with no PTL and that reference
-    /// dropped. The page is copied into a new AnonExclusive page, which is mapped writable; the file is untouched.
+    /// mmap_lock held for read, no PTL, and a reference on the page-cache page; returns with no PTL, the page unlocked
+    /// and that reference dropped. The page is locked (<see cref="LockFilePage"/>), copied into a new AnonExclusive
+    /// page, which is mapped writable, and unlocked; the file is untouched.
     /// </summary>
-    private void DoCowFault(CpuContext cpu, Vma vma, long table, int index, ulong address, long pfn)
+    private void DoCowFault(CpuContext cpu, Vma vma, int fileIndex, long table, int index, ulong address, long pfn)
     {
         if (Checks.Enabled)
         {
@@ -341,6 +409,23 @@ internal sealed class FaultHandler(
             throw new OutOfFramesException($"Out of frames for a private copy of {vma.File} at 0x{address:x}.");
         }
 
+        // The copy is made and mapped under the page lock (as __do_fault returns the page locked and do_cow_fault unlocks
+        // it after finish_fault): truncation, which takes that lock, finds the copy mapped when it gets it, and its
+        // second unmap_mapping_range removes it.
+        try
+        {
+            if (!LockFilePage(cpu, vma.File!, fileIndex, pfn, address, write: true))
+            {
+                release.PutPage(cpu.Id, fresh);
+                return;
+            }
+        }
+        catch (SegmentationFault)
+        {
+            release.PutPage(cpu.Id, fresh);
+            throw;
+        }
+
         // A shared mapping of the same file may be storing into the page meanwhile: the copy takes each word as it is.
         SchedulingPoint.Interleave();
         memory.Frame(pfn).CopyTo(memory.Frame(fresh));
@@ -349,6 +434,7 @@ internal sealed class FaultHandler(
         var ptl = tables.Ptl(table);
         if (!LockPteStillNone(cpu, ptl, table, index))
         {
+            memmap.UnlockPage(pfn);
             release.PutPage(cpu.Id, fresh);
             release.PutPage(cpu.Id, pfn);
             return;
@@ -358,6 +444,7 @@ internal sealed class FaultHandler(
         ptes.SetPte(table, index, Pte.Make(fresh, write: vma.CanWrite, dirty: true, young: true));
         ProtocolEvents.Mark("do_cow_fault", "copy page-cache pfn 0x{2:x} into new pfn 0x{0:x}, mapped at 0x{1:x}", fresh, address, pfn);
         ptl.Exit();
+        memmap.UnlockPage(pfn);
         release.PutPage(cpu.Id, pfn);
         counters.Add(cpu.Id, Stat.FilePrivateWriteFaults);
         counters.Add(cpu.Id, Stat.PagesAllocated);
@@ -370,9 +457,13 @@ internal sealed class FaultHandler(
     /// (<c>fault_dirty_shared_page</c>) and only then unlocked, so writeback, which cleans under the page lock, sees
     /// either no entry or a dirty page.
     /// </summary>
-    private void DoSharedFault(CpuContext cpu, Inode file, long table, int index, ulong address, long pfn)
+    private void DoSharedFault(CpuContext cpu, Inode file, int fileIndex, long table, int index, ulong address, long pfn)
     {
-        memmap.LockPage(pfn);
+        if (!LockFilePage(cpu, file, fileIndex, pfn, address, write: true))
+        {
+            return;
+        }
+
         file.Cache.MarkDirty(pfn);
         var ptl = tables.Ptl(table);
         if (!LockPteStillNone(cpu, ptl, table, index))

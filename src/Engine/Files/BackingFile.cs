@@ -19,8 +19,14 @@ public sealed class BackingFile
     /// <summary>The file's name.</summary>
     public string Name => Inode.Name;
 
-    /// <summary>The file's size in bytes.</summary>
+    /// <summary>The file's size in bytes (<see cref="Machine.Truncate"/> changes it).</summary>
     public long Size => Inode.Size;
+
+    /// <summary>
+    /// The largest size <see cref="Machine.Truncate"/> can give the file: its size at creation rounded up to whole
+    /// pages (the page cache and the backing store are sized once).
+    /// </summary>
+    public long MaxSize => Inode.Store.MaxSize;
 
     /// <summary>
     /// The 64-bit word the backing store holds at <paramref name="offset"/> (8-byte aligned, inside the file): what
@@ -42,7 +48,7 @@ public sealed class BackingFile
     /// <summary>The machine the file belongs to.</summary>
     internal Machine Machine { get; }
 
-    /// <summary>Pages the file spans.</summary>
+    /// <summary>Pages the file can span (its capacity, <see cref="MaxSize"/> in pages).</summary>
     internal int Pages => Inode.Pages;
 
     /// <summary>The inode of <paramref name="file"/>, which must belong to <paramref name="machine"/> (<see cref="ArgumentException"/> otherwise).</summary>

@@ -94,9 +94,16 @@ internal sealed class PageCache
     }
 
     /// <summary>
+    /// <see cref="GetOrFill"/>'s answer when the page is at or beyond the end of the file: no page is read in there.
+    /// </summary>
+    public const long BeyondEndOfFile = -2;
+
+    /// <summary>
     /// <c>filemap_fault</c>'s lookup: the page at <paramref name="index"/> with a reference for the caller, reading it
     /// from the backing store into a new frame on a miss (the frame's own reference becomes the cache's). Returns −1
-    /// when no frame is left. Enter with no spinlock held; returns with none.
+    /// when no frame is left, and <see cref="BeyondEndOfFile"/> when a miss finds, under the index lock, that the file
+    /// now ends at or before the page (truncation publishes the size under that lock: <see cref="PublishSize"/>).
+    /// Enter with no spinlock held; returns with none.
     /// </summary>
     public long GetOrFill(int index, int cpu)
     {
@@ -129,13 +136,24 @@ internal sealed class PageCache
             _memmap.GetPage(fresh);
             IndexLock.Enter();
             var raced = Atomic.Read(ref _slots[index]) >= 0;
-            if (!raced)
+            var beyond = !raced && index >= _store.SizePages;
+            if (!raced && !beyond)
             {
                 _store.Page(index).CopyTo(_memory.Frame(fresh));
                 Atomic.Write(ref _slots[index], fresh);
             }
 
             IndexLock.Exit();
+            if (beyond)
+            {
+                // Truncated under us: the page is not read in beyond the end (what invalidate_lock guarantees the
+                // kernel's filemap_fault, 5.15), so nothing truncation has passed can be cached again.
+                ProtocolEvents.Mark("filemap_fault", "file page {2} is beyond the end of the file now: not read in", fresh, value: index);
+                _memmap.PutPageTestZero(fresh);
+                _release.PutPage(cpu, fresh);
+                return BeyondEndOfFile;
+            }
+
             if (!raced)
             {
                 ProtocolEvents.Mark("filemap_add_folio", "file page {2} read into pfn 0x{0:x}, added to the page cache", fresh, value: index);
@@ -187,6 +205,110 @@ internal sealed class PageCache
         }
 
         IndexLock.Exit();
+    }
+
+    /// <summary>
+    /// <c>i_size_write</c> for truncation: the new size, published under the index lock. A miss in
+    /// <see cref="GetOrFill"/> checks the size under the same lock before it publishes a page, so once this returns
+    /// no page at or beyond the new end can enter the cache: the engine's stand-in for the kernel's
+    /// <c>invalidate_lock</c>, which truncation holds for write while filemap_fault reads pages in under its read side.
+    /// Enter with no spinlock held.
+    /// </summary>
+    public void PublishSize(long size)
+    {
+        IndexLock.Enter();
+        _store.SetSize(size);
+        IndexLock.Exit();
+        ProtocolEvents.Mark("i_size_write", "the file's size is now {2} bytes", value: size);
+    }
+
+    /// <summary>
+    /// <c>truncate_inode_folio</c>'s removal of a page truncation has unmapped: its dirty state dropped
+    /// (<c>folio_cancel_dirty</c>: truncation discards what was written), taken out of its slot with its dirty tag
+    /// (<c>filemap_remove_folio</c>), and the cache's reference dropped. The page is freed when the caller drops its
+    /// own reference, or later if someone else (a GUP pin) still holds it; its descriptor keeps the file and index
+    /// until then, so a holder can still name its file, and "truncated" is the slot no longer holding it, as the
+    /// kernel's is <c>folio-&gt;mapping</c> no longer being the file's. Enter with the page locked and referenced,
+    /// unmapped, not under writeback, and no spinlock held.
+    /// </summary>
+    public void DeleteTruncated(long pfn, int index, int cpu)
+    {
+        Debug.Assert(_memmap.MapCount(pfn) == 0, "truncating a mapped page");
+        _memmap.ClearFlags(pfn, PageFlags.Dirty);
+        IndexLock.Enter();
+        var cached = Atomic.Read(ref _slots[index]) == pfn;
+        if (cached)
+        {
+            Atomic.Write(ref _slots[index], -1L);
+            Atomic.Write(ref _dirtyTags[index], 0);
+        }
+
+        IndexLock.Exit();
+        if (!cached)
+        {
+            throw new InvalidOperationException($"Truncating file page {index}: pfn 0x{pfn:x}, locked, left the page cache under its lock.");
+        }
+
+        ProtocolEvents.Mark("filemap_remove_folio", "file page {2}, pfn 0x{0:x}: truncated, removed from the page cache (dirty or not)", pfn, value: index);
+        _release.PutPage(cpu, pfn);
+    }
+
+    /// <summary>
+    /// Zeroes the file from byte <paramref name="offset"/> (not page aligned) to the end of its page, in the cached
+    /// page if there is one and in the backing store (<c>truncate_inode_partial_folio</c>'s <c>folio_zero_range</c>,
+    /// and the filesystem's zeroing of its last block beyond the end): the part of the last page beyond the end of the
+    /// file reads as zeros, and a later extension finds zeros there. The cached page stays cached and mapped. A
+    /// cached page is zeroed under its lock, after any writeback of it in flight, and the store with it, so a clean
+    /// page stays identical to its store; an uncached page's store is zeroed under the index lock with the slot
+    /// empty, which a fill's copy excludes. Enter with no lock held.
+    /// </summary>
+    public void ZeroPartialPage(long offset, int cpu)
+    {
+        var index = (int)(offset >> PhysicalMemory.PageShift);
+        var from = (int)(offset & (PhysicalMemory.PageSize - 1));
+        if (from == 0 || index >= Pages)
+        {
+            return;
+        }
+
+        while (true)
+        {
+            var pfn = FindGetPage(index);
+            if (pfn < 0)
+            {
+                IndexLock.Enter();
+                var empty = Atomic.Read(ref _slots[index]) < 0;
+                if (empty)
+                {
+                    _store.ZeroTail(index, from);
+                }
+
+                IndexLock.Exit();
+                if (empty)
+                {
+                    ProtocolEvents.Mark("truncate_inode_partial_folio", "file page {2} not cached: its block zeroed from byte {3}", value: index, value2: from);
+                    return;
+                }
+
+                continue;
+            }
+
+            _memmap.LockPage(pfn);
+            if (Atomic.Read(ref _slots[index]) != pfn)
+            {
+                _memmap.UnlockPage(pfn);
+                _release.PutPage(cpu, pfn);
+                continue;
+            }
+
+            Wait.Until((_memmap, pfn), static s => !s._memmap.TestFlags(s.pfn, PageFlags.Writeback));
+            PageTail.Zero(_memory.Frame(pfn), from);
+            _store.ZeroTail(index, from);
+            ProtocolEvents.Mark("truncate_inode_partial_folio", "file page {2}, pfn 0x{0:x}: zeroed from byte {3}, in the page and its block", pfn, value: index, value2: from);
+            _memmap.UnlockPage(pfn);
+            _release.PutPage(cpu, pfn);
+            return;
+        }
     }
 
     /// <summary>

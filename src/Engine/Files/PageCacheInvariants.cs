@@ -6,7 +6,8 @@ using Engine.Sync;
 namespace Engine.Files;
 
 /// <summary>
-/// The page cache's invariants, checked at quiescence for <c>Machine.CheckInvariants</c>. Every cached page is live,
+/// The page cache's invariants, checked at quiescence for <c>Machine.CheckInvariants</c>. No page is cached at or
+/// beyond the end of the file, and the backing store holds zeros there. Every cached page is live,
 /// not anonymous and not a table, cached once, its descriptor naming its file and index, held by the cache (and, when
 /// unmapped, by nothing else but GUP handles), unlocked and not under writeback, tagged dirty when dirty, and, when
 /// clean, identical to its backing store. Nothing here is a scheduling point.
@@ -19,15 +20,27 @@ internal sealed class PageCacheInvariants(Memmap memmap, PhysicalMemory memory)
     /// </summary>
     public void Check(PageCache cache, string file, HashSet<long> cached, List<InvariantViolation> violations)
     {
+        var sizePages = cache.Store.SizePages;
         for (var index = 0; index < cache.Pages; index++)
         {
             var pfn = cache.Peek(index);
+            if (index >= sizePages && cache.Store.Page(index).ContainsAnyExcept(0UL))
+            {
+                // Truncation drops the blocks beyond the end; nothing writes there afterwards (no page can be cached there).
+                violations.Add(Corrupt(pfn, Format($"{file} page {index} is beyond the end of the file ({sizePages} page(s)) but its backing store is not zeros")));
+            }
+
             if (pfn < 0)
             {
                 continue;
             }
 
             var where = Format($"{file} page {index} (pfn 0x{pfn:x})");
+            if (index >= sizePages)
+            {
+                violations.Add(Corrupt(pfn, where + Format($" is cached beyond the end of the file ({sizePages} page(s)): truncation left it, or a fault read it in")));
+            }
+
             if (!memmap.Contains(pfn))
             {
                 violations.Add(Corrupt(pfn, where + " is outside physical memory"));

@@ -1,4 +1,5 @@
 using Engine.Files;
+using Engine.Sync;
 
 namespace Engine.Mm;
 
@@ -15,11 +16,20 @@ internal sealed class Inode(int id, string name, BackingStore store, PageCache c
     /// <summary>The file's name.</summary>
     public string Name { get; } = name;
 
-    /// <summary>The file's size in bytes.</summary>
+    /// <summary>The file's size in bytes (<c>i_size_read</c>); truncation changes it.</summary>
     public long Size => Store.Size;
 
-    /// <summary>Pages the file spans.</summary>
+    /// <summary>Pages the file can span: its capacity, fixed at creation (the page cache's slots).</summary>
     public int Pages => Store.Pages;
+
+    /// <summary>Pages the file spans now: a fault at or beyond this page is beyond the end of the file.</summary>
+    public int SizePages => Store.SizePages;
+
+    /// <summary>
+    /// <c>i_rwsem</c>: held for write across a truncation, so that two truncations of the file (to shrink it or grow
+    /// it) run one after the other. Lock order: this, then the page lock, then <see cref="FileRmap.Lock"/>.
+    /// </summary>
+    public ReaderWriterSemaphore Lock { get; } = new();
 
     /// <summary>The backing store.</summary>
     public BackingStore Store { get; } = store;

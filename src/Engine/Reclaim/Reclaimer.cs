@@ -480,6 +480,24 @@ internal sealed class Reclaimer(
     }
 
     /// <summary>
+    /// Truncation's unmap of one locked page-cache page (<c>truncate_cleanup_folio</c>, which the kernel does with
+    /// <c>unmap_mapping_folio</c>, to the same effect), with reclaim's <c>try_to_unmap</c> for file pages: every entry
+    /// mapping the page in a VMA of the file's rmap cleared under its PTL, its dirty bit moved to the page, its flush
+    /// deferred; then the deferred flushes done at once (<c>try_to_unmap_flush</c>), so no TLB still translates to the
+    /// page when this returns. Unlike reclaim it does not keep a page that may be pinned: truncation removes a page
+    /// whoever holds it. True when no entry maps the page any more; false when one still counts (a zap cleared an entry
+    /// and has not yet removed its delayed rmap, which it does after its flush): the caller walks again. Enter with the
+    /// page locked and referenced and no spinlock held; returns the same.
+    /// </summary>
+    internal bool UnmapTruncatedPage(Inode file, long pfn, int cpu)
+    {
+        var unmap = new UnmapFileVisitor(this, file, pfn, cpu);
+        var unmapped = TryToUnmap(pfn, ref unmap, "file pfn 0x{0:x} still mapped after truncation's walk: walk again");
+        FlushDeferred(cpu);
+        return unmapped;
+    }
+
+    /// <summary>
     /// <c>try_to_unmap</c>'s walk of a locked page's mappings, if it has any; true when none is left. False marks
     /// <paramref name="stillMapped"/> (the page is kept).
     /// </summary>

@@ -48,4 +48,6 @@ internal enum Stat
     LargeFolioReuses,
     FolioSplits,
     FolioSplitsRefused,
+    PagesTruncated,
+    TruncateRmapWalks,
 }

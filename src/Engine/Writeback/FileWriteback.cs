@@ -53,6 +53,15 @@ internal sealed class FileWriteback(
             }
 
             memmap.LockPage(pfn);
+            if (cache.Peek(index) != pfn)
+            {
+                // Truncated while we waited for the lock (write_cache_pages: folio->mapping is no longer the file's):
+                // its contents are discarded, not written.
+                ProtocolEvents.Mark("write_cache_pages", "pfn 0x{0:x} (file page {2}) was truncated: skip it", pfn, value: index);
+                memmap.UnlockPage(pfn);
+                release.PutPage(-1, pfn);
+                continue;
+            }
 
             // WB_SYNC_ALL: a copy of an older state may still be in flight (another writeback took the page first);
             // wait for it, or it could land after ours.

@@ -36,10 +36,13 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
     private ulong _start;
     private ulong _end;
 
-    /// <summary><c>tlb_gather_mmu</c>. Enter with the mmap_lock held.</summary>
-    public void Begin(MmStruct mm, int cpu)
+    /// <summary>
+    /// <c>tlb_gather_mmu</c>. Enter with the mmap_lock held, or with <paramref name="mmapLocked"/> false for a zap
+    /// under a file's <c>i_mmap_rwsem</c> instead (truncation's <c>unmap_mapping_range</c>; its caller checks that lock).
+    /// </summary>
+    public void Begin(MmStruct mm, int cpu, bool mmapLocked = true)
     {
-        if (Checks.Enabled)
+        if (Checks.Enabled && mmapLocked)
         {
             Contract.Held(mm.MmapLock, "the mmap_lock");
         }

@@ -23,8 +23,31 @@ internal sealed class Zapper(PageTableSet tables, PteAccess ptes, Memmap memmap,
             Contract.Held(mm.MmapLock, "the mmap_lock");
         }
 
+        Zap(mm, start, end, cpu, mmapLocked: true);
+    }
+
+    /// <summary>
+    /// <c>zap_page_range_single</c> as <c>unmap_mapping_range</c> calls it for truncation: every entry of
+    /// [<paramref name="start"/>, <paramref name="end"/>) of <paramref name="vma"/>, those of page-cache pages and, in a
+    /// private mapping, those of its anonymous copies and their swap entries (<c>even_cows</c>). Enter with the VMA's
+    /// file's <c>i_mmap_rwsem</c> held for read and no mmap_lock or PTL: under it the VMA cannot be split and its
+    /// tables cannot be freed (munmap and exit unlink it from the rmap first); returns the same, every page of the range
+    /// unmapped, flushed from every TLB and released.
+    /// </summary>
+    public void ZapMappingRange(Vma vma, ulong start, ulong end, int cpu)
+    {
+        if (Checks.Enabled)
+        {
+            Contract.Held(vma.File!.Rmap.Lock, "i_mmap_rwsem");
+        }
+
+        Zap(vma.Mm, start, end, cpu, mmapLocked: false);
+    }
+
+    private void Zap(MmStruct mm, ulong start, ulong end, int cpu, bool mmapLocked)
+    {
         var tlb = gathers.Rent();
-        tlb.Begin(mm, cpu);
+        tlb.Begin(mm, cpu, mmapLocked);
         try
         {
             for (var address = start; address < end;)
