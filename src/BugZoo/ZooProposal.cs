@@ -29,6 +29,19 @@ public enum ZooProposal
     /// scheme that rule met.
     /// </summary>
     MmIdFolios,
+
+    /// <summary>
+    /// Seed 002's tri-state mapcount (<see cref="MapcountScheme.TriState"/>) with large anonymous folios of order 1:
+    /// Wilcox's proposal, which no kernel shipped. It is meant for the AnonExclusive rule only; an entry whose rule is
+    /// older keeps per-page mapcounts, as under <see cref="MmIdFolios"/>.
+    /// </summary>
+    TriStateFolios,
+
+    /// <summary>
+    /// Seed 002's "no mapcount at all" (<see cref="MapcountScheme.None"/>) with large anonymous folios of order 1:
+    /// Torvalds's proposal, which no kernel shipped. For the AnonExclusive rule only, as <see cref="TriStateFolios"/>.
+    /// </summary>
+    NoMapcountFolios,
 }
 
 /// <summary>How a <see cref="ZooProposal"/> changes a scenario's machine, and its name on the command line and in traces.</summary>
@@ -36,19 +49,42 @@ public static class ZooProposals
 {
     /// <summary>The proposals a user can name, by their command-line name.</summary>
     public static IReadOnlyList<(string Name, ZooProposal Proposal)> Named { get; } =
-        [("rule-d", ZooProposal.RuleD), ("folios", ZooProposal.Folios), ("mm-id-folios", ZooProposal.MmIdFolios)];
+        [("rule-d", ZooProposal.RuleD), ("folios", ZooProposal.Folios), ("mm-id-folios", ZooProposal.MmIdFolios),
+            ("tri-state-folios", ZooProposal.TriStateFolios), ("no-mapcount-folios", ZooProposal.NoMapcountFolios)];
 
     /// <summary><paramref name="options"/> with <paramref name="proposal"/>'s settings on top.</summary>
     public static MachineOptions Apply(this ZooProposal proposal, MachineOptions options) => proposal switch
     {
         ZooProposal.RuleD => options with { WriteProtectBeforeSwap = true },
         ZooProposal.Folios => options with { AnonFolioOrder = 1, Mapcount = MapcountScheme.PerPage },
-        ZooProposal.MmIdFolios => options with
-        {
-            AnonFolioOrder = 1,
-            Mapcount = options.CowReuse == CowReuse.AnonExclusive ? MapcountScheme.MmId : MapcountScheme.PerPage,
-        },
+        ZooProposal.MmIdFolios => WithFolios(options, MapcountScheme.MmId),
+        ZooProposal.TriStateFolios => WithFolios(options, MapcountScheme.TriState),
+        ZooProposal.NoMapcountFolios => WithFolios(options, MapcountScheme.None),
         _ => options,
+    };
+
+    /// <summary>
+    /// The scheme a proposal brings in (<see cref="MapcountScheme.PerPage"/> for those that bring none), and whether an
+    /// entry whose rule is <paramref name="rule"/> can run under it: the MM-id scheme and seed 002's proposals only
+    /// with the AnonExclusive rule.
+    /// </summary>
+    public static (MapcountScheme Scheme, bool Applies) MapcountUnder(ZooProposal proposal, CowReuse rule)
+    {
+        var scheme = proposal switch
+        {
+            ZooProposal.MmIdFolios => MapcountScheme.MmId,
+            ZooProposal.TriStateFolios => MapcountScheme.TriState,
+            ZooProposal.NoMapcountFolios => MapcountScheme.None,
+            _ => MapcountScheme.PerPage,
+        };
+        return (scheme, scheme == MapcountScheme.PerPage || rule == CowReuse.AnonExclusive);
+    }
+
+    /// <summary>Order-1 folios counted by <paramref name="scheme"/>, or per page when the entry's rule predates it.</summary>
+    private static MachineOptions WithFolios(MachineOptions options, MapcountScheme scheme) => options with
+    {
+        AnonFolioOrder = 1,
+        Mapcount = options.CowReuse == CowReuse.AnonExclusive ? scheme : MapcountScheme.PerPage,
     };
 
     /// <summary>The command-line name (<c>rule-d</c>), or null for <see cref="ZooProposal.None"/>.</summary>
