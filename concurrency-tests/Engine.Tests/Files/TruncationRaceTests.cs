@@ -17,11 +17,15 @@ public sealed class TruncationRaceTests
     private const int Schedules = 10_000;
     private const ulong Beyond = Page; // file page 1, beyond the end once the file is one page long
 
-    [Fact]
-    public void AFaultRacingTruncationMapsThePageOnlyBeforeTruncationLocksItOrGetsABusError()
+    [Theory]
+    [InlineData(MapcountScheme.PerPage)]
+    [InlineData(MapcountScheme.MmId)]
+    [InlineData(MapcountScheme.TriState)]
+    [InlineData(MapcountScheme.None)]
+    public void AFaultRacingTruncationMapsThePageOnlyBeforeTruncationLocksItOrGetsABusError(MapcountScheme scheme)
     {
         var counts = new long[Counts];
-        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), FaultVersusTruncation(recheck: true, counts));
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), FaultVersusTruncation(recheck: true, counts, scheme));
         AssertClean(report);
         Assert.True(counts[Landed] > 0 && counts[BusError] > 0, $"outcomes (landed, bus error): {counts[Landed]}, {counts[BusError]}");
         Assert.True(counts[Walked] > 0, "truncation never found the page mapped after its first unmap_mapping_range (a fault mapping it in between): the MaybeMapped path was never exercised");
@@ -121,12 +125,13 @@ public sealed class TruncationRaceTests
 
     /// <summary>
     /// A store to file page 1 of a shared mapping that takes a fault on a cached, unmapped page (do_shared_fault:
-    /// lookup, page lock, re-checks, map) against truncation to one page. With <paramref name="recheck"/> off
+    /// lookup, page lock, re-checks, map) against truncation to one page, under <paramref name="scheme"/>. With
+    /// <paramref name="recheck"/> off
     /// (<see cref="MachineOptions.FaultRechecksTruncation"/>) the fault may map the page after truncation removed it.
     /// </summary>
-    private static Action FaultVersusTruncation(bool recheck, long[]? counts) => () =>
+    private static Action FaultVersusTruncation(bool recheck, long[]? counts, MapcountScheme scheme = MapcountScheme.PerPage) => () =>
     {
-        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, FaultRechecksTruncation = recheck });
+        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, FaultRechecksTruncation = recheck, Mapcount = scheme });
         var initial = machine.FreeFrames;
         var file = machine.CreateFile("data", 2 * (long)Page);
         var process = machine.CreateProcess();

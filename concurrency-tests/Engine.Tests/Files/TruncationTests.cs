@@ -5,18 +5,23 @@ namespace Engine.Tests.Files;
 /// or dirty, are unmapped, removed and freed, their contents discarded; accesses beyond the end fault with
 /// <see cref="SegmentationFaultReason.BeyondEndOfFile"/>; private copies beyond the end go too (Linux's
 /// <c>even_cows</c>); an unaligned length zeroes the rest of the last page; growing reads zeros; bad input changes
-/// nothing. Invariants are checked after every step.
+/// nothing. Invariants are checked after every step; the tests that unmap run under every mapcount scheme.
 /// </summary>
 public sealed class TruncationTests
 {
     private const ulong Page = 4096;
 
-    private static Engine.Machine Small(int swapSlots = 0) => new(new MachineOptions { Cpus = 2, Frames = 256, SwapSlots = swapSlots });
+    /// <summary>Every mapcount scheme: truncation asks each its "is it mapped?" (<c>MaybeMapped</c>).</summary>
+    public static TheoryData<MapcountScheme> Schemes => new(MapcountScheme.PerPage, MapcountScheme.MmId, MapcountScheme.TriState, MapcountScheme.None);
 
-    [Fact]
-    public void ACleanUnmappedPageBeyondTheEndIsRemovedAndReadsZeroWhenTheFileGrowsBack()
+    private static Engine.Machine Small(int swapSlots = 0, MapcountScheme scheme = MapcountScheme.PerPage)
+        => new(new MachineOptions { Cpus = 2, Frames = 256, SwapSlots = swapSlots, Mapcount = scheme });
+
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void ACleanUnmappedPageBeyondTheEndIsRemovedAndReadsZeroWhenTheFileGrowsBack(MapcountScheme scheme)
     {
-        using var machine = Small();
+        using var machine = Small(scheme: scheme);
         var initial = machine.FreeFrames;
         var file = machine.CreateFile("clean", 4 * (long)Page);
         var process = machine.CreateProcess();
@@ -30,7 +35,9 @@ public sealed class TruncationTests
         Assert.Equal(1, machine.Truncate(file, 2 * (long)Page));
         Assert.Equal(2 * (long)Page, file.Size);
         Assert.Equal(1, machine.Stats.PagesTruncated);
-        Assert.Equal(0, machine.Stats.TruncateRmapWalks);
+
+        // Unmapped by munmap: a count says so; the "ever mapped" bit cannot, and truncation walks the rmap for nothing.
+        Assert.Equal(scheme == MapcountScheme.None ? 1 : 0, machine.Stats.TruncateRmapWalks);
         Assert.Throws<ArgumentException>(() => file.ReadStored(3 * (long)Page));
         machine.CheckInvariants();
 
@@ -40,15 +47,18 @@ public sealed class TruncationTests
         Assert.Equal(0UL, machine.Cpus[1].Read(process, again + (3 * Page)));
         machine.CheckInvariants();
 
+        // Truncation to 0 drops every cached page, mapped once or not, under every scheme (eviction, which must not
+        // walk, keeps a page the "ever mapped" bit cannot rule out).
         process.Dispose();
-        machine.EvictCleanPages();
+        machine.Truncate(file, 0);
         Assert.Equal(initial, machine.FreeFrames);
     }
 
-    [Fact]
-    public void AMappedDirtyPageIsUnmappedAndDiscardedAndEveryLaterAccessIsBeyondTheEnd()
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void AMappedDirtyPageIsUnmappedAndDiscardedAndEveryLaterAccessIsBeyondTheEnd(MapcountScheme scheme)
     {
-        using var machine = Small();
+        using var machine = Small(scheme: scheme);
         var initial = machine.FreeFrames;
         var file = machine.CreateFile("dirty", 2 * (long)Page);
         var process = machine.CreateProcess();
@@ -91,8 +101,10 @@ public sealed class TruncationTests
         Assert.Equal(0UL, file.ReadStored((long)Page));
         machine.CheckInvariants();
 
+        // Truncation to 0 drops every cached page, mapped once or not, under every scheme (eviction, which must not
+        // walk, keeps a page the "ever mapped" bit cannot rule out).
         process.Dispose();
-        machine.EvictCleanPages();
+        machine.Truncate(file, 0);
         Assert.Equal(initial, machine.FreeFrames);
     }
 
@@ -118,10 +130,11 @@ public sealed class TruncationTests
         machine.CheckInvariants();
     }
 
-    [Fact]
-    public void APrivateCopyBeyondTheEndIsDiscardedAndOneBeforeItIsKept()
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void APrivateCopyBeyondTheEndIsDiscardedAndOneBeforeItIsKept(MapcountScheme scheme)
     {
-        using var machine = Small();
+        using var machine = Small(scheme: scheme);
         var file = machine.CreateFile("private", 2 * (long)Page);
         var writer = machine.CreateProcess();
         var shared = writer.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
@@ -141,10 +154,11 @@ public sealed class TruncationTests
         machine.CheckInvariants();
     }
 
-    [Fact]
-    public void ASwappedOutPrivateCopyBeyondTheEndLosesItsSwapEntry()
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void ASwappedOutPrivateCopyBeyondTheEndLosesItsSwapEntry(MapcountScheme scheme)
     {
-        using var machine = Small(swapSlots: 16);
+        using var machine = Small(swapSlots: 16, scheme: scheme);
         var file = machine.CreateFile("swapped", 2 * (long)Page);
         var owner = machine.CreateProcess();
         var copy = owner.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Private, file, 0);
@@ -192,10 +206,11 @@ public sealed class TruncationTests
         machine.CheckInvariants();
     }
 
-    [Fact]
-    public void TruncatingToZeroLeavesNothingCachedAndAPinnedPageLivesUntilItsUnpin()
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void TruncatingToZeroLeavesNothingCachedAndAPinnedPageLivesUntilItsUnpin(MapcountScheme scheme)
     {
-        using var machine = Small();
+        using var machine = Small(scheme: scheme);
         var initial = machine.FreeFrames;
         var file = machine.CreateFile("pinned", 2 * (long)Page);
         var process = machine.CreateProcess();

@@ -233,7 +233,7 @@ internal sealed class PageCache
     /// </summary>
     public void DeleteTruncated(long pfn, int index, int cpu)
     {
-        Debug.Assert(_memmap.MapCount(pfn) == 0, "truncating a mapped page");
+        Debug.Assert(!_memmap.CountsMappings || _memmap.MapCount(pfn) == 0, "truncating a mapped page");
         _memmap.ClearFlags(pfn, PageFlags.Dirty);
         IndexLock.Enter();
         var cached = Atomic.Read(ref _slots[index]) == pfn;
