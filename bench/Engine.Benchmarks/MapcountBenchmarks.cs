@@ -35,9 +35,12 @@ namespace Engine.Benchmarks;
 /// files; an [IterationSetup], not measured, puts the memory back in the state the workload needs and checks from
 /// <see cref="Machine.Stats"/> that the previous iteration did exactly what it should (the faults, copies and reuses
 /// intended; every page truncated or written back); the global clean-up checks the machine's invariants. Nothing is
-/// allocated in the measured calls in steady state (<c>Allocated</c>). Freed frames are not poisoned. Under
-/// <see cref="MapcountScheme.TriState"/> and <see cref="MapcountScheme.None"/> the checks that depend on the scheme
-/// (reuse or copy after fork) accept either, until the engine implements them (it runs them as PerPage meanwhile).
+/// allocated in the measured calls in steady state (<c>Allocated</c>; a fork allocates the child's process objects,
+/// 10 B per 64 KiB, outside the page-table work). Freed frames are not poisoned. Under
+/// <see cref="MapcountScheme.TriState"/> and <see cref="MapcountScheme.None"/> the COW check after fork accepts a copy
+/// or a reuse for each page (their reuse rules are the engine's, docs/mapcount.md); truncation is checked to walk the
+/// rmap for no page under the counting schemes and the tri-state (whose "once" the zap lowers), and for every page
+/// under <see cref="MapcountScheme.None"/>.
 /// </para>
 /// </summary>
 [Config(typeof(MapcountConfig))]
@@ -520,6 +523,7 @@ public class MapcountBenchmarks
         var copies = now.CowCopies - was.CowCopies;
         var reuses = now.CowReuses - was.CowReuses;
         var truncated = now.PagesTruncated - was.PagesTruncated;
+        var walks = now.TruncateRmapWalks - was.TruncateRmapWalks;
         var written = now.PagesWrittenBack - was.PagesWrittenBack;
         var proposal = Mapcount is MapcountScheme.TriState or MapcountScheme.None;
         var ok = workload switch
@@ -529,7 +533,9 @@ public class MapcountBenchmarks
             Workload.CowChildExited when Mapcount == MapcountScheme.MmId => anon == 0 && copies == 0 && reuses == pages,
             Workload.CowChildExited => anon == 0 && copies == pages && reuses == 0,
             Workload.CowChildAlive => anon == 0 && copies == pages && reuses == 0,
-            Workload.Truncate => truncated == pages,
+            // After unmap_mapping_range a count (or the tri-state's "once", lowered) rules every page out; the "ever
+            // mapped" bit rules none out, mapped or not: one rmap walk per page.
+            Workload.Truncate => truncated == pages && walks == (Mapcount == MapcountScheme.None ? pages : 0),
             Workload.Writeback => written == pages,
             _ => anon == 0 && copies == 0 && reuses == 0,
         };
@@ -537,7 +543,7 @@ public class MapcountBenchmarks
         {
             throw new InvalidOperationException(
                 $"{when} ({workload}, order {_order}, {Mapcount}, {pages} pages): {anon} anonymous faults ({folioFaults} of folios), "
-                + $"{copies} COW copies, {reuses} reuses, {truncated} pages truncated, {written} written back, {now.FolioSplits} splits, "
+                + $"{copies} COW copies, {reuses} reuses, {truncated} pages truncated ({walks} rmap walks), {written} written back, {now.FolioSplits} splits, "
                 + $"{now.AnonFolioFallbacks} fallbacks, {now.ForkPinnedCopies} early copies at fork: not what the workload intends.");
         }
     }
