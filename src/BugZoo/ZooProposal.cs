@@ -29,6 +29,21 @@ public enum ZooProposal
     /// scheme that rule met.
     /// </summary>
     MmIdFolios,
+
+    /// <summary>
+    /// Large anonymous folios of order 1 counted by seed 002's tri-state mapcount (<see cref="MapcountScheme.TriState"/>:
+    /// not mapped, mapped once, maybe mapped more than once), a proposal for the AnonExclusive rule only. As with
+    /// <see cref="MmIdFolios"/>, an entry whose copy-on-write rule is an older one keeps per-page mapcounts
+    /// (<see cref="ZooProposals.RunsAsProposed"/> tells which).
+    /// </summary>
+    TriStateFolios,
+
+    /// <summary>
+    /// Large anonymous folios of order 1 with no mapcount at all (<see cref="MapcountScheme.None"/>, seed 002's other
+    /// proposal), for the AnonExclusive rule only; an entry with an older rule keeps per-page mapcounts, as under
+    /// <see cref="MmIdFolios"/>.
+    /// </summary>
+    NoMapcountFolios,
 }
 
 /// <summary>How a <see cref="ZooProposal"/> changes a scenario's machine, and its name on the command line and in traces.</summary>
@@ -36,24 +51,90 @@ public static class ZooProposals
 {
     /// <summary>The proposals a user can name, by their command-line name.</summary>
     public static IReadOnlyList<(string Name, ZooProposal Proposal)> Named { get; } =
-        [("rule-d", ZooProposal.RuleD), ("folios", ZooProposal.Folios), ("mm-id-folios", ZooProposal.MmIdFolios)];
+        [("rule-d", ZooProposal.RuleD), ("folios", ZooProposal.Folios), ("mm-id-folios", ZooProposal.MmIdFolios),
+         ("tri-state-folios", ZooProposal.TriStateFolios), ("no-mapcount-folios", ZooProposal.NoMapcountFolios)];
+
+    /// <summary>
+    /// Set on a thread while <see cref="SettingsOf"/> runs a scenario up to its machine: <see cref="Apply"/> then
+    /// hands back the settings it was given instead of returning.
+    /// </summary>
+    [ThreadStatic]
+    private static bool t_capturing;
 
     /// <summary><paramref name="options"/> with <paramref name="proposal"/>'s settings on top.</summary>
     public static MachineOptions Apply(this ZooProposal proposal, MachineOptions options) => proposal switch
     {
+        _ when t_capturing => throw new CapturedSettings(options),
         ZooProposal.RuleD => options with { WriteProtectBeforeSwap = true },
         ZooProposal.Folios => options with { AnonFolioOrder = 1, Mapcount = MapcountScheme.PerPage },
-        ZooProposal.MmIdFolios => options with
+        ZooProposal.MmIdFolios or ZooProposal.TriStateFolios or ZooProposal.NoMapcountFolios => options with
         {
             AnonFolioOrder = 1,
-            Mapcount = options.CowReuse == CowReuse.AnonExclusive ? MapcountScheme.MmId : MapcountScheme.PerPage,
+            Mapcount = RunsAsProposed(proposal, options) ? SchemeOf(proposal)!.Value : MapcountScheme.PerPage,
         },
         _ => options,
     };
+
+    /// <summary>
+    /// The mapcount scheme <paramref name="proposal"/> runs a scenario under: its own for the folio proposals, and
+    /// otherwise null (the scenario's own).
+    /// </summary>
+    public static MapcountScheme? SchemeOf(ZooProposal proposal) => proposal switch
+    {
+        ZooProposal.Folios => MapcountScheme.PerPage,
+        ZooProposal.MmIdFolios => MapcountScheme.MmId,
+        ZooProposal.TriStateFolios => MapcountScheme.TriState,
+        ZooProposal.NoMapcountFolios => MapcountScheme.None,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Whether a scenario built with <paramref name="options"/> runs under <paramref name="proposal"/> as proposed:
+    /// false when the proposal's mapcount scheme cannot run with the scenario's copy-on-write rule (MM ids, the
+    /// tri-state mapcount and no mapcount need <see cref="CowReuse.AnonExclusive"/>), where <see cref="Apply"/> keeps
+    /// per-page mapcounts instead.
+    /// </summary>
+    public static bool RunsAsProposed(this ZooProposal proposal, MachineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return SchemeOf(proposal) is null or MapcountScheme.PerPage || options.CowReuse == CowReuse.AnonExclusive;
+    }
+
+    /// <summary>
+    /// The settings <paramref name="scenario"/> builds its machine with, before any proposal: every zoo scenario's first
+    /// step is <c>new Machine(proposal.Apply(settings))</c>, so the scenario is run on this thread up to that call, which
+    /// hands the settings back, and no further (nothing of the engine runs, no thread starts).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The scenario did not start with its machine.</exception>
+    public static MachineOptions SettingsOf(Action scenario)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        t_capturing = true;
+        try
+        {
+            scenario();
+        }
+        catch (CapturedSettings captured)
+        {
+            return captured.Options;
+        }
+        finally
+        {
+            t_capturing = false;
+        }
+
+        throw new InvalidOperationException("The scenario returned without building its machine through ZooProposals.Apply.");
+    }
 
     /// <summary>The command-line name (<c>rule-d</c>), or null for <see cref="ZooProposal.None"/>.</summary>
     public static string? NameOf(ZooProposal proposal) => Named.FirstOrDefault(n => n.Proposal == proposal).Name;
 
     /// <summary>What a trace's test name adds for <paramref name="proposal"/>: nothing, or <c>+rule-d</c>.</summary>
     public static string Suffix(ZooProposal proposal) => NameOf(proposal) is { } name ? "+" + name : "";
+}
+
+/// <summary>What <see cref="ZooProposals.Apply"/> throws, and <see cref="ZooProposals.SettingsOf"/> catches, to hand a scenario's settings back.</summary>
+internal sealed class CapturedSettings(MachineOptions options) : Exception("A zoo scenario's settings, read by ZooProposals.SettingsOf: not an error.")
+{
+    public MachineOptions Options => options;
 }

@@ -71,9 +71,14 @@ public static class CowSelftestCells
         {
             // Anything the scenario or the engine threw fails the cell with what it said (no stack trace: the row
             // replays as it is, one thread, deterministic).
-            return new CowSelftestCellResult(row, outcome, $"{e.GetType().Name}: {FirstLine(e.Message)}");
+            return new CowSelftestCellResult(row, outcome, $"{e.GetType().Name}: {Summary(e.Message)}");
         }
     }
 
-    private static string FirstLine(string message) => message.Split('\n')[0].TrimEnd('\r');
+    /// <summary>
+    /// The message's first two lines, on one line: what went wrong and its first instance (an invariant check's message is
+    /// a count, then one violation a line).
+    /// </summary>
+    private static string Summary(string message)
+        => string.Join(" ", message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Take(2));
 }

@@ -348,7 +348,7 @@ internal static class StressRunner
     }
 
     /// <summary>The command-line name of a mapcount scheme (<c>--mapcount</c>).</summary>
-    public static string MapcountName(MapcountScheme scheme) => scheme == MapcountScheme.MmId ? "mm-id" : "per-page";
+    public static string MapcountName(MapcountScheme scheme) => Conformance.MapcountSchemeNames.Of(scheme);
 
     /// <summary>
     /// The report's folio line: the machine's folio counters, and what the workers' folio regions did
