@@ -31,17 +31,15 @@ public enum ZooProposal
     MmIdFolios,
 
     /// <summary>
-    /// Large anonymous folios of order 1 counted by seed 002's tri-state mapcount (<see cref="MapcountScheme.TriState"/>:
-    /// not mapped, mapped once, maybe mapped more than once), a proposal for the AnonExclusive rule only. As with
-    /// <see cref="MmIdFolios"/>, an entry whose copy-on-write rule is an older one keeps per-page mapcounts
-    /// (<see cref="ZooProposals.RunsAsProposed"/> tells which).
+    /// Seed 002's tri-state mapcount (<see cref="MapcountScheme.TriState"/>) with large anonymous folios of order 1:
+    /// Wilcox's proposal, which no kernel shipped. It is meant for the AnonExclusive rule only; an entry whose rule is
+    /// older keeps per-page mapcounts, as under <see cref="MmIdFolios"/>.
     /// </summary>
     TriStateFolios,
 
     /// <summary>
-    /// Large anonymous folios of order 1 with no mapcount at all (<see cref="MapcountScheme.None"/>, seed 002's other
-    /// proposal), for the AnonExclusive rule only; an entry with an older rule keeps per-page mapcounts, as under
-    /// <see cref="MmIdFolios"/>.
+    /// Seed 002's "no mapcount at all" (<see cref="MapcountScheme.None"/>) with large anonymous folios of order 1:
+    /// Torvalds's proposal, which no kernel shipped. For the AnonExclusive rule only, as <see cref="TriStateFolios"/>.
     /// </summary>
     NoMapcountFolios,
 }
@@ -52,7 +50,7 @@ public static class ZooProposals
     /// <summary>The proposals a user can name, by their command-line name.</summary>
     public static IReadOnlyList<(string Name, ZooProposal Proposal)> Named { get; } =
         [("rule-d", ZooProposal.RuleD), ("folios", ZooProposal.Folios), ("mm-id-folios", ZooProposal.MmIdFolios),
-         ("tri-state-folios", ZooProposal.TriStateFolios), ("no-mapcount-folios", ZooProposal.NoMapcountFolios)];
+            ("tri-state-folios", ZooProposal.TriStateFolios), ("no-mapcount-folios", ZooProposal.NoMapcountFolios)];
 
     /// <summary>
     /// Set on a thread while <see cref="SettingsOf"/> runs a scenario up to its machine: <see cref="Apply"/> then
@@ -67,37 +65,38 @@ public static class ZooProposals
         _ when t_capturing => throw new CapturedSettings(options),
         ZooProposal.RuleD => options with { WriteProtectBeforeSwap = true },
         ZooProposal.Folios => options with { AnonFolioOrder = 1, Mapcount = MapcountScheme.PerPage },
-        ZooProposal.MmIdFolios or ZooProposal.TriStateFolios or ZooProposal.NoMapcountFolios => options with
-        {
-            AnonFolioOrder = 1,
-            Mapcount = RunsAsProposed(proposal, options) ? SchemeOf(proposal)!.Value : MapcountScheme.PerPage,
-        },
+        ZooProposal.MmIdFolios => WithFolios(options, MapcountScheme.MmId),
+        ZooProposal.TriStateFolios => WithFolios(options, MapcountScheme.TriState),
+        ZooProposal.NoMapcountFolios => WithFolios(options, MapcountScheme.None),
         _ => options,
     };
 
     /// <summary>
-    /// The mapcount scheme <paramref name="proposal"/> runs a scenario under: its own for the folio proposals, and
-    /// otherwise null (the scenario's own).
+    /// The scheme a proposal brings in (<see cref="MapcountScheme.PerPage"/> for those that bring none), and whether an
+    /// entry whose rule is <paramref name="rule"/> can run under it: the MM-id scheme and seed 002's proposals only
+    /// with the AnonExclusive rule.
     /// </summary>
-    public static MapcountScheme? SchemeOf(ZooProposal proposal) => proposal switch
+    public static (MapcountScheme Scheme, bool Applies) MapcountUnder(ZooProposal proposal, CowReuse rule)
     {
-        ZooProposal.Folios => MapcountScheme.PerPage,
-        ZooProposal.MmIdFolios => MapcountScheme.MmId,
-        ZooProposal.TriStateFolios => MapcountScheme.TriState,
-        ZooProposal.NoMapcountFolios => MapcountScheme.None,
-        _ => null,
-    };
+        var scheme = proposal switch
+        {
+            ZooProposal.MmIdFolios => MapcountScheme.MmId,
+            ZooProposal.TriStateFolios => MapcountScheme.TriState,
+            ZooProposal.NoMapcountFolios => MapcountScheme.None,
+            _ => MapcountScheme.PerPage,
+        };
+        return (scheme, scheme == MapcountScheme.PerPage || rule == CowReuse.AnonExclusive);
+    }
 
     /// <summary>
     /// Whether a scenario built with <paramref name="options"/> runs under <paramref name="proposal"/> as proposed:
-    /// false when the proposal's mapcount scheme cannot run with the scenario's copy-on-write rule (MM ids, the
-    /// tri-state mapcount and no mapcount need <see cref="CowReuse.AnonExclusive"/>), where <see cref="Apply"/> keeps
-    /// per-page mapcounts instead.
+    /// false when the proposal's mapcount scheme cannot run with the scenario's copy-on-write rule
+    /// (<see cref="MapcountUnder"/>), where <see cref="Apply"/> keeps per-page mapcounts instead.
     /// </summary>
     public static bool RunsAsProposed(this ZooProposal proposal, MachineOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return SchemeOf(proposal) is null or MapcountScheme.PerPage || options.CowReuse == CowReuse.AnonExclusive;
+        return MapcountUnder(proposal, options.CowReuse).Applies;
     }
 
     /// <summary>
@@ -125,6 +124,13 @@ public static class ZooProposals
 
         throw new InvalidOperationException("The scenario returned without building its machine through ZooProposals.Apply.");
     }
+
+    /// <summary>Order-1 folios counted by <paramref name="scheme"/>, or per page when the entry's rule predates it.</summary>
+    private static MachineOptions WithFolios(MachineOptions options, MapcountScheme scheme) => options with
+    {
+        AnonFolioOrder = 1,
+        Mapcount = options.CowReuse == CowReuse.AnonExclusive ? scheme : MapcountScheme.PerPage,
+    };
 
     /// <summary>The command-line name (<c>rule-d</c>), or null for <see cref="ZooProposal.None"/>.</summary>
     public static string? NameOf(ZooProposal proposal) => Named.FirstOrDefault(n => n.Proposal == proposal).Name;

@@ -74,7 +74,7 @@ public sealed class Machine : IDisposable
         SwapDevice = new SwapDevice(Options.EffectiveSwapSlots);
         SwapCache = new SwapCache(Memmap, SwapDevice);
         var anonRmap = new AnonRmap(Memmap, Counters, Options.AnonVmaPrepareRecheck);
-        Rmap = new RmapWalk(Memmap, Files);
+        Rmap = new RmapWalk(Memmap, Files, Tables, Ptes);
         var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, SwapCache, Options.FlushBeforeFree, Options.NestedTlbFlush));
         Zapper = new Zapper(Tables, Ptes, Memmap, Files, SwapCache, Pages, Shootdown, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap, Options.FlushTlbBatchedPending);
         TableFreeing = new PageTableFreeing(Tables, Shootdown, Options.GracePeriodBeforeTableFree);

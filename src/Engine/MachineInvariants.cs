@@ -72,12 +72,6 @@ internal sealed class MachineInvariants(
         var translations = new Dictionary<(int Mm, ulong Vpn), Pte>();
         var folioMms = new Dictionary<long, Dictionary<int, int>>();
 
-        var cached = new HashSet<long>();
-        foreach (var file in files.All)
-        {
-            pageCache.Check(file.Cache, file.ToString(), cached, violations);
-        }
-
         var swapEntries = new Dictionary<long, int>();
         var exclusiveSwapEntries = new Dictionary<long, int>();
 
@@ -142,7 +136,15 @@ internal sealed class MachineInvariants(
         }
 
         MmInvariants.CheckAnonVmaChains(live, violations);
-        swap.Check(swapEntries, exclusiveSwapEntries, live.Count > 0, cached, violations);
+
+        // The caches against the census (not the pages' mapcounts, which seed 002's proposals do not keep).
+        var cached = new HashSet<long>();
+        foreach (var file in files.All)
+        {
+            pageCache.Check(file.Cache, file.ToString(), cached, mappings, violations);
+        }
+
+        swap.Check(swapEntries, exclusiveSwapEntries, live.Count > 0, cached, mappings, violations);
         foreach (var (pfn, count) in mappings)
         {
             rmap.CheckWalk(pfn, count, violations);

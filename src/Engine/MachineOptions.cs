@@ -372,6 +372,13 @@ public sealed record MachineOptions
                 nameof(Mapcount));
         }
 
+        if (ReuseLargeFoliosByEstimate && Mapcount is MapcountScheme.TriState or MapcountScheme.None)
+        {
+            throw new ArgumentException(
+                $"ReuseLargeFoliosByEstimate reuses by folio_likely_mapped_shared and _large_mapcount, which Mapcount = {Mapcount} does not keep.",
+                nameof(ReuseLargeFoliosByEstimate));
+        }
+
         if (Mapcount is MapcountScheme.TriState or MapcountScheme.None && CowReuse != CowReuse.AnonExclusive)
         {
             throw new ArgumentException(

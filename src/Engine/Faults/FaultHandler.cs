@@ -591,9 +591,9 @@ internal sealed class FaultHandler(
         {
             // free_swap_cache (f4c4a3f48480, 5.14): the old page, if the copy left it idle in the swap cache, leaves the
             // cache now rather than when reclaim finds it. Peeked first, as in DoWpPage.
-            if ((memmap.PeekFlags(old) & PageFlags.SwapCache) != 0 && memmap.MapCount(old) == 0 && memmap.TryLockPage(old))
+            if ((memmap.PeekFlags(old) & PageFlags.SwapCache) != 0 && !memmap.MaybeMapped(old) && memmap.TryLockPage(old))
             {
-                if (memmap.MapCount(old) == 0 && swap.FreeSwap(old, release, cpu.Id))
+                if (!memmap.MaybeMapped(old) && swap.FreeSwap(old, release, cpu.Id))
                 {
                     counters.Add(cpu.Id, Stat.SwapCacheFreesAfterCow);
                 }
@@ -734,7 +734,7 @@ internal sealed class FaultHandler(
                     device.ClearCache(entry);
                 }
             }
-            else if (memmap.MapCount(pfn) == 0)
+            else if (!memmap.MaybeMapped(pfn))
             {
                 swap.FreeSwap(pfn, release, cpu.Id);
             }

@@ -207,7 +207,7 @@ internal sealed class PageCache
             return false;
         }
 
-        if (_memmap.MapCount(pfn) != 0 || !RemoveLocked(pfn, index, freezeBeforeDirtyTest: true))
+        if (_memmap.MaybeMapped(pfn) || !RemoveLocked(pfn, index, freezeBeforeDirtyTest: true))
         {
             _memmap.UnlockPage(pfn);
             _release.PutPage(cpu, pfn);
@@ -264,7 +264,7 @@ internal sealed class PageCache
     /// <summary>Frees a page <see cref="RemoveLocked"/> took out of the cache, once the caller has unlocked it.</summary>
     public void FreeRemoved(long pfn, int cpu)
     {
-        Debug.Assert(_memmap.MapCount(pfn) == 0, "evicting a mapped page");
+        Debug.Assert(!_memmap.CountsMappings || _memmap.MapCount(pfn) == 0, "evicting a mapped page");
         _release.FreeReleasedPage(cpu, pfn);
         _counters.Add(cpu, Stat.PagesEvicted);
     }

@@ -15,9 +15,9 @@ internal sealed class PageCacheInvariants(Memmap memmap, PhysicalMemory memory)
 {
     /// <summary>
     /// Checks every page of <paramref name="cache"/> (the cache of <paramref name="file"/>, as violations name it) and
-    /// adds the cached pfns to <paramref name="cached"/>.
+    /// adds the cached pfns to <paramref name="cached"/>. <paramref name="mappings"/> is the census of entries per pfn.
     /// </summary>
-    public void Check(PageCache cache, string file, HashSet<long> cached, List<InvariantViolation> violations)
+    public void Check(PageCache cache, string file, HashSet<long> cached, IReadOnlyDictionary<long, int> mappings, List<InvariantViolation> violations)
     {
         for (var index = 0; index < cache.Pages; index++)
         {
@@ -45,7 +45,7 @@ internal sealed class PageCacheInvariants(Memmap memmap, PhysicalMemory memory)
             {
                 violations.Add(Corrupt(pfn, where + " is free while in the page cache"));
             }
-            else if (memmap.MapCount(pfn) == 0 && memmap.PageCount(pfn) != 1 + memmap.GupHeld(pfn).Refs)
+            else if (mappings.GetValueOrDefault(pfn) == 0 && memmap.PageCount(pfn) != 1 + memmap.GupHeld(pfn).Refs)
             {
                 violations.Add(new InvariantViolation(ViolationKind.RefcountMismatch, where + Format($" is unmapped but has refcount {memmap.PageCount(pfn)}; only the cache and {memmap.GupHeld(pfn).Refs} GUP references hold it"))
                 {

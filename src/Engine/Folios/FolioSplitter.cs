@@ -59,7 +59,9 @@ internal sealed class FolioSplitter(Memmap memmap, PageTableSet tables, PteAcces
             }
         }
 
-        if (total != memmap.FolioMapCount(head))
+        // A folio mapped through another table too cannot be split here. The counting schemes see it in the total;
+        // under the proposals the freeze below refuses it (each of those mappings holds a reference).
+        if (memmap.CountsMappings && total != memmap.FolioMapCount(head))
         {
             ptl.Exit();
             return Refuse(cpu, head, "mapped through another page table too");

@@ -410,7 +410,7 @@ internal sealed class FrameAllocator
     {
         ref var page = ref _memmap.Page(pfn);
         Debug.Assert(Atomic.Read(ref page.RefCount) == 0, "freeing a page that is still referenced");
-        Debug.Assert(Atomic.Read(ref page.MapCount) == -1, "freeing a page that is still mapped");
+        _memmap.ResetFreedMapcount(pfn);
         Debug.Assert((_memmap.GetFlags(pfn) & PageFlags.Reserved) == 0, "freeing a reserved page");
         Atomic.Write(ref page.Flags, 0);
         Atomic.Write(ref page.Mapping, 0L);

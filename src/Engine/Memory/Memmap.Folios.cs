@@ -91,6 +91,13 @@ internal sealed partial class Memmap
     public void SetNewAnonFolio(long head, int mmId)
     {
         ref var folio = ref Folio(head);
+        if (!CountsMappings)
+        {
+            // One word for the folio, in its head: one mm maps it ("once"), or it was mapped (the "ever mapped" bit).
+            Atomic.Write(ref Page(head).MapCount, 0);
+            return;
+        }
+
         if (_scheme == MapcountScheme.PerPage)
         {
             for (var pfn = head; pfn < head + FolioPages; pfn++)
@@ -122,11 +129,19 @@ internal sealed partial class Memmap
 
         var head = Head(pfn);
         ref var folio = ref Folio(head);
-        if (_scheme == MapcountScheme.PerPage)
+        switch (_scheme)
         {
-            Atomic.Increment(ref Page(pfn).MapCount);
-            Atomic.Increment(ref folio.LargeMapCount);
-            return;
+            case MapcountScheme.PerPage:
+                Atomic.Increment(ref Page(pfn).MapCount);
+                Atomic.Increment(ref folio.LargeMapCount);
+                return;
+            case MapcountScheme.TriState:
+                // An existing folio gains entries only from fork, i.e. in another mm: "maybe more" from now on.
+                RaiseTriState(ref Page(head).MapCount);
+                return;
+            case MapcountScheme.None:
+                MarkEverMapped(ref Page(head).MapCount);
+                return;
         }
 
         if (LargeMapcountLockOn)
@@ -174,6 +189,13 @@ internal sealed partial class Memmap
         if (_folioOrder == 0 || !IsLarge(pfn))
         {
             return RemoveMapTestLast(pfn);
+        }
+
+        if (!CountsMappings)
+        {
+            // Neither proposal can tell an unmapping of a large folio's last entry from another: nothing changes (the
+            // tri-state falls to "not mapped" only by an rmap walk or the free).
+            return false;
         }
 
         var head = Head(pfn);
@@ -240,17 +262,30 @@ internal sealed partial class Memmap
 
     /// <summary><c>folio_mapcount</c>: every entry mapping a page of the folio of <paramref name="pfn"/>.</summary>
     public int FolioMapCount(long pfn)
-        => _folioOrder != 0 && IsLarge(pfn) ? Atomic.Read(ref Folio(Head(pfn)).LargeMapCount) + 1 : Atomic.Read(ref Page(pfn).MapCount) + 1;
+    {
+        Debug.Assert(CountsMappings, "FolioMapCount under a mapcount scheme that keeps no count");
+        return _folioOrder != 0 && IsLarge(pfn) ? Atomic.Read(ref Folio(Head(pfn)).LargeMapCount) + 1 : Atomic.Read(ref Page(pfn).MapCount) + 1;
+    }
 
     /// <summary>
     /// "Is the folio of <paramref name="pfn"/> mapped by more than one mm?" as the scheme answers it: an order-0 page
     /// when it is mapped more than once; a large folio by <c>folio_likely_mapped_shared</c>
     /// (<see cref="MapcountScheme.PerPage"/>: mapped at most once, no; more often than it has pages, yes; else whether
     /// its first page is mapped more than once) or <c>folio_maybe_mapped_shared</c> (<see cref="MapcountScheme.MmId"/>:
-    /// mapped at most once, no; else the "maybe mapped shared" bit).
+    /// mapped at most once, no; else the "maybe mapped shared" bit). The proposals: <see cref="MapcountScheme.TriState"/>
+    /// says "maybe more" (of a page: more than one entry; of a large folio: more than one mm); <see cref="MapcountScheme.None"/>
+    /// says yes unless the page is <c>PageAnonExclusive</c>. None of the four has a false negative.
     /// </summary>
     public bool MaybeMappedShared(long pfn)
     {
+        switch (_scheme)
+        {
+            case MapcountScheme.TriState:
+                return Atomic.Read(ref Page(Head(pfn)).MapCount) > 0;
+            case MapcountScheme.None:
+                return (GetFlags(pfn) & PageFlags.AnonExclusive) == 0;
+        }
+
         if (_folioOrder == 0 || !IsLarge(pfn))
         {
             return MapCount(pfn) > 1;
@@ -346,8 +381,8 @@ internal sealed partial class Memmap
         for (var i = FolioPages - 1; i >= 0; i--)
         {
             var pfn = head + i;
-            Debug.Assert(_scheme == MapcountScheme.MmId || OwnMapCount(pfn) == mappings[i], "a page's mapcount disagrees with its entries");
-            Atomic.Write(ref Page(pfn).MapCount, mappings[i] - 1);
+            Debug.Assert(_scheme != MapcountScheme.PerPage || OwnMapCount(pfn) == mappings[i], "a page's mapcount disagrees with its entries");
+            Atomic.Write(ref Page(pfn).MapCount, SplitPageWord(mappings[i]));
             if (i == 0)
             {
                 break;

@@ -77,14 +77,15 @@ internal sealed partial class Memmap
     /// <summary><c>page_count</c>.</summary>
     public int PageCount(long pfn) => Atomic.Read(ref Page(Head(pfn)).RefCount);
 
-    /// <summary><c>page_mapcount</c>: the number of PTEs mapping the page.</summary>
-    public int MapCount(long pfn) => _folioOrder != 0 && _scheme == MapcountScheme.MmId && IsLarge(pfn) ? FolioMapCount(pfn) : Atomic.Read(ref Page(pfn).MapCount) + 1;
-
     /// <summary>
-    /// <c>folio_mapped</c> where a false positive is acceptable (the caller then walks the rmap and finds nothing to
-    /// do): false only when no entry maps the page. Truncation and eviction ask it before they unmap.
+    /// <c>page_mapcount</c>: the number of PTEs mapping the page. Only the schemes that count mappings have it
+    /// (<see cref="CountsMappings"/>); under the others a caller asks <see cref="MaybeMapped"/>, or walks the rmap.
     /// </summary>
-    public bool MaybeMapped(long pfn) => MapCount(pfn) != 0;
+    public int MapCount(long pfn)
+    {
+        Debug.Assert(CountsMappings, "MapCount under a mapcount scheme that keeps no count");
+        return _folioOrder != 0 && _scheme == MapcountScheme.MmId && IsLarge(pfn) ? FolioMapCount(pfn) : Atomic.Read(ref Page(pfn).MapCount) + 1;
+    }
 
     /// <summary><c>get_page</c>: a new reference on a page the caller already holds a reference to.</summary>
     public void GetPage(long pfn)
@@ -290,18 +291,42 @@ internal sealed partial class Memmap
     /// <summary><c>folio_ref_freeze</c>: 0 if and only if the count was exactly <paramref name="expected"/>.</summary>
     public bool FreezeRefs(long pfn, int expected) => Atomic.CompareExchange(ref Page(Head(pfn)).RefCount, 0, expected) == expected;
 
-    /// <summary>Maps the page once more; true for the first mapping (−1 → 0).</summary>
-    public bool AddMapTestFirst(long pfn) => Atomic.Increment(ref Page(pfn).MapCount) == 0;
+    /// <summary>
+    /// Maps the order-0 page once more; true for the first mapping (−1 → 0). Under <see cref="MapcountScheme.TriState"/>
+    /// the state rises instead, and under <see cref="MapcountScheme.None"/> the "ever mapped" bit is set (true when this
+    /// set it).
+    /// </summary>
+    public bool AddMapTestFirst(long pfn) => _scheme switch
+    {
+        MapcountScheme.TriState => RaiseTriState(ref Page(pfn).MapCount),
+        MapcountScheme.None => MarkEverMapped(ref Page(pfn).MapCount),
+        _ => Atomic.Increment(ref Page(pfn).MapCount) == 0,
+    };
 
-    /// <summary>Unmaps the page once; true for the last mapping (0 → −1, <c>atomic_add_negative</c>).</summary>
+    /// <summary>
+    /// Unmaps the order-0 page once; true when it is known to be the last mapping (0 → −1, <c>atomic_add_negative</c>).
+    /// Under <see cref="MapcountScheme.TriState"/> "once" falls to "not mapped" and "maybe more" stays; under
+    /// <see cref="MapcountScheme.None"/> nothing is written and the answer is always false (unknown).
+    /// </summary>
     public bool RemoveMapTestLast(long pfn)
     {
+        switch (_scheme)
+        {
+            case MapcountScheme.TriState:
+                return LowerTriState(ref Page(pfn).MapCount);
+            case MapcountScheme.None:
+                return false;
+        }
+
         var now = Atomic.Decrement(ref Page(pfn).MapCount);
         Debug.Assert(now >= -1, "mapcount underflow");
         return now < 0;
     }
 
-    /// <summary><c>folio_add_new_anon_rmap</c>: a new private page, mapped once, set directly.</summary>
+    /// <summary>
+    /// <c>folio_add_new_anon_rmap</c>: a new private page, mapped once, set directly (the tri-state's "once" and the
+    /// "ever mapped" bit are the same word value, 0).
+    /// </summary>
     public void SetNewAnonMap(long pfn) => Atomic.Write(ref Page(pfn).MapCount, 0);
 
     /// <summary>An anonymous page's <c>mapping</c> and <c>index</c> (<c>__folio_set_anon</c>). Enter before the page is mapped.</summary>

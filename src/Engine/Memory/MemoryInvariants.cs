@@ -54,12 +54,27 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
     /// </summary>
     public void CheckMappedPage(long pfn, int count, HashSet<long> cached, IReadOnlyList<(int Pid, ulong Address)>? writers, List<InvariantViolation> violations)
     {
-        var mapcount = memmap.MapCount(pfn);
         var refcount = memmap.PageCount(pfn);
-        if (mapcount != count)
+        if (memmap.CountsMappings)
         {
-            violations.Add(InvariantViolation.Of(ViolationKind.MapcountMismatch, $"pfn 0x{pfn:x}: mapcount {mapcount} but {count} entries map it")
-                with { Pfn = pfn, Expected = count, Actual = mapcount });
+            var mapcount = memmap.MapCount(pfn);
+            if (mapcount != count)
+            {
+                violations.Add(InvariantViolation.Of(ViolationKind.MapcountMismatch, $"pfn 0x{pfn:x}: mapcount {mapcount} but {count} entries map it")
+                    with { Pfn = pfn, Expected = count, Actual = mapcount });
+            }
+        }
+        else if (memmap.MapcountDisagreement(pfn, count) is { } wrong)
+        {
+            violations.Add(InvariantViolation.Of(ViolationKind.MapcountMismatch, $"pfn 0x{pfn:x}: {wrong}") with { Pfn = pfn, Expected = count, Actual = memmap.MapcountWord(pfn) });
+        }
+
+        if (count > 1 && memmap.TestFlags(pfn, PageFlags.Anon) && !memmap.MaybeMappedShared(pfn))
+        {
+            // Without a count, "is it shared?" is the tri-state's "maybe more" or, with no mapcount at all, "not
+            // AnonExclusive": an exclusive page mapped twice would be answered wrong.
+            violations.Add(InvariantViolation.Of(ViolationKind.SharedFalseNegative, $"pfn 0x{pfn:x}: {count} entries map it but 'is it shared?' says no ({memmap.Scheme})")
+                with { Pfn = pfn, Expected = count, Actual = 1 });
         }
 
         var (gupRefs, _) = memmap.GupHeld(pfn);
@@ -119,7 +134,11 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
             total += count;
             var own = memmap.OwnMapCount(pfn);
             var expectedOwn = scheme == MapcountScheme.PerPage ? count : 0;
-            if (own != expectedOwn)
+            if (i == 0 && !memmap.CountsMappings)
+            {
+                // The head's word is the folio's: checked below.
+            }
+            else if (own != expectedOwn)
             {
                 var message = scheme == MapcountScheme.PerPage
                     ? InvariantViolation.Of(ViolationKind.MapcountMismatch, $"pfn 0x{pfn:x} (page {i} of the folio at 0x{head:x}): mapcount {own} but {count} entries map it")
@@ -140,8 +159,12 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
             }
         }
 
-        var mapcount = memmap.FolioMapCount(head);
-        if (mapcount != total)
+        var mappers = mms.Count(kv => kv.Value > 0);
+        if (!memmap.CountsMappings)
+        {
+            CheckFolioWord(head, total, mappers, violations);
+        }
+        else if (memmap.FolioMapCount(head) is var mapcount && mapcount != total)
         {
             violations.Add(InvariantViolation.Of(ViolationKind.MapcountMismatch, $"folio 0x{head:x}: _large_mapcount {mapcount} but {total} entries map its pages")
                 with { Pfn = head, Expected = total, Actual = mapcount });
@@ -169,6 +192,28 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
         if (scheme == MapcountScheme.MmId)
         {
             CheckMmIds(head, mms, violations);
+        }
+    }
+
+    /// <summary>
+    /// The folio word of the proposals against the census: the tri-state "not mapped" with no entry, "once" with one
+    /// mm at most, and "maybe more" whenever two mms map it (no false negative for "is it shared?"); the "ever
+    /// mapped" bit set when anything maps it.
+    /// </summary>
+    private void CheckFolioWord(long head, int total, int mappers, List<InvariantViolation> violations)
+    {
+        var word = memmap.MapcountWord(head);
+        var wrong = memmap.Scheme switch
+        {
+            _ when word is < -1 or > 1 || (word > 0 && memmap.Scheme == MapcountScheme.None) => $"word {word} is no state of the {memmap.Scheme} scheme",
+            _ when word == -1 && total != 0 => $"'not mapped' but {total} entries map its pages",
+            MapcountScheme.TriState when word == 0 && mappers > 1 => $"tri-state 'mapped by one mm' but {mappers} mms map it",
+            _ => null,
+        };
+        if (wrong is not null)
+        {
+            violations.Add(InvariantViolation.Of(mappers > 1 && word == 0 ? ViolationKind.SharedFalseNegative : ViolationKind.MapcountMismatch, $"folio 0x{head:x}: {wrong}")
+                with { Pfn = head, Expected = total, Actual = word });
         }
     }
 
@@ -246,9 +291,9 @@ internal sealed class MemoryInvariants(Memmap memmap, FrameAllocator allocator)
                 violations.Add(InvariantViolation.Of(ViolationKind.FreeListCorrupt, $"pfn 0x{pfn:x} has refcount 0 but is on no free list (lost)") with { Pfn = pfn });
             }
 
-            if (memmap.MapCount(pfn) != 0 || flags != PageFlags.None)
+            if (memmap.OwnMapCount(pfn) != 0 || flags != PageFlags.None)
             {
-                violations.Add(InvariantViolation.Of(ViolationKind.FreeListCorrupt, $"free pfn 0x{pfn:x} has mapcount {memmap.MapCount(pfn)} and flags {flags}") with { Pfn = pfn });
+                violations.Add(InvariantViolation.Of(ViolationKind.FreeListCorrupt, $"free pfn 0x{pfn:x} has mapcount {memmap.OwnMapCount(pfn)} and flags {flags}") with { Pfn = pfn });
             }
         }
         else if (free.Contains(pfn))

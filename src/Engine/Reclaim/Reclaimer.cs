@@ -323,12 +323,12 @@ internal sealed class Reclaimer(
             return false;
         }
 
-        if (memmap.MapCount(pfn) <= 0)
+        if (!memmap.MaybeMapped(pfn))
         {
             return true;
         }
 
-        var protect = new WriteProtectVisitor(this, pfn, cpu);
+        var protect = new WriteProtectVisitor(this, pfn, cpu, memmap.CountsMappings ? -1 : rmap.MapCount(pfn));
         rmap.Walk(pfn, ref protect);
         return protect.Protected;
     }
@@ -336,9 +336,10 @@ internal sealed class Reclaimer(
     /// <summary>
     /// Rule (d) at one mapping, under its PTL: a writable entry is made read-only (get-and-clear, then set: a dirty bit
     /// the hardware sets meanwhile is kept) and its flush deferred, if only the page's mappings, the swap cache and
-    /// reclaim hold the page; otherwise the entry is left and false stops the walk.
+    /// reclaim hold the page; otherwise the entry is left and false stops the walk. The page's mappings are its
+    /// mapcount, read here (<paramref name="mappings"/> −1), or under the proposals the count an rmap walk found.
     /// </summary>
-    private bool WriteProtectOne(Vma vma, ulong address, long pfn, int cpu)
+    private bool WriteProtectOne(Vma vma, ulong address, long pfn, int cpu, int mappings)
     {
         if (!LockPteMapping(vma, address, pfn, out var table, out var index, out var ptl))
         {
@@ -352,7 +353,7 @@ internal sealed class Reclaimer(
             return true;
         }
 
-        var expected = memmap.MapCount(pfn) + 1 + (memmap.TestFlags(pfn, PageFlags.SwapCache) ? 1 : 0);
+        var expected = (mappings < 0 ? memmap.MapCount(pfn) : mappings) + 1 + (memmap.TestFlags(pfn, PageFlags.SwapCache) ? 1 : 0);
         var count = memmap.PageCount(pfn);
         if (count != expected)
         {
@@ -376,7 +377,7 @@ internal sealed class Reclaimer(
         // A page kept while nothing maps it and no swap entry names its slot (a zap took its last entry while we held
         // it) has no business in the swap cache: leave it to whoever holds it, without the slot. Nor has a page rule
         // (d) keeps because a fault made it writable again.
-        if (memmap.MapCount(pfn) == 0 || writeProtectBeforeSwap)
+        if (!memmap.MaybeMapped(pfn) || writeProtectBeforeSwap)
         {
             swap.FreeSwap(pfn, release, cpu);
         }
@@ -486,13 +487,13 @@ internal sealed class Reclaimer(
     private bool TryToUnmap<TVisitor>(long pfn, ref TVisitor unmap, string stillMapped)
         where TVisitor : struct, IRmapVisitor
     {
-        if (memmap.MapCount(pfn) <= 0)
+        if (!memmap.MaybeMapped(pfn))
         {
             return true;
         }
 
         rmap.Walk(pfn, ref unmap);
-        if (memmap.MapCount(pfn) <= 0)
+        if (!rmap.Mapped(pfn))
         {
             return true;
         }
@@ -549,7 +550,7 @@ internal sealed class Reclaimer(
         {
             slot = swap.SlotOf(pfn);
         }
-        else if (memmap.MapCount(pfn) <= 0)
+        else if (!rmap.Mapped(pfn))
         {
             // Not mapped and not in the swap cache: a page a fault is setting up or a zap is tearing down, which the
             // kernel's LRU would not hold yet (or any more).
@@ -708,7 +709,7 @@ internal sealed class Reclaimer(
     /// <summary><c>folio_referenced</c>: whether an entry mapping the page was accessed since the last look (clearing the A bits).</summary>
     private bool Referenced(long pfn)
     {
-        if (memmap.MapCount(pfn) <= 0)
+        if (!memmap.MaybeMapped(pfn))
         {
             return false;
         }
@@ -890,11 +891,11 @@ internal sealed class Reclaimer(
         }
     }
 
-    private struct WriteProtectVisitor(Reclaimer owner, long pfn, int cpu) : IRmapVisitor
+    private struct WriteProtectVisitor(Reclaimer owner, long pfn, int cpu, int mappings) : IRmapVisitor
     {
         public bool Protected { get; private set; } = true;
 
-        public bool Visit(Vma vma, ulong address) => Protected = owner.WriteProtectOne(vma, address, pfn, cpu);
+        public bool Visit(Vma vma, ulong address) => Protected = owner.WriteProtectOne(vma, address, pfn, cpu, mappings);
     }
 
     private bool SplitAt(Vma vma, ulong address, long pfn, int cpu) => splitter.TrySplitLocked(pfn, vma.Mm, address, cpu);

@@ -185,7 +185,7 @@ internal sealed class SwapCache
         if (_memmap.TryLockPage(pfn))
         {
             // Re-checked under the page lock: still this slot's page, and nothing maps it.
-            if (SlotOf(pfn) == slot && _memmap.MapCount(pfn) == 0)
+            if (SlotOf(pfn) == slot && !_memmap.MaybeMapped(pfn))
             {
                 FreeSwap(pfn, release, cpu);
             }

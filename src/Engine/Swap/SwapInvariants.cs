@@ -22,10 +22,10 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
 {
     /// <summary>
     /// Checks the device and the cache against <paramref name="entries"/> (swap entries per slot) and
-    /// <paramref name="exclusive"/> (exclusive ones per slot); adds every swap-cache page to <paramref name="held"/>, the
+    /// <paramref name="exclusive"/> (exclusive ones per slot), with <paramref name="mappings"/> the census of entries per pfn; adds every swap-cache page to <paramref name="held"/>, the
     /// set of pages a cache holds a reference to, for the memory checks.
     /// </summary>
-    public void Check(IReadOnlyDictionary<long, int> entries, IReadOnlyDictionary<long, int> exclusive, bool anyLiveProcess, HashSet<long> held, List<InvariantViolation> violations)
+    public void Check(IReadOnlyDictionary<long, int> entries, IReadOnlyDictionary<long, int> exclusive, bool anyLiveProcess, HashSet<long> held, IReadOnlyDictionary<long, int> mappings, List<InvariantViolation> violations)
     {
         // Exit frees every slot its entries held and every swap-cache page they left idle (free_swap_and_cache,
         // free_pages_and_swap_cache): with no process left, nothing of swap remains.
@@ -51,20 +51,20 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
             var end = Math.Min(first + SwapDevice.ChunkSlots, device.Slots);
             for (var slot = first; slot < end; slot++)
             {
-                CheckSlot(slot, entries, exclusive, held, violations);
+                CheckSlot(slot, entries, exclusive, held, mappings, violations);
             }
         }
 
         // Swap entries naming a slot of a chunk never allocated: the loop above passed over it.
         foreach (var slot in entries.Keys.Union(exclusive.Keys).Where(s => s >= 0 && s < device.Slots && !IsAllocated((int)s)).Order())
         {
-            CheckSlot((int)slot, entries, exclusive, held, violations);
+            CheckSlot((int)slot, entries, exclusive, held, mappings, violations);
         }
     }
 
     private bool IsAllocated(int slot) => device.IsChunkAllocated(slot >> SwapDevice.ChunkShift) || cache.IsChunkAllocated(slot >> SwapDevice.ChunkShift);
 
-    private void CheckSlot(int slot, IReadOnlyDictionary<long, int> entries, IReadOnlyDictionary<long, int> exclusive, HashSet<long> held, List<InvariantViolation> violations)
+    private void CheckSlot(int slot, IReadOnlyDictionary<long, int> entries, IReadOnlyDictionary<long, int> exclusive, HashSet<long> held, IReadOnlyDictionary<long, int> mappings, List<InvariantViolation> violations)
     {
         var named = entries.GetValueOrDefault(slot);
         var count = device.Count(slot);
@@ -80,10 +80,10 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
                 with { Expected = 1, Actual = count });
         }
 
-        CheckCachedSlot(slot, count, held, violations);
+        CheckCachedSlot(slot, count, held, mappings, violations);
     }
 
-    private void CheckCachedSlot(int slot, int count, HashSet<long> held, List<InvariantViolation> violations)
+    private void CheckCachedSlot(int slot, int count, HashSet<long> held, IReadOnlyDictionary<long, int> mappings, List<InvariantViolation> violations)
     {
         var pfn = cache.Peek(slot);
         var flagged = device.HasCache(slot);
@@ -115,7 +115,7 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
         }
 
         var expected = 1 + memmap.GupHeld(pfn).Refs;
-        if (memmap.MapCount(pfn) == 0 && memmap.PageCount(pfn) != expected)
+        if (mappings.GetValueOrDefault(pfn) == 0 && memmap.PageCount(pfn) != expected)
         {
             violations.Add(InvariantViolation.Of(ViolationKind.RefcountMismatch, $"pfn 0x{pfn:x}, in the swap cache for slot {slot} and unmapped, has refcount {memmap.PageCount(pfn)}; only the swap cache and {memmap.GupHeld(pfn).Refs} GUP reference(s) hold it")
                 with { Pfn = pfn, Expected = expected, Actual = memmap.PageCount(pfn) });
@@ -130,7 +130,7 @@ internal sealed class SwapInvariants(SwapDevice device, SwapCache cache, Memmap 
         // maps and no GUP user holds, and that is clean, was read from its slot or written to it since its last store,
         // so the two are the same. A store that reached it unnoticed (a write after the dirty test, a stale TLB entry)
         // shows here before a swap-in could hand the stale slot to a process.
-        if (memmap.MapCount(pfn) == 0 && memmap.GupHeld(pfn) == (0, 0) && (memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) == 0 && device.HasStorage(slot))
+        if (mappings.GetValueOrDefault(pfn) == 0 && memmap.GupHeld(pfn) == (0, 0) && (memmap.GetFlags(pfn) & (PageFlags.Dirty | PageFlags.Writeback)) == 0 && device.HasStorage(slot))
         {
             var contents = memory.Frame(pfn);
             var stored = device.Page(slot);

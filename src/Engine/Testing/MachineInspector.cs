@@ -134,7 +134,7 @@ public sealed class MachineInspector
             head,
             (int)(pfn - head),
             large ? memmap.FolioPages : 1,
-            memmap.FolioMapCount(pfn),
+            memmap.CountsMappings ? memmap.FolioMapCount(pfn) : -1,
             memmap.PageCount(pfn),
             large ? memmap.FolioPinCount(pfn) : 0,
             memmap.MaybeMappedShared(pfn),

@@ -175,7 +175,8 @@ internal sealed class FileWriteback(
             Contract.That((memmap.PeekFlags(pfn) & PageFlags.Locked) != 0, "the page lock");
         }
 
-        if (memmap.MapCount(pfn) <= 0)
+        // The shortcut: a page the scheme says is not mapped is not walked. Without a mapcount there is no shortcut.
+        if (memmap.Scheme != MapcountScheme.None && !memmap.MaybeMapped(pfn))
         {
             ProtocolEvents.Mark("folio_mkclean", "pfn 0x{0:x} not mapped: skip the rmap walk", pfn);
             return 0;
@@ -183,12 +184,24 @@ internal sealed class FileWriteback(
 
         var visitor = new MkcleanVisitor(this, pfn);
         rmap.Walk(pfn, ref visitor);
+        if (visitor.Mapped == 0)
+        {
+            // The walk looked at every mapping under its PTL with the page locked: none is left.
+            memmap.WalkFoundUnmapped(pfn);
+        }
+
         return visitor.Cleaned;
     }
 
+    // What PageVmaMkcleanOne found: an entry mapping the page, and whether it cleaned it.
+    private const int Mapped = 1;
+    private const int Cleaned = 2;
+
     /// <summary>
-    /// <c>page_vma_mkclean_one</c> for one VMA. Enter with <c>i_mmap_rwsem</c> held for read (so the VMA's tables
-    /// cannot be freed) and the page locked; returns the same, no PTL.
+    /// <c>page_vma_mkclean_one</c> for one VMA: <see cref="Mapped"/> when the entry maps the page, with
+    /// <see cref="Cleaned"/> when it was writable or dirty and is now clean and read-only. Enter with
+    /// <c>i_mmap_rwsem</c> held for read (so the VMA's tables cannot be freed) and the page locked; returns the same,
+    /// no PTL.
     /// </summary>
     private int PageVmaMkcleanOne(Vma vma, ulong address, long pfn)
     {
@@ -211,17 +224,23 @@ internal sealed class FileWriteback(
         try
         {
             var pte = ptes.PtepGet(table, index);
-            if (!pte.IsPresent || pte.Pfn != pfn || (!pte.IsWrite && !pte.IsDirty))
+            if (!pte.IsPresent || pte.Pfn != pfn)
             {
-                ProtocolEvents.Mark("page_vma_mkclean_one", "pte at 0x{1:x} under the PTL: not a writable or dirty mapping of pfn 0x{0:x}", pfn, address);
+                ProtocolEvents.Mark("page_vma_mkclean_one", "pte at 0x{1:x} under the PTL: not a mapping of pfn 0x{0:x}", pfn, address);
                 return 0;
+            }
+
+            if (!pte.IsWrite && !pte.IsDirty)
+            {
+                ProtocolEvents.Mark("page_vma_mkclean_one", "pte at 0x{1:x} under the PTL: a clean read-only mapping of pfn 0x{0:x}", pfn, address);
+                return Mapped;
             }
 
             var old = ptes.PtepGetAndClear(table, index);
             shootdown.FlushTlbRange(mm.Context, address, address + PhysicalMemory.PageSize);
             ptes.SetPte(table, index, old.WrProtect().MkClean());
             ProtocolEvents.Mark("page_vma_mkclean_one", old.IsDirty ? "pte at 0x{1:x}: dirty, write-protect and clean it (the page stays dirty)" : "pte at 0x{1:x}: write-protect it", pfn, address);
-            return 1;
+            return Mapped | Cleaned;
         }
         finally
         {
@@ -229,16 +248,47 @@ internal sealed class FileWriteback(
         }
     }
 
+    /// <summary>Whether <c>folio_mkclean</c>'s walk also looks at private mappings: only to answer the tri-state's "is it still mapped?".</summary>
+    private bool CountsPrivateMappings => memmap.Scheme == MapcountScheme.TriState;
+
+    /// <summary>Whether the entry of <paramref name="vma"/> at <paramref name="address"/> maps <paramref name="pfn"/>, read under its PTL.</summary>
+    private bool MapsPage(Vma vma, ulong address, long pfn)
+    {
+        var table = tables.WalkToPteTable(vma.Mm.Pgd, address);
+        if (table < 0)
+        {
+            return false;
+        }
+
+        var ptl = tables.Ptl(table);
+        ptl.Enter();
+        var pte = ptes.PtepGet(table, PageTableSet.Index(address, 1));
+        ptl.Exit();
+        return pte.IsPresent && pte.Pfn == pfn;
+    }
+
     /// <summary>The rmap walk's step of <c>folio_mkclean</c>: only shared mappings can have written the page (<c>invalid_mkclean_vma</c>).</summary>
     private struct MkcleanVisitor(FileWriteback owner, long pfn) : IRmapVisitor
     {
+        /// <summary>Entries made clean and read-only.</summary>
         public int Cleaned { get; private set; }
+
+        /// <summary>Entries of shared mappings found mapping the page, cleaned or not.</summary>
+        public int Mapped { get; private set; }
 
         public bool Visit(Vma vma, ulong address)
         {
             if (vma.IsShared)
             {
-                Cleaned += owner.PageVmaMkcleanOne(vma, address, pfn);
+                var found = owner.PageVmaMkcleanOne(vma, address, pfn);
+                Cleaned += found & FileWriteback.Cleaned;
+                Mapped += (found & FileWriteback.Mapped) != 0 ? 1 : 0;
+            }
+            else if (owner.CountsPrivateMappings)
+            {
+                // A private mapping can only read the page (a write copies it), so it needs no cleaning; under the
+                // tri-state it still counts for "is the page mapped?", which the walk answers on the way.
+                Mapped += owner.MapsPage(vma, address, pfn) ? 1 : 0;
             }
 
             return true;

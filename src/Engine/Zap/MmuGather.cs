@@ -138,9 +138,9 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
     /// <summary><c>free_swap_cache</c>: trylock the unmapped page and drop it from the swap cache if no swap entry still names its slot.</summary>
     private void FreeSwapCache(long pfn)
     {
-        if (memmap.MapCount(pfn) == 0 && memmap.TryLockPage(pfn))
+        if (!memmap.MaybeMapped(pfn) && memmap.TryLockPage(pfn))
         {
-            if (memmap.MapCount(pfn) == 0)
+            if (!memmap.MaybeMapped(pfn))
             {
                 swap.FreeSwap(pfn, release, _cpu);
             }
