@@ -92,6 +92,10 @@ public sealed class ZooProposalTests
         }
 
         Assert.False(ZooProposal.MmIdFolios.RunsAsProposed(options));
+        var estimate = ZooProposals.SettingsOf(BugZooCatalog.Get("estimated-sharers-reuse").Buggy);
+        Assert.True(ZooProposal.MmIdFolios.RunsAsProposed(estimate));
+        Assert.False(ZooProposal.TriStateFolios.RunsAsProposed(estimate));
+        Assert.False(ZooProposal.NoMapcountFolios.RunsAsProposed(estimate));
         Assert.True(ZooProposal.Folios.RunsAsProposed(options));
         Assert.True(ZooProposal.RuleD.RunsAsProposed(options));
         var entry = BugZooCatalog.Get("reclaim-pinned");

@@ -91,12 +91,27 @@ public static class ZooProposals
     /// <summary>
     /// Whether a scenario built with <paramref name="options"/> runs under <paramref name="proposal"/> as proposed:
     /// false when the proposal's mapcount scheme cannot run with the scenario's copy-on-write rule
-    /// (<see cref="MapcountUnder"/>), where <see cref="Apply"/> keeps per-page mapcounts instead.
+    /// (<see cref="MapcountUnder"/>), where <see cref="Apply"/> keeps per-page mapcounts instead, or when the machine
+    /// refuses the scenario's settings under it (entry 17's <see cref="MachineOptions.ReuseLargeFoliosByEstimate"/> needs
+    /// a scheme that keeps a count).
     /// </summary>
     public static bool RunsAsProposed(this ZooProposal proposal, MachineOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return MapcountUnder(proposal, options.CowReuse).Applies;
+        if (!MapcountUnder(proposal, options.CowReuse).Applies)
+        {
+            return false;
+        }
+
+        try
+        {
+            proposal.Apply(options).Validate();
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
