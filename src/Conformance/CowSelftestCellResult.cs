@@ -10,13 +10,18 @@ namespace Conformance;
 /// Null, or what went wrong besides the checks: an exception (a preparation that did not leave what the row names, an
 /// invariant violation, an engine error), a leaked frame or swap slot, a folio split or a fault that fell back to a page.
 /// </param>
-public sealed record CowSelftestCellResult(string Row, CowSelftestOutcome? Outcome, string? Problem)
+/// <param name="HeldUntilReclaim">
+/// Null, or what stayed held after every process had exited until reclaim gave it back (a frame eviction kept, a swap
+/// slot <c>free_swap_cache</c> kept): under a mapcount scheme that cannot tell eviction the page is unmapped. The
+/// cell still passes; reclaim's rmap walk, which is exact, found nothing mapping it.
+/// </param>
+public sealed record CowSelftestCellResult(string Row, CowSelftestOutcome? Outcome, string? Problem, string? HeldUntilReclaim = null)
 {
     /// <summary>The scenario passed and nothing else went wrong.</summary>
     public bool Passed => Outcome is { Passed: true } && Problem is null;
 
     /// <summary>"pass", or what failed.</summary>
-    public override string ToString() => Passed ? "pass"
+    public override string ToString() => Passed ? (HeldUntilReclaim is null ? "pass" : $"pass; {HeldUntilReclaim} until reclaim")
         : Outcome is null ? $"FAIL ({Problem})"
         : Problem is null ? Outcome.ToString()
         : $"{Outcome}; {Problem}";

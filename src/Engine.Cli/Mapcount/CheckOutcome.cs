@@ -19,6 +19,13 @@ internal enum CheckOutcome
     /// </summary>
     Vacuous,
 
+    /// <summary>
+    /// A cow.c row or the stress run passed, but a frame or a swap slot stayed held after every process had exited
+    /// until reclaim gave it back: the design's word could not tell eviction or <c>free_swap_cache</c> that nothing
+    /// mapped the page (a false positive), and reclaim's exact rmap walk could. A cost of the design, not a leak.
+    /// </summary>
+    HeldUntilReclaim,
+
     /// <summary>A zoo entry's buggy scenario found its race, for at least one seed.</summary>
     Found,
 

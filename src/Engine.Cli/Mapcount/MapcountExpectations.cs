@@ -89,7 +89,8 @@ internal sealed class MapcountExpectations(IReadOnlyList<MapcountExpectation> li
     public static IReadOnlyList<CheckOutcome> Possible(MapcountCheckKind kind) => kind switch
     {
         MapcountCheckKind.ZooBuggy => [Found, Closed, WrongBug],
-        MapcountCheckKind.CowBasePage or MapcountCheckKind.CowLargeFolio => [Passes, Fails],
+        MapcountCheckKind.CowBasePage or MapcountCheckKind.CowLargeFolio => [Passes, HeldUntilReclaim, Fails],
+        MapcountCheckKind.Stress => [Passes, HeldUntilReclaim, Fails, Vacuous],
         _ => [Passes, Fails, Vacuous],
     };
 }

@@ -214,9 +214,9 @@ internal static class MapcountRunner
     }
 
     private static CheckResult Cow(MapcountCheck check, CowSelftestCellResult cell)
-        => cell.Passed
-            ? new CheckResult(check, CheckOutcome.Passes, "pass")
-            : new CheckResult(check, CheckOutcome.Fails, cell.ToString(), $"{check}: {cell}");
+        => !cell.Passed ? new CheckResult(check, CheckOutcome.Fails, cell.ToString(), $"{check}: {cell}")
+            : cell.HeldUntilReclaim is { } held ? new CheckResult(check, CheckOutcome.HeldUntilReclaim, "pass, held until reclaim", Note: $"{held} until reclaim")
+            : new CheckResult(check, CheckOutcome.Passes, "pass");
 
     /// <summary>A large-folio race under the tester, with the design's scheme, and its vacuity guard.</summary>
     private static CheckResult Race(FolioRace race, MapcountDesign design, MapcountSettings settings)
@@ -265,6 +265,8 @@ internal static class MapcountRunner
         var verdict = text.Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.StartsWith("verdict:", StringComparison.Ordinal)) ?? "no verdict";
         return code switch
         {
+            ExitCode.Passed when text.Split('\n').FirstOrDefault(l => l.StartsWith(StressRunner.HeldUntilReclaimLine, StringComparison.Ordinal)) is { } held
+                => new CheckResult(MapcountCheck.Stress, CheckOutcome.HeldUntilReclaim, "pass, held until reclaim", Note: held.Trim()),
             ExitCode.Passed => new CheckResult(MapcountCheck.Stress, CheckOutcome.Passes, "pass"),
             ExitCode.Failed => new CheckResult(MapcountCheck.Stress, CheckOutcome.Fails, "FAIL", text.TrimEnd()),
             _ => new CheckResult(MapcountCheck.Stress, CheckOutcome.Vacuous, "vacuous", Note: $"{verdict} (stress exit code {code}; give more --stress-seconds)"),
@@ -323,8 +325,9 @@ internal static class MapcountRunner
     private static string CowCell(MapcountDesign design, IReadOnlyDictionary<MapcountCheck, CheckResult> results, MapcountCheckKind kind, int order, MapcountExpectations expectations)
     {
         var rows = results.Values.Where(r => r.Check.Kind == kind && r.Check.Order == order).ToList();
-        var failed = rows.Where(r => r.Outcome != CheckOutcome.Passes).ToList();
-        var text = $"{rows.Count - failed.Count}/{rows.Count}";
+        var failed = rows.Where(r => r.Outcome is not (CheckOutcome.Passes or CheckOutcome.HeldUntilReclaim)).ToList();
+        var held = rows.Count(r => r.Outcome == CheckOutcome.HeldUntilReclaim);
+        var text = $"{rows.Count - failed.Count}/{rows.Count}{(held > 0 ? $" ({held} held a frame or slot until reclaim)" : "")}";
         if (failed.Count > 0)
         {
             var named = string.Join(", ", failed.Take(RowsNamedInACell).Select(r => $"\"{r.Check.Name}\""));
@@ -375,6 +378,7 @@ internal static class MapcountRunner
     private static string Describe(CheckOutcome outcome) => outcome switch
     {
         CheckOutcome.Passes => "a pass",
+        CheckOutcome.HeldUntilReclaim => "a pass with a frame or slot held until reclaim",
         CheckOutcome.Fails => "a failure",
         CheckOutcome.Vacuous => "a run that proved nothing",
         CheckOutcome.Found => "its race found",
