@@ -1,5 +1,6 @@
 using ClassicBugs;
 using Engine.Cli;
+using Engine.Cli.Mapcount;
 using Engine.Cli.Stress;
 
 namespace Engine.Systematic.Tests;
@@ -307,6 +308,51 @@ public sealed class CommandLineTests : IDisposable
     }
 
     /// <summary>
+    /// <c>engine mapcount</c> restricted to one design with small budgets: every check runs (the zoo's entries whose
+    /// copy-on-write rule MM ids cannot run are n/a, and so is no race: the MM-id slots' race exists under MM ids), the
+    /// table has the design's column, and every cell is as expected.
+    /// </summary>
+    [Fact]
+    public void MapcountComparesOneDesignPrintsTheTableAndExitsWithZero()
+    {
+        var (code, output) = Engine("mapcount", "--designs", "mm-id", "--seeds", "1", "--budget", "400", "--fixed-iterations", "200", "--race-iterations", "200", "--stress-seconds", "1");
+
+        Assert.True(code == Passed, output);
+        Assert.Contains("| check | mm-id (6.15) |", output);
+        Assert.Contains("| zoo 1 missed-cow | n/a; holds |", output);
+        Assert.Contains("| zoo 13 swap-missed-cow | n/a |", output);
+        Assert.Contains("| zoo 17 estimated-sharers-reuse | closed; holds |", output);
+        Assert.Contains("| zoo 6 lost-dirty | found 1/1; holds |", output);
+        Assert.Contains("| cow.c base pages (36 rows) | 36/36 |", output);
+        Assert.Contains("| cow.c large folios, order 4 (60 rows) | 60/60 |", output);
+        Assert.Contains("| race mm-id-slots | 200 passed |", output);
+        Assert.Contains("| stress, 1 s, folios of order 2 | pass |", output);
+        Assert.DoesNotContain("per-page", output.Split('\n').Single(l => l.StartsWith("| check |", StringComparison.Ordinal)));
+        Assert.Contains("Every cell as docs/mapcount.md expects", output);
+    }
+
+    /// <summary>
+    /// A cell that differs from the expectations fails the run (exit code 1) and is named, with what was expected and
+    /// what was found, and the table marks it in bold. The results are collected once, with budgets too small to mean
+    /// anything, and compared with a table that expects a cow.c row to fail (it passes, whatever the budgets).
+    /// </summary>
+    [Fact]
+    public void MapcountExitsWithOneAndNamesTheCellThatDiffers()
+    {
+        var settings = new MapcountSettings([MapcountDesign.Find("per-page")!], Seeds: 1, Budget: 20, FixedIterations: 20, RaceIterations: 20, StressSeconds: 1, Seed: 0, Parallel: 1);
+        IReadOnlyDictionary<MapcountDesign, IReadOnlyDictionary<MapcountCheck, CheckResult>>? results = null;
+        Capture(() => (results = MapcountRunner.Collect(settings)).Count);
+        var wrong = new MapcountExpectations([new("per-page", MapcountCheck.CowBasePage("basic COW after fork"), CheckOutcome.Fails, "a test's wrong expectation")]);
+
+        var run = Capture(() => MapcountRunner.Report(settings, results!, wrong, TimeSpan.Zero));
+
+        Assert.Equal(Failed, run.Code);
+        Assert.Contains("| cow.c base pages (36 rows) | **36/36** |", run.Out);
+        Assert.Contains("  per-page: cow.c \"basic COW after fork\": expected a failure, found a pass (pass)", run.Out);
+        Assert.Contains("cell(s) differ from the expectations (listed above)", run.Error);
+    }
+
+    /// <summary>
     /// Memory and swap both full is the settings' fault, not the machine's: the run says so and exits with 2. The command
     /// refuses fewer slots than a working set needs, so this calls the runner itself, with 64 slots for 1,024 pages.
     /// </summary>
@@ -480,7 +526,7 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("needs at least 6,780 frames (128 + 128 per CPU, and three folios of 512 frames per CPU)", "stress", "--frames", "4096", "--anon-folio-order", "9")]
     [InlineData("--anon-folio-order applies to the general mix", "stress", "--anon-folio-order", "2", "--mix", "tlb")]
     [InlineData("--anon-folio-order applies to the general mix", "stress", "--anon-folio-order", "2", "--disable", "DelayRmap")]
-    [InlineData("--mapcount must be per-page or mm-id (got 'nosuch')", "stress", "--anon-folio-order", "2", "--mapcount", "nosuch")]
+    [InlineData("--mapcount must be per-page, mm-id, tri-state or none (got 'nosuch')", "stress", "--anon-folio-order", "2", "--mapcount", "nosuch")]
     [InlineData("--mapcount", "stress", "--anon-folio-order", "2", "--mapcount")]
     [InlineData("--mapcount mm-id counts the mappings of large folios", "stress", "--mapcount", "mm-id")]
     [InlineData("--nosuch", "stress", "--nosuch")]
@@ -533,6 +579,24 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("--bound", "zoo", "--bound", "0")]
     [InlineData("prioritization", "zoo", "--strategy", "prioritization")]
     [InlineData("pct", "zoo", "--scheduler", "coyote", "--strategy", "pct")]
+    // mapcount: the designs, every budget, the seed
+    [InlineData("--designs: no design 'page'", "mapcount", "--designs", "page")]
+    [InlineData("--designs: no design ''", "mapcount", "--designs", "mm-id,,none")]
+    [InlineData("--designs needs at least one design", "mapcount", "--designs", "")]
+    [InlineData("--designs: mm-id is named twice", "mapcount", "--designs", "mm-id,none,MM-ID")]
+    [InlineData("--designs", "mapcount", "--designs")]
+    [InlineData("--seeds", "mapcount", "--seeds", "0")]
+    [InlineData("--seeds", "mapcount", "--seeds", "1001")]
+    [InlineData("--budget", "mapcount", "--budget", "lots")]
+    [InlineData("--fixed-iterations", "mapcount", "--fixed-iterations", "0")]
+    [InlineData("--race-iterations", "mapcount", "--race-iterations", "-5")]
+    [InlineData("--race-iterations", "mapcount", "--race-iterations", "1.5")]
+    [InlineData("--stress-seconds", "mapcount", "--stress-seconds", "0")]
+    [InlineData("--stress-seconds", "mapcount", "--stress-seconds", "NaN")]
+    [InlineData("--seed", "mapcount", "--seed", "-1")]
+    [InlineData("--seed", "mapcount", "--seed", "x")]
+    [InlineData("--parallel", "mapcount", "--parallel", "0")]
+    [InlineData("--nosuch", "mapcount", "--nosuch")]
     // classics and compare
     [InlineData("--seeds", "classics", "--seeds", "0")]
     [InlineData("--budget", "classics", "--budget", "0")]
@@ -586,7 +650,7 @@ public sealed class CommandLineTests : IDisposable
         Assert.Contains("Exit codes: 0 passed", help);
         Assert.Contains("2 the input was wrong", help);
         Assert.Contains("3 a replay diverged", help);
-        foreach (var command in new[] { "stress", "zoo", "classics", "compare", "test", "replay" })
+        foreach (var command in new[] { "stress", "zoo", "mapcount", "classics", "compare", "test", "replay" })
         {
             Assert.Contains("Exit codes: 0", Engine(command, "--help").Output);
         }

@@ -22,6 +22,28 @@ public sealed class RepositoryStructureTests
     }
 
     /// <summary>
+    /// The product runs without a test framework: the scenarios the CLI shares with the tests (src/Conformance, src/BugZoo)
+    /// state their checks with the tester's <c>Specification</c> or their own exceptions, never xunit's.
+    /// </summary>
+    [Fact]
+    public void NoProjectUnderSrcReferencesATestFramework()
+    {
+        var root = RepositoryRoot();
+        var sources = Directory.EnumerateFiles(Path.Combine(root, "src"), "*.*", SearchOption.AllDirectories)
+            .Where(p => p.EndsWith(".csproj", StringComparison.Ordinal) || p.EndsWith(".cs", StringComparison.Ordinal))
+            .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                        && !p.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .ToList();
+
+        // Vacuity guard: the shared scenarios were read.
+        Assert.Contains(sources, p => p.EndsWith(Path.Combine("Conformance", "Conformance.csproj"), StringComparison.Ordinal));
+        foreach (var reference in new[] { "Include=\"xunit", "Include=\"Microsoft.NET.Test.Sdk", "Include=\"NUnit", "Include=\"MSTest", "using Xunit", "Xunit.", "using NUnit" })
+        {
+            Assert.DoesNotContain(sources, p => File.ReadAllText(p).Contains(reference, StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>
     /// Every <c>…/bin/Release/net10.0/X.dll</c> the README names is where <c>dotnet build -c Release</c> of a project
     /// of the repository puts its assembly: the project exists, is called X, targets that framework and moves no
     /// output elsewhere.

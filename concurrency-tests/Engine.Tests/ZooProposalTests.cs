@@ -82,9 +82,63 @@ public sealed class ZooProposalTests
         Assert.Equal(options with { AnonFolioOrder = 1 }, ZooProposal.Folios.Apply(options));
         Assert.Equal(options with { AnonFolioOrder = 1 }, ZooProposal.MmIdFolios.Apply(options));
         Assert.Equal(new MachineOptions { AnonFolioOrder = 1, Mapcount = MapcountScheme.MmId }, ZooProposal.MmIdFolios.Apply(new MachineOptions()));
+        foreach (var (proposal, scheme) in new[] { (ZooProposal.TriStateFolios, MapcountScheme.TriState), (ZooProposal.NoMapcountFolios, MapcountScheme.None) })
+        {
+            // As MmIdFolios: the scheme where the rule is AnonExclusive, per-page mapcounts (and "not as proposed") elsewhere.
+            Assert.Equal(options with { AnonFolioOrder = 1 }, proposal.Apply(options));
+            Assert.False(proposal.RunsAsProposed(options));
+            Assert.Equal(new MachineOptions { AnonFolioOrder = 1, Mapcount = scheme }, proposal.Apply(new MachineOptions()));
+            Assert.True(proposal.RunsAsProposed(new MachineOptions()));
+        }
+
+        Assert.False(ZooProposal.MmIdFolios.RunsAsProposed(options));
+        var estimate = ZooProposals.SettingsOf(BugZooCatalog.Get("estimated-sharers-reuse").Buggy);
+        Assert.True(ZooProposal.MmIdFolios.RunsAsProposed(estimate));
+        Assert.False(ZooProposal.TriStateFolios.RunsAsProposed(estimate));
+        Assert.False(ZooProposal.NoMapcountFolios.RunsAsProposed(estimate));
+        Assert.True(ZooProposal.Folios.RunsAsProposed(options));
+        Assert.True(ZooProposal.RuleD.RunsAsProposed(options));
         var entry = BugZooCatalog.Get("reclaim-pinned");
+        Assert.Equal("reclaim-pinned-buggy+tri-state-folios", entry.BuggyTestNameUnder(ZooProposal.TriStateFolios));
+        Assert.Equal("reclaim-pinned-fixed+no-mapcount-folios", entry.FixedTestNameUnder(ZooProposal.NoMapcountFolios));
         Assert.Equal("reclaim-pinned-buggy", entry.BuggyTestNameUnder(ZooProposal.None));
         Assert.Equal("reclaim-pinned-buggy+rule-d", entry.BuggyTestNameUnder(ZooProposal.RuleD));
         Assert.Equal("reclaim-pinned-fixed+rule-d", entry.FixedTestNameUnder(ZooProposal.RuleD));
+    }
+
+    /// <summary>
+    /// <see cref="ZooProposals.SettingsOf"/> reads every scenario's settings without running it (each builds its machine
+    /// first), and they are the settings the catalog's knobs name: the old copy-on-write rules of entries 1, 2, 13, 14
+    /// and 15, which the mapcount proposals cannot run with (<c>engine mapcount</c> shows them as n/a).
+    /// </summary>
+    [Fact]
+    public void EveryScenariosSettingsCanBeReadWithoutRunningIt()
+    {
+        var notAnonExclusive = new List<string>();
+        foreach (var entry in BugZooCatalog.All)
+        {
+            var buggy = ZooProposals.SettingsOf(entry.Buggy);
+            var fixedSettings = ZooProposals.SettingsOf(entry.Fixed(null));
+            buggy.Validate();
+            fixedSettings.Validate();
+            if (buggy.CowReuse != CowReuse.AnonExclusive)
+            {
+                notAnonExclusive.Add(entry.Name + "-buggy");
+            }
+
+            if (fixedSettings.CowReuse != CowReuse.AnonExclusive)
+            {
+                notAnonExclusive.Add(entry.Name + "-fixed");
+            }
+        }
+
+        Assert.Equal(
+            ["missed-cow-buggy", "wrong-cow-buggy", "swap-missed-cow-buggy", "swap-missed-cow-fixed", "swap-lost-write-buggy", "reclaim-pinned-buggy", "reclaim-pinned-fixed"],
+            notAnonExclusive);
+        Assert.Equal(CowReuse.MapCount, ZooProposals.SettingsOf(BugZooCatalog.Get("missed-cow").Buggy).CowReuse);
+        Assert.Throws<InvalidOperationException>(() => ZooProposals.SettingsOf(() => { }));
+
+        // The capture is over: the same scenario's proposal applies again on this thread.
+        Assert.Equal(1, ZooProposal.Folios.Apply(new MachineOptions()).AnonFolioOrder);
     }
 }

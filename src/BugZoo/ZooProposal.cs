@@ -52,9 +52,17 @@ public static class ZooProposals
         [("rule-d", ZooProposal.RuleD), ("folios", ZooProposal.Folios), ("mm-id-folios", ZooProposal.MmIdFolios),
             ("tri-state-folios", ZooProposal.TriStateFolios), ("no-mapcount-folios", ZooProposal.NoMapcountFolios)];
 
+    /// <summary>
+    /// Set on a thread while <see cref="SettingsOf"/> runs a scenario up to its machine: <see cref="Apply"/> then
+    /// hands back the settings it was given instead of returning.
+    /// </summary>
+    [ThreadStatic]
+    private static bool t_capturing;
+
     /// <summary><paramref name="options"/> with <paramref name="proposal"/>'s settings on top.</summary>
     public static MachineOptions Apply(this ZooProposal proposal, MachineOptions options) => proposal switch
     {
+        _ when t_capturing => throw new CapturedSettings(options),
         ZooProposal.RuleD => options with { WriteProtectBeforeSwap = true },
         ZooProposal.Folios => options with { AnonFolioOrder = 1, Mapcount = MapcountScheme.PerPage },
         ZooProposal.MmIdFolios => WithFolios(options, MapcountScheme.MmId),
@@ -80,6 +88,58 @@ public static class ZooProposals
         return (scheme, scheme == MapcountScheme.PerPage || rule == CowReuse.AnonExclusive);
     }
 
+    /// <summary>
+    /// Whether a scenario built with <paramref name="options"/> runs under <paramref name="proposal"/> as proposed:
+    /// false when the proposal's mapcount scheme cannot run with the scenario's copy-on-write rule
+    /// (<see cref="MapcountUnder"/>), where <see cref="Apply"/> keeps per-page mapcounts instead, or when the machine
+    /// refuses the scenario's settings under it (entry 17's <see cref="MachineOptions.ReuseLargeFoliosByEstimate"/> needs
+    /// a scheme that keeps a count).
+    /// </summary>
+    public static bool RunsAsProposed(this ZooProposal proposal, MachineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!MapcountUnder(proposal, options.CowReuse).Applies)
+        {
+            return false;
+        }
+
+        try
+        {
+            proposal.Apply(options).Validate();
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The settings <paramref name="scenario"/> builds its machine with, before any proposal: every zoo scenario's first
+    /// step is <c>new Machine(proposal.Apply(settings))</c>, so the scenario is run on this thread up to that call, which
+    /// hands the settings back, and no further (nothing of the engine runs, no thread starts).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The scenario did not start with its machine.</exception>
+    public static MachineOptions SettingsOf(Action scenario)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        t_capturing = true;
+        try
+        {
+            scenario();
+        }
+        catch (CapturedSettings captured)
+        {
+            return captured.Options;
+        }
+        finally
+        {
+            t_capturing = false;
+        }
+
+        throw new InvalidOperationException("The scenario returned without building its machine through ZooProposals.Apply.");
+    }
+
     /// <summary>Order-1 folios counted by <paramref name="scheme"/>, or per page when the entry's rule predates it.</summary>
     private static MachineOptions WithFolios(MachineOptions options, MapcountScheme scheme) => options with
     {
@@ -92,4 +152,10 @@ public static class ZooProposals
 
     /// <summary>What a trace's test name adds for <paramref name="proposal"/>: nothing, or <c>+rule-d</c>.</summary>
     public static string Suffix(ZooProposal proposal) => NameOf(proposal) is { } name ? "+" + name : "";
+}
+
+/// <summary>What <see cref="ZooProposals.Apply"/> throws, and <see cref="ZooProposals.SettingsOf"/> catches, to hand a scenario's settings back.</summary>
+internal sealed class CapturedSettings(MachineOptions options) : Exception("A zoo scenario's settings, read by ZooProposals.SettingsOf: not an error.")
+{
+    public MachineOptions Options => options;
 }

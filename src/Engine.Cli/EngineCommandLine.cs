@@ -27,6 +27,7 @@ public static class EngineCommandLine
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(ClassicsCommand.Create());
         root.Subcommands.Add(ZooCommand.Create());
+        root.Subcommands.Add(MapcountCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(TestCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());

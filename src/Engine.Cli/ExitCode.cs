@@ -9,13 +9,13 @@ public static class ExitCode
     /// <summary>
     /// The run passed: no bug (<c>test</c>, <c>stress</c>), the schedule ran to its end without one (<c>replay</c>), or
     /// every claim held (<c>zoo</c>, <c>classics</c> and <c>compare</c>, where finding the buggy versions' bugs is the
-    /// point).
+    /// point), or every cell was what its expectation says (<c>mapcount</c>, where a documented unsoundness is a result).
     /// </summary>
     public const int Passed = 0;
 
     /// <summary>
     /// A bug was found (<c>test</c>) or reproduced (<c>replay</c>), the stress run failed, or a claim of <c>zoo</c>,
-    /// <c>classics</c> or <c>compare</c> failed.
+    /// <c>classics</c> or <c>compare</c> failed, or a cell of <c>mapcount</c> differs from its expectation.
     /// </summary>
     public const int Failed = 1;
 
@@ -36,7 +36,7 @@ public static class ExitCode
 
     /// <summary>The exit codes as <c>--help</c> and README state them.</summary>
     public const string Summary =
-        "Exit codes: 0 passed (for zoo, classics and compare: every claim held); 1 a bug was found or reproduced, the stress " +
-        "run failed, or a claim failed; 2 the input was wrong (one line on stderr, before any work) or the run explored " +
+        "Exit codes: 0 passed (for zoo, classics and compare: every claim held; for mapcount: every cell as expected); 1 a bug " +
+        "was found or reproduced, the stress run failed, a claim failed, or a mapcount cell differs from its expectation; 2 the input was wrong (one line on stderr, before any work) or the run explored " +
         "nothing; 3 a replay diverged from its schedule; 4 an internal error of this program (with its stack trace).";
 }

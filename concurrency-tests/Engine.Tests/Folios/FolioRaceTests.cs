@@ -1,23 +1,17 @@
+using Conformance;
 using Engine.Systematic;
-using Engine.Testing;
-using Engine.Tests.Machine;
 using static Engine.Tests.Machine.SystematicScenario;
 
 namespace Engine.Tests.Folios;
 
 /// <summary>
 /// Large folios under the tester: two faults allocating one folio, fork against a store into a folio, a munmap that
-/// splits a folio against GUP-fast on it, and the MM-id slots under three mms mapping and unmapping at once.
+/// splits a folio against GUP-fast on it, and the MM-id slots under three mms mapping and unmapping at once. The
+/// scenarios are <see cref="FolioRaceScenarios"/>' (shared with <c>engine mapcount</c>); each test runs one under a
+/// scheme and checks its vacuity guard.
 /// </summary>
 public sealed class FolioRaceTests
 {
-    private const int Order = 1;
-    private const int Pages = 1 << Order;
-    private const ulong FolioSize = Page * Pages;
-
-    private static Engine.Machine FolioMachine(MapcountScheme scheme, bool lockBit = true)
-        => new(new MachineOptions { Cpus = 2, Frames = 64, AnonFolioOrder = Order, Mapcount = scheme, SwapSlots = 0, LargeMapcountLock = lockBit });
-
     /// <summary>
     /// Two CPUs write the two pages of an empty folio-sized range at once: both faults find the range empty and
     /// allocate a folio, one maps it, the other finds the range taken under the PTL, frees its folio and retries into
@@ -28,28 +22,10 @@ public sealed class FolioRaceTests
     [InlineData(MapcountScheme.MmId)]
     public void TwoFaultsOnOneFolioMapItOnceAndBothStoresLand(MapcountScheme scheme)
     {
-        var lost = 0;
-        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), () =>
-        {
-            using var machine = FolioMachine(scheme);
-            var process = machine.CreateProcess();
-            var address = process.Mmap(FolioSize, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-            var other = ControlledThread.Start(() => machine.Cpus[1].Write(process, address + Page, 2), "cpu1");
-            machine.Cpus[0].Write(process, address, 1);
-            other.Join();
-
-            Specification.Assert(machine.Cpus[0].Read(process, address) == 1 && machine.Cpus[1].Read(process, address + Page) == 2, "a store was lost");
-            Specification.Assert(machine.Stats.AnonFolioFaults == 1, $"{machine.Stats.AnonFolioFaults} folios were mapped for one range");
-            if (machine.Stats.FaultRetries > 0)
-            {
-                Interlocked.Increment(ref lost);
-            }
-
-            AssertInvariants(machine);
-            process.Dispose();
-        });
+        var counters = new FolioRaceCounters();
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), FolioRaceScenarios.TwoFaultsOnOneFolio(scheme, counters));
         AssertClean(report);
-        Assert.True(lost > 0, "no fault ever lost the race for the range: the test proved nothing");
+        Assert.True(counters.LostRaces > 0, "no fault ever lost the race for the range: the test proved nothing");
     }
 
     /// <summary>
@@ -61,37 +37,10 @@ public sealed class FolioRaceTests
     [InlineData(MapcountScheme.MmId)]
     public void AStoreIntoAFolioRacingForkNeverReachesTheChildAfterForkReturns(MapcountScheme scheme)
     {
-        var copied = 0;
-        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), () =>
-        {
-            using var machine = FolioMachine(scheme);
-            var parent = machine.CreateProcess();
-            var address = parent.Mmap(FolioSize, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-            machine.Cpus[0].Write(parent, address, 1);
-            var writer = ControlledThread.Start(() =>
-            {
-                machine.Cpus[0].Write(parent, address + Page, 2);
-                machine.Cpus[0].Write(parent, address + Page, 3);
-            }, "parent-thread");
-
-            var child = parent.Fork();
-            var atReturn = machine.Cpus[1].Read(child, address + Page);
-            writer.Join();
-            var later = machine.Cpus[1].Read(child, address + Page);
-
-            Specification.Assert(later == atReturn, $"the child read {atReturn} when fork returned and {later} afterwards: a parent store leaked into a shared folio");
-            Specification.Assert(machine.Cpus[1].Read(parent, address + Page) == 3, "the parent's last store was lost");
-            if (machine.Stats.CowCopies > 0)
-            {
-                Interlocked.Increment(ref copied);
-            }
-
-            AssertInvariants(machine);
-            child.Dispose();
-            parent.Dispose();
-        });
+        var counters = new FolioRaceCounters();
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), FolioRaceScenarios.StoreIntoAFolioRacingFork(scheme, counters));
         AssertClean(report);
-        Assert.True(copied > 0, "the parent never stored after fork shared the folio: the test proved nothing");
+        Assert.True(counters.Copied > 0, "the parent never stored after fork shared the folio: the test proved nothing");
     }
 
     /// <summary>
@@ -104,32 +53,10 @@ public sealed class FolioRaceTests
     [InlineData(MapcountScheme.MmId)]
     public void APartialMunmapRacingGupFastSplitsOrKeepsTheFolioAndThePinHoldsTheRightPage(MapcountScheme scheme)
     {
-        int split = 0, refused = 0;
-        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), () =>
-        {
-            using var machine = FolioMachine(scheme);
-            var process = machine.CreateProcess();
-            var address = process.Mmap(2 * FolioSize, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-            machine.Cpus[0].Write(process, address, 1);
-            machine.Cpus[0].Write(process, address + Page, 2);
-            var pinner = ControlledThread.Start(() =>
-            {
-                using var pin = machine.Cpus[1].PinUserPages(process, address + Page, 1, GupFlags.Write | GupFlags.LongTerm);
-                Specification.Assert(pin.Read(0, 0) == 2, $"the pin of the folio's second page reads {pin.Read(0, 0)}, not 2");
-                pin.Write(0, 0, 5);
-                Specification.Assert(machine.Cpus[1].Read(process, address + Page) == 5, "the pin's store did not reach the process: it pins another page");
-            }, "gup-fast");
-            process.Munmap(address, Page);
-            pinner.Join();
-
-            Specification.Assert(machine.Cpus[0].Read(process, address + Page) == 5, "the pin's store was lost");
-            Interlocked.Add(ref split, (int)machine.Stats.FolioSplits);
-            Interlocked.Add(ref refused, (int)machine.Stats.FolioSplitsRefused);
-            AssertInvariants(machine);
-            process.Dispose();
-        });
+        var counters = new FolioRaceCounters();
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), FolioRaceScenarios.PartialMunmapRacingGupFast(scheme, counters));
         AssertClean(report);
-        Assert.True(split > 0 && refused > 0, $"the munmap split the folio in {split} schedules and was refused by the pin in {refused}: both must happen");
+        Assert.True(counters.Splits > 0 && counters.RefusedSplits > 0, $"the munmap split the folio in {counters.Splits} schedules and was refused by the pin in {counters.RefusedSplits}: both must happen");
     }
 
     /// <summary>
@@ -143,34 +70,10 @@ public sealed class FolioRaceTests
     [InlineData(MapcountScheme.MmId)]
     public void ReclaimRacingASplitNeverMisplacesAReference(MapcountScheme scheme)
     {
-        int split = 0, swapped = 0;
-        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(3_000), () =>
-        {
-            using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, AnonFolioOrder = Order, Mapcount = scheme, SwapSlots = 8 });
-            var process = machine.CreateProcess();
-            var address = process.Mmap(2 * FolioSize, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-            for (var i = 0UL; i < 2 * Pages; i++)
-            {
-                machine.Cpus[1].Write(process, address + (i * Page), 10 + i);
-            }
-
-            var kswapd = ControlledThread.Start(() => machine.Reclaim(2 * Pages), "kswapd");
-            process.Mprotect(address, Page, Prot.Read);
-            kswapd.Join();
-
-            for (var i = 0UL; i < 2 * Pages; i++)
-            {
-                var read = machine.Cpus[0].Read(process, address + (i * Page));
-                Specification.Assert(read == 10 + i, $"page {i} reads {read}, not {10 + i}");
-            }
-
-            Interlocked.Add(ref split, (int)machine.Stats.FolioSplits);
-            Interlocked.Add(ref swapped, (int)machine.Stats.SwapOuts);
-            AssertInvariants(machine);
-            process.Dispose();
-        });
+        var counters = new FolioRaceCounters();
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(3_000), FolioRaceScenarios.ReclaimRacingASplit(scheme, counters));
         AssertClean(report);
-        Assert.True(split > 0 && swapped > 0, $"{split} splits and {swapped} swap-outs in all: the race never ran");
+        Assert.True(counters.Splits > 0 && counters.SwapOuts > 0, $"{counters.Splits} splits and {counters.SwapOuts} swap-outs in all: the race never ran");
     }
 
     /// <summary>
@@ -183,52 +86,30 @@ public sealed class FolioRaceTests
     [Fact]
     public void TheMmIdSlotsNeverAnswerNotSharedWhileTwoMmsMapTheFolio()
     {
-        var cleared = 0;
-        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), MmIdSlotsUnderThreeMms(lockBit: true, () => Interlocked.Increment(ref cleared)));
+        var counters = new FolioRaceCounters();
+        var report = TestingEngine.Run(Configuration.Create().WithTestingIterations(2_000), FolioRaceScenarios.MmIdSlotsUnderThreeMms(lockBit: true, counters));
         AssertClean(report);
-        Assert.True(cleared > 0, "the observer never saw the bit cleared by the child's unmap: the test proved nothing");
+        Assert.True(counters.Cleared > 0, "the observer never saw the bit cleared by the child's unmap: the test proved nothing");
     }
 
     [Fact]
     public void WithoutTheLockBitTheSlotsLoseTrackAndTheFolioLooksExclusive()
     {
-        AssertFoundForEachOfTenSeeds(MmIdSlotsUnderThreeMms(lockBit: false, onCleared: null), bug =>
+        AssertFoundForEachOfTenSeeds(FolioRaceScenarios.MmIdSlotsUnderThreeMms(lockBit: false, counters: null), bug =>
             Assert.Contains("maybe mapped shared", bug.Message, StringComparison.Ordinal));
     }
 
-    private static Action MmIdSlotsUnderThreeMms(bool lockBit, Action? onCleared) => () =>
+    /// <summary>
+    /// The list <c>engine mapcount</c> runs holds exactly the scenarios above, with the budgets they run with here,
+    /// and each runs under the schemes it is tested under.
+    /// </summary>
+    [Fact]
+    public void TheSharedListHoldsTheseScenariosWithTheirBudgets()
     {
-        using var machine = FolioMachine(MapcountScheme.MmId, lockBit);
-        var parent = machine.CreateProcess();
-        var address = parent.Mmap(FolioSize, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
-        machine.Cpus[0].Write(parent, address, 1);
-        var head = machine.Memmap.Head(machine.Inspect().PfnAt(parent, address));
-        var first = parent.Fork();
-        Process? second = null;
-
-        var observer = ControlledThread.Start(() =>
-        {
-            for (var i = 0; i < 6; i++)
-            {
-                var (total, slot0, slot1, shared) = machine.Memmap.MmIdSnapshot(head);
-                Specification.Assert(shared || total <= 1 || slot0.Count == total || slot1.Count == total,
-                    $"the folio's \"maybe mapped shared\" bit is clear with {total} mappings, but its slots count only (mm {slot0.Id}: {slot0.Count}, mm {slot1.Id}: {slot1.Count}): a false negative");
-                if (!shared && total == Pages)
-                {
-                    onCleared?.Invoke();
-                }
-            }
-        }, "observer");
-        var unmapper = ControlledThread.Start(() => first.Munmap(address, FolioSize), "child-munmap");
-        second = parent.Fork();
-        unmapper.Join();
-        observer.Join();
-
-        var (finalTotal, _, _, finalShared) = machine.Memmap.MmIdSnapshot(head);
-        Specification.Assert(finalTotal == 2 * Pages && finalShared, $"after the unmap and the fork the folio has {finalTotal} mappings and the bit {(finalShared ? "set" : "clear")}: parent and second child map it");
-        AssertInvariants(machine);
-        second.Dispose();
-        first.Dispose();
-        parent.Dispose();
-    };
+        Assert.Equal(
+            [("two-faults", 2_000), ("store-racing-fork", 2_000), ("munmap-racing-gup-fast", 2_000), ("reclaim-racing-split", 3_000), ("mm-id-slots", 2_000)],
+            FolioRaceScenarios.All.Select(r => (r.Name, r.Iterations)));
+        Assert.All(FolioRaceScenarios.All.Take(4), r => Assert.True(Enum.GetValues<MapcountScheme>().All(r.AppliesTo), r.Name));
+        Assert.Equal([MapcountScheme.MmId], Enum.GetValues<MapcountScheme>().Where(FolioRaceScenarios.Get("mm-id-slots").AppliesTo));
+    }
 }

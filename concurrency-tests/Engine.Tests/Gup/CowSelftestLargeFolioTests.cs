@@ -1,6 +1,7 @@
+using Conformance;
 using Engine.Testing;
-using static Engine.Tests.Gup.CowSelftestCheck;
-using static Engine.Tests.Gup.CowSelftestMemory;
+using static Conformance.CowSelftestCheck;
+using static Conformance.CowSelftestMemory;
 
 namespace Engine.Tests.Gup;
 

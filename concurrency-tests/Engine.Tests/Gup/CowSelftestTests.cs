@@ -1,4 +1,5 @@
-using static Engine.Tests.Gup.CowSelftestCheck;
+using Conformance;
+using static Conformance.CowSelftestCheck;
 
 namespace Engine.Tests.Gup;
 

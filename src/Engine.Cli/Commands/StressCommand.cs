@@ -19,7 +19,7 @@ internal static class StressCommand
         var swapSlots = Inputs.OptionalInteger("--swap-slots", $"Swap slots (4 KiB each), 0 (no swap) to {MachineOptions.MaxSwapSlots:N0}. Default: as many as frames (the machine's default); with --working-set, twice the working set plus 128 + 128 per CPU. A working set needs at least itself plus 128 + 128 per CPU, less the frames.", 0, MachineOptions.MaxSwapSlots);
         var workingSet = Inputs.Factor("--working-set", $"Checked data as a factor of memory (e.g. 1.5 or 2, at most {StressOptions.MaxWorkingSet:0}): the shared region grows to that many pages less the file's 64, so the machine must swap. General mix only.", StressOptions.MaxWorkingSet);
         var folioOrder = Inputs.Integer("--anon-folio-order", $"Large anonymous folios of 2^N pages, 0 (off) to {MachineOptions.MaxAnonFolioOrder} (2 MiB); 2 is 16 KiB, 4 is 64 KiB. General mix only; each CPU then also maps, cuts through, forks, pins and pages out folios of its own, and needs three folios more of --frames.", 0, 0, MachineOptions.MaxAnonFolioOrder);
-        var mapcount = new Option<MapcountScheme>("--mapcount") { Description = "How large folios count their mappings: per-page (Linux up to 6.14) or mm-id (6.15's MM owner tracking). Needs --anon-folio-order.", DefaultValueFactory = _ => MapcountScheme.PerPage };
+        var mapcount = new Option<MapcountScheme>("--mapcount") { Description = "How pages and folios count their mappings: per-page (Linux up to 6.14), mm-id (6.15's MM owner tracking), or seed 002's proposals tri-state and none (which count order-0 pages too). mm-id needs --anon-folio-order.", DefaultValueFactory = _ => MapcountScheme.PerPage };
         mapcount.CustomParser = ParseMapcount;
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file (checked before the run starts)." };
         var disable = new Option<string[]>("--disable")
@@ -126,7 +126,8 @@ internal static class StressCommand
     /// The machine's own limits (<see cref="MachineOptions.Validate"/>) worded for the option that broke them, then what a
     /// stress run needs beyond them: <see cref="StressOptions.MinimumFrames"/>, and memory for the frames.
     /// </summary>
-    private static void CheckMachine(StressOptions options)
+    /// <remarks><c>engine mapcount</c> checks its stress runs' settings here too, before any work.</remarks>
+    internal static void CheckMachine(StressOptions options)
     {
         try
         {
@@ -155,7 +156,9 @@ internal static class StressCommand
             throw new UsageException($"--frames: a stress run with {options.Cpus} CPU(s){folios} needs at least {minimum:N0} frames (128 + 128 per CPU{perCpu}) (got {options.Frames:N0}).");
         }
 
-        if (options.Mapcount != MapcountScheme.PerPage && options.AnonFolioOrder == 0)
+        // MM ids count large folios' mappings only; seed 002's proposals (tri-state, none) count every page's, and run
+        // without folios as well.
+        if (options.Mapcount == MapcountScheme.MmId && options.AnonFolioOrder == 0)
         {
             throw new UsageException($"--mapcount {StressRunner.MapcountName(options.Mapcount)} counts the mappings of large folios, and there are none: give --anon-folio-order 1 to {MachineOptions.MaxAnonFolioOrder} as well.");
         }
@@ -205,15 +208,12 @@ internal static class StressCommand
     private static MapcountScheme ParseMapcount(ArgumentResult result)
     {
         var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
-        foreach (var scheme in Enum.GetValues<MapcountScheme>())
+        if (Conformance.MapcountSchemeNames.Parse(text) is { } scheme)
         {
-            if (string.Equals(StressRunner.MapcountName(scheme), text, StringComparison.OrdinalIgnoreCase) || string.Equals(scheme.ToString(), text, StringComparison.OrdinalIgnoreCase))
-            {
-                return scheme;
-            }
+            return scheme;
         }
 
-        result.AddError($"--mapcount must be per-page or mm-id (got '{text}').");
+        result.AddError($"--mapcount must be {string.Join(", ", Enum.GetValues<MapcountScheme>().SkipLast(1).Select(StressRunner.MapcountName))} or {StressRunner.MapcountName(Enum.GetValues<MapcountScheme>()[^1])} (got '{text}').");
         return MapcountScheme.PerPage;
     }
 

@@ -682,9 +682,10 @@ internal sealed class FaultHandler(
         {
             // free_swap_cache (f4c4a3f48480, 5.14): the old page, if the copy left it idle in the swap cache, leaves the
             // cache now rather than when reclaim finds it. Peeked first, as in DoWpPage.
-            if ((memmap.PeekFlags(old) & PageFlags.SwapCache) != 0 && !memmap.MaybeMapped(old) && memmap.TryLockPage(old))
+            // Held besides any mapping: the old entry's reference, the one held across the copy, the swap cache's.
+            if ((memmap.PeekFlags(old) & PageFlags.SwapCache) != 0 && !memmap.MaybeMappedBesides(old, 3) && memmap.TryLockPage(old))
             {
-                if (!memmap.MaybeMapped(old) && swap.FreeSwap(old, release, cpu.Id))
+                if (!memmap.MaybeMappedBesides(old, 3) && swap.FreeSwap(old, release, cpu.Id))
                 {
                     counters.Add(cpu.Id, Stat.SwapCacheFreesAfterCow);
                 }
@@ -825,8 +826,9 @@ internal sealed class FaultHandler(
                     device.ClearCache(entry);
                 }
             }
-            else if (!memmap.MaybeMapped(pfn))
+            else if (!memmap.MaybeMappedBesides(pfn, 2))
             {
+                // Held besides any mapping: the lookup's reference and the swap cache's.
                 swap.FreeSwap(pfn, release, cpu.Id);
             }
 

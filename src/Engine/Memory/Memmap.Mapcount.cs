@@ -30,6 +30,18 @@ internal sealed partial class Memmap
     public bool MaybeMapped(long pfn) => CountsMappings ? MapCount(pfn) != 0 : Atomic.Read(ref Page(Head(pfn)).MapCount) >= 0;
 
     /// <summary>
+    /// <c>folio_mapped</c> for a caller that knows of <paramref name="heldRefs"/> references to the page besides its
+    /// mappings (its own, the swap cache's): as <see cref="MaybeMapped"/>, except that under the proposals a count no
+    /// higher than those references proves nothing maps the page, since every mapping holds one (Torvalds's point:
+    /// mapped references are references). A GUP reference makes it a false positive. With <paramref name="orSwapCache"/>
+    /// the swap cache's reference counts too if the page is in it.
+    /// </summary>
+    public bool MaybeMappedBesides(long pfn, int heldRefs, bool orSwapCache = false)
+        => CountsMappings
+            ? MapCount(pfn) != 0
+            : MaybeMapped(pfn) && PageCount(pfn) > heldRefs + (orSwapCache && TestFlags(pfn, PageFlags.SwapCache) ? 1 : 0);
+
+    /// <summary>
     /// The tri-state of <paramref name="pfn"/>'s folio (−1 not mapped, 0 once, 1 maybe more) or the "ever mapped" bit
     /// (−1, 0): the raw word, for the invariants and the test surface.
     /// </summary>

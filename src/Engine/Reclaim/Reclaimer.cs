@@ -377,7 +377,8 @@ internal sealed class Reclaimer(
         // A page kept while nothing maps it and no swap entry names its slot (a zap took its last entry while we held
         // it) has no business in the swap cache: leave it to whoever holds it, without the slot. Nor has a page rule
         // (d) keeps because a fault made it writable again.
-        if (!memmap.MaybeMapped(pfn) || writeProtectBeforeSwap)
+        // Held besides any mapping: reclaim's reference, and the swap cache's if it is there.
+        if (!memmap.MaybeMappedBesides(pfn, 1, orSwapCache: true) || writeProtectBeforeSwap)
         {
             swap.FreeSwap(pfn, release, cpu);
         }

@@ -184,8 +184,9 @@ internal sealed class SwapCache
 
         if (_memmap.TryLockPage(pfn))
         {
-            // Re-checked under the page lock: still this slot's page, and nothing maps it.
-            if (SlotOf(pfn) == slot && !_memmap.MaybeMapped(pfn))
+            // Re-checked under the page lock: still this slot's page, and nothing maps it (held besides any mapping: the
+            // lookup's reference and the cache's).
+            if (SlotOf(pfn) == slot && !_memmap.MaybeMappedBesides(pfn, 2))
             {
                 FreeSwap(pfn, release, cpu);
             }

@@ -141,9 +141,10 @@ internal sealed class MmuGather(Memmap memmap, PageRelease release, Shootdown sh
     /// <summary><c>free_swap_cache</c>: trylock the unmapped page and drop it from the swap cache if no swap entry still names its slot.</summary>
     private void FreeSwapCache(long pfn)
     {
-        if (!memmap.MaybeMapped(pfn) && memmap.TryLockPage(pfn))
+        // Held besides any mapping: this batch's reference and the swap cache's.
+        if (!memmap.MaybeMappedBesides(pfn, 2) && memmap.TryLockPage(pfn))
         {
-            if (!memmap.MaybeMapped(pfn))
+            if (!memmap.MaybeMappedBesides(pfn, 2))
             {
                 swap.FreeSwap(pfn, release, _cpu);
             }

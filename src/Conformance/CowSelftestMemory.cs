@@ -1,4 +1,6 @@
-namespace Engine.Tests.Gup;
+using Engine;
+
+namespace Conformance;
 
 /// <summary>
 /// The anonymous memory a cow.c scenario runs on: cow.c's base page and swapped-out base page, and its THP runners

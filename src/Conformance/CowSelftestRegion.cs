@@ -1,4 +1,6 @@
-namespace Engine.Tests.Gup;
+using Engine;
+
+namespace Conformance;
 
 /// <summary>
 /// The memory one cow.c scenario runs on (<see cref="CowSelftestMemory"/>): its first address, its pages, and the

@@ -1,4 +1,6 @@
-namespace Engine.Tests.Gup;
+using Engine;
+
+namespace Conformance;
 
 /// <summary>
 /// The kernels the cow.c scenarios are played against: the three COW reuse generations (<see cref="CowReuse"/>), the

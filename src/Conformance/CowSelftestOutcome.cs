@@ -1,4 +1,4 @@
-namespace Engine.Tests.Gup;
+namespace Conformance;
 
 /// <summary>
 /// What one cow.c scenario found: pass, or the properties it broke, each with what was seen. Built by the scenario

@@ -1,4 +1,4 @@
-namespace Engine.Tests.Gup;
+namespace Conformance;
 
 /// <summary>The properties the cow.c scenarios check; a failed scenario names the one it broke.</summary>
 public enum CowSelftestCheck
