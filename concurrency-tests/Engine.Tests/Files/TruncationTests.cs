@@ -108,6 +108,32 @@ public sealed class TruncationTests
         Assert.Equal(initial, machine.FreeFrames);
     }
 
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void ADirtyUnmappedPageIsDiscardedNotWritten(MapcountScheme scheme)
+    {
+        using var machine = Small(scheme: scheme);
+        var file = machine.CreateFile("dirty-unmapped", 2 * (long)Page);
+        var process = machine.CreateProcess();
+        var address = process.Mmap(2 * Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        machine.Cpus[0].Write(process, address + Page, 7);
+        process.MadviseDontNeed(address, 2 * Page);
+        var cache = machine.Files.All[0].Cache;
+        var pfn = cache.Peek(1);
+        Assert.True(pfn >= 0 && cache.IsTaggedDirty(1) && machine.Memmap.TestFlags(pfn, Engine.Memory.PageFlags.Dirty));
+
+        Assert.Equal(1, machine.Truncate(file, (long)Page));
+        Assert.Equal(-1L, cache.Peek(1));
+        Assert.False(cache.IsTaggedDirty(1));
+        machine.Writeback(file);
+        Assert.Equal(0, machine.Stats.PagesWrittenBack);
+        machine.CheckInvariants();
+        machine.Truncate(file, 2 * (long)Page);
+        Assert.Equal(0UL, file.ReadStored((long)Page));
+        Assert.Equal(0UL, machine.Cpus[0].Read(process, address + Page));
+        machine.CheckInvariants();
+    }
+
     [Fact]
     public void ACleanPageMappedByTwoProcessesIsUnmappedFromBoth()
     {
