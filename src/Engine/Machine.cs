@@ -79,7 +79,7 @@ public sealed class Machine : IDisposable
         var gathers = new GatherPool(Options.Cpus + 4, () => new MmuGather(Memmap, Pages, Shootdown, SwapCache, Options.FlushBeforeFree, Options.NestedTlbFlush));
         Zapper = new Zapper(Tables, Ptes, Memmap, Files, SwapCache, Pages, Shootdown, gathers, Options.FlushDirtyUnderPtl, Options.DelayRmap, Options.FlushTlbBatchedPending);
         TableFreeing = new PageTableFreeing(Tables, Shootdown, Options.GracePeriodBeforeTableFree);
-        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapCache, ZeroPfn, SwapInKnobs.From(Options), Options.FaultRechecksTruncation);
+        Faults = new FaultHandler(Memory, Memmap, Allocator, Pages, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, SwapCache, ZeroPfn, SwapInKnobs.From(Options), Options.FaultRechecksTruncation, Options.ReadFaultLocksPage);
         Gup = new GupEngine(Memmap, Pages, Tables, Ptes, Faults, Files, Generation, Counters, GupKnobs.From(Options), ZeroPfn);
         Forker = new ForkCopier(Memory, Memmap, Allocator, Tables, Ptes, Shootdown, anonRmap, Generation, Counters, Pages, SwapDevice, ForkKnobs.From(Options));
         Mprotect = new ProtectionChange(Memmap, Tables, Ptes, Shootdown, Generation, Options.FlushTlbBatchedPending);

@@ -116,6 +116,15 @@ public sealed record MachineOptions
     internal bool FaultRechecksTruncation { get; init; } = true;
 
     /// <summary>
+    /// A read fault maps a page-cache page with the page locked, as <c>filemap_fault</c> returns it to
+    /// <c>finish_fault</c>. A test knob: off, the read fault maps the page without its lock (the engine's read fault
+    /// before truncation needed it; the truncation re-check goes with it), and under <see cref="MapcountScheme.TriState"/>
+    /// an rmap walk made under the page lock can bring the word down to "not mapped" under a mapping it did not see
+    /// (MapcountProposalRaceTests). Default on.
+    /// </summary>
+    internal bool ReadFaultLocksPage { get; init; } = true;
+
+    /// <summary>
     /// GUP-fast re-reads the PMD and PTE after taking its reference and drops the page if either changed, so it never
     /// keeps a page that was unmapped (and maybe freed and reused) after it read the entry (the re-check of the
     /// lockless get_user_pages, "mm: introduce get_user_pages_fast", Linux 2.6.27, kept in <c>gup_fast_pte_range</c>).

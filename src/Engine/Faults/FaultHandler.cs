@@ -32,7 +32,8 @@ internal sealed class FaultHandler(
     SwapCache swap,
     long zeroPfn,
     SwapInKnobs swapIn,
-    bool truncationRecheck = true)
+    bool truncationRecheck = true,
+    bool readFaultLocksPage = true)
 {
     private readonly SwapReuseView _swapCounts = new(memmap, swap, release);
 
@@ -366,7 +367,7 @@ internal sealed class FaultHandler(
     /// </summary>
     private void DoReadFault(CpuContext cpu, Inode file, int fileIndex, long table, int index, ulong address, long pfn)
     {
-        if (!LockFilePage(cpu, file, fileIndex, pfn, address, write: false))
+        if (readFaultLocksPage && !LockFilePage(cpu, file, fileIndex, pfn, address, write: false))
         {
             return;
         }
@@ -374,7 +375,11 @@ internal sealed class FaultHandler(
         var ptl = tables.Ptl(table);
         if (!LockPteStillNone(cpu, ptl, table, index))
         {
-            memmap.UnlockPage(pfn);
+            if (readFaultLocksPage)
+            {
+                memmap.UnlockPage(pfn);
+            }
+
             release.PutPage(cpu.Id, pfn);
             return;
         }
@@ -384,7 +389,11 @@ internal sealed class FaultHandler(
         ptes.SetPte(table, index, Pte.Make(pfn, write: false, dirty: false, young: true));
         ProtocolEvents.Mark("do_read_fault", "map page-cache pfn 0x{0:x} read-only at 0x{1:x}", pfn, address);
         ptl.Exit();
-        memmap.UnlockPage(pfn);
+        if (readFaultLocksPage)
+        {
+            memmap.UnlockPage(pfn);
+        }
+
         counters.Add(cpu.Id, Stat.FileReadFaults);
     }
 
