@@ -44,4 +44,11 @@ public sealed class FolioRaceCounters
     internal void SwappedOut(long pages) => Interlocked.Add(ref _swapOuts, pages);
 
     internal void SawCleared() => Interlocked.Increment(ref _cleared);
+
+    private long _mappedAfterLowering;
+
+    /// <summary>Schedules in which a read fault mapped a page after an rmap walk had brought its tri-state down to "not mapped".</summary>
+    public long MappedAfterLowering => Interlocked.Read(ref _mappedAfterLowering);
+
+    internal void MapAfterLowering() => Interlocked.Increment(ref _mappedAfterLowering);
 }

@@ -39,7 +39,50 @@ public static class FolioRaceScenarios
         new("mm-id-slots", "the MM-id slots never answer \"not shared\" while two mms map the folio", 2_000, [MapcountScheme.MmId],
             (_, counters) => MmIdSlotsUnderThreeMms(lockBit: true, counters),
             c => c.Cleared > 0 ? null : "the observer never saw the bit cleared by the child's unmap: the test proved nothing"),
+        new("walk-vs-read-fault", "the tri-state's rmap walk never lowers the word under a mapping a read fault makes", 2_000, [MapcountScheme.TriState],
+            (_, counters) => TriStateWalkRacingAReadFault(readFaultLocksPage: true, counters),
+            c => c.MappedAfterLowering > 0 ? null : "the read fault never mapped the page after the walk lowered the word: the test proved nothing"),
+        new("walk-vs-unlocked-read-fault", "the same with a read fault that maps without the page lock (ReadFaultLocksPage off)", 2_000, [MapcountScheme.TriState],
+            (_, counters) => TriStateWalkRacingAReadFault(readFaultLocksPage: false, counters),
+            c => c.MappedAfterLowering > 0 ? null : "the read fault never mapped the page after the walk lowered the word: the test proved nothing"),
     ];
+
+    /// <summary>
+    /// The tri-state's way down (docs/mapcount.md): writeback's <c>folio_mkclean</c> walks a dirty page-cache page
+    /// whose word says "maybe more" but that nothing maps any more, while another process's read fault maps it. The
+    /// walk may lower the word to "not mapped" only because no mapping can appear while it holds the page lock, which
+    /// the read fault takes (<paramref name="readFaultLocksPage"/>); the checker then finds the word exact whatever the
+    /// interleaving. Without the lock, the walk finds no entry, the fault maps the page ("maybe more" stays) and the
+    /// walk lowers the word: "not mapped" of a mapped page, which truncation, eviction and mkclean would trust.
+    /// </summary>
+    public static Action TriStateWalkRacingAReadFault(bool readFaultLocksPage, FolioRaceCounters? counters) => () =>
+    {
+        using var machine = new Machine(new MachineOptions { Cpus = 2, Frames = 64, Mapcount = MapcountScheme.TriState, ReadFaultLocksPage = readFaultLocksPage });
+        var file = machine.CreateFile("f", (long)Page);
+        var a = machine.CreateProcess();
+        var b = machine.CreateProcess();
+        var inA = a.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
+        var inB = b.Mmap(Page, Prot.Read, MapFlags.Shared, file, 0);
+        machine.Cpus[0].Write(a, inA, 7);
+        Require.That(machine.Cpus[1].Read(b, inB) == 7, "b reads a's store");
+        a.Munmap(inA, Page);
+        var pfn = machine.Inspect().PfnAt(b, inB);
+        b.MadviseDontNeed(inB, Page);
+        Require.That(machine.Memmap.MapcountWord(pfn) == 1, "the page, mapped twice and then by nobody, is at \"maybe more\"");
+
+        var reader = ControlledThread.Start(() => Specification.Assert(machine.Cpus[1].Read(b, inB) == 7, "the reader lost a's store"), "reader");
+        machine.Writeback(file);
+        reader.Join();
+        if (machine.Inspect().PfnAt(b, inB) == pfn && machine.Memmap.MapcountWord(pfn) == 0)
+        {
+            // The fault mapped the page after the walk had brought the word down: "once", exactly.
+            counters?.MapAfterLowering();
+        }
+
+        AssertInvariants(machine);
+        a.Dispose();
+        b.Dispose();
+    };
 
     /// <summary>The scenario called <paramref name="name"/>.</summary>
     public static FolioRace Get(string name) => All.FirstOrDefault(r => r.Name == name)

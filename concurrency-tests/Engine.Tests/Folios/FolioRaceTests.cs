@@ -107,9 +107,12 @@ public sealed class FolioRaceTests
     public void TheSharedListHoldsTheseScenariosWithTheirBudgets()
     {
         Assert.Equal(
-            [("two-faults", 2_000), ("store-racing-fork", 2_000), ("munmap-racing-gup-fast", 2_000), ("reclaim-racing-split", 3_000), ("mm-id-slots", 2_000)],
+            [("two-faults", 2_000), ("store-racing-fork", 2_000), ("munmap-racing-gup-fast", 2_000), ("reclaim-racing-split", 3_000), ("mm-id-slots", 2_000),
+                ("walk-vs-read-fault", 2_000), ("walk-vs-unlocked-read-fault", 2_000)],
             FolioRaceScenarios.All.Select(r => (r.Name, r.Iterations)));
         Assert.All(FolioRaceScenarios.All.Take(4), r => Assert.True(Enum.GetValues<MapcountScheme>().All(r.AppliesTo), r.Name));
         Assert.Equal([MapcountScheme.MmId], Enum.GetValues<MapcountScheme>().Where(FolioRaceScenarios.Get("mm-id-slots").AppliesTo));
+        Assert.Equal([MapcountScheme.TriState], Enum.GetValues<MapcountScheme>().Where(FolioRaceScenarios.Get("walk-vs-read-fault").AppliesTo));
+        Assert.Equal([MapcountScheme.TriState], Enum.GetValues<MapcountScheme>().Where(FolioRaceScenarios.Get("walk-vs-unlocked-read-fault").AppliesTo));
     }
 }

@@ -1,5 +1,5 @@
-using Engine.Testing;
 using BugZoo;
+using Conformance;
 using Engine.Systematic;
 using static Engine.Tests.Machine.SystematicScenario;
 
@@ -58,47 +58,13 @@ public sealed class MapcountProposalRaceTests
         }
     }
 
-    /// <summary>
-    /// The tri-state's way down: writeback's <c>folio_mkclean</c> walks a dirty page-cache page whose word says "maybe
-    /// more" but that nothing maps any more, while another process's read fault maps it. The walk may lower the word
-    /// to "not mapped" only because no mapping can appear while it holds the page lock, which the read fault takes
-    /// (<paramref name="readFaultLocksPage"/>); the checker then finds the word exact whatever the interleaving.
-    /// </summary>
-    private static Action WalkRacingAReadFault(bool readFaultLocksPage, ZooProbe? probe) => () =>
-    {
-        using var machine = new Engine.Machine(new MachineOptions { Cpus = 2, Frames = 64, Mapcount = MapcountScheme.TriState, ReadFaultLocksPage = readFaultLocksPage });
-        var file = machine.CreateFile("f", (long)Page);
-        var a = machine.CreateProcess();
-        var b = machine.CreateProcess();
-        var inA = a.Mmap(Page, Prot.ReadWrite, MapFlags.Shared, file, 0);
-        var inB = b.Mmap(Page, Prot.Read, MapFlags.Shared, file, 0);
-        machine.Cpus[0].Write(a, inA, 7);
-        Assert.Equal(7UL, machine.Cpus[1].Read(b, inB));
-        a.Munmap(inA, Page);
-        var pfn = machine.Inspect().PfnAt(b, inB);
-        b.MadviseDontNeed(inB, Page);
-        Assert.Equal(1, machine.Memmap.MapcountWord(pfn));
-
-        var reader = ControlledThread.Start(() => Assert.Equal(7UL, machine.Cpus[1].Read(b, inB)), "reader");
-        machine.Writeback(file);
-        reader.Join();
-        if (machine.Inspect().PfnAt(b, inB) == pfn && machine.Memmap.MapcountWord(pfn) == 0)
-        {
-            // The fault mapped the page after the walk had brought the word down: "once", exactly.
-            probe?.Saw(0);
-        }
-
-        AssertInvariants(machine);
-        a.Dispose();
-        b.Dispose();
-    };
-
     [Fact]
     public void TheTriStatesWalkNeverLowersTheWordUnderAMappingAReadFaultMakes()
     {
-        var probe = new ZooProbe(1);
-        AssertClean(TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), WalkRacingAReadFault(readFaultLocksPage: true, probe)));
-        Assert.True(probe.Count(0) > 0, "the read fault never mapped the page after the walk lowered the word: the test proved nothing");
+        // Conformance's scenario, which engine mapcount runs too (its row walk-vs-read-fault).
+        var counters = new FolioRaceCounters();
+        AssertClean(TestingEngine.Run(Configuration.Create().WithTestingIterations(Schedules), FolioRaceScenarios.TriStateWalkRacingAReadFault(readFaultLocksPage: true, counters)));
+        Assert.True(counters.MappedAfterLowering > 0, "the read fault never mapped the page after the walk lowered the word: the test proved nothing");
     }
 
     [Fact]
@@ -106,7 +72,7 @@ public sealed class MapcountProposalRaceTests
     {
         // The walk finds no entry, the fault maps the page ("maybe more" stays), the walk lowers the word: a false
         // negative, which truncation, eviction and mkclean would trust.
-        AssertFoundForEachOfTenSeeds(WalkRacingAReadFault(readFaultLocksPage: false, probe: null), bug =>
+        AssertFoundForEachOfTenSeeds(FolioRaceScenarios.TriStateWalkRacingAReadFault(readFaultLocksPage: false, counters: null), bug =>
         {
             Assert.Equal(BugKind.Assertion, bug.Kind);
             Assert.Contains("tri-state 'not mapped' but 1 entries map it", bug.Message);

@@ -18,9 +18,6 @@ namespace Engine.Cli.Mapcount;
 /// or <c>new("none", CowBasePage("basic COW after fork"), Fails, "…")</c>. <see cref="Problems"/> (and a test) refuse a
 /// line that names no design, no check, a check the design cannot run, or a cell twice.
 /// </para>
-/// <para>
-/// Until the engine implements TriState and None (docs/mapcount.md), they are expected to behave as PerPage does today.
-/// </para>
 /// </summary>
 internal sealed class MapcountExpectations(IReadOnlyList<MapcountExpectation> lines)
 {
@@ -39,6 +36,30 @@ internal sealed class MapcountExpectations(IReadOnlyList<MapcountExpectation> li
 
         // Entry 17's bug is the per-page estimate, which MM ids replace by a precise answer (docs/folios.md).
         new("mm-id", ZooBuggy("estimated-sharers-reuse"), Closed, "MM ids answer \"shared\" without false negatives (docs/folios.md)"),
+
+        // Seed 004 without the delayed rmap: with no word to call the page unmapped, folio_mkclean always walks and
+        // waits at the PTL the zap holds until it has flushed (FlushDirtyUnderPtl).
+        new("none", ZooBuggy("lost-dirty"), Closed, "mkclean cannot skip the page: it walks and waits for the zap's PTL, held until the flush"),
+
+        // The tri-state comes down from "maybe more" by an rmap walk under the page lock, so every mapping of a cached
+        // page must be made under that lock: a read fault that maps without it makes the walk's "not mapped" wrong.
+        new("tri-state", Race("walk-vs-unlocked-read-fault"), Fails, "the walk lowers the word under a mapping made without the page lock: a false \"not mapped\""),
+
+        // Eviction and free_swap_cache trust the word: a page once mapped twice (tri-state) or ever mapped (none) keeps
+        // its frame, and a swap-cache page a GUP user held at the unmap keeps its slot, until reclaim's exact walk.
+        new("tri-state", CowBasePage("basic COW, file page"), HeldUntilReclaim, "eviction keeps a page-cache page the fork mapped twice (\"maybe more\" until a walk)"),
+        new("tri-state", CowBasePage("R/O long-term pin, file page"), HeldUntilReclaim, "eviction keeps a page-cache page mapped twice (\"maybe more\" until a walk)"),
+        new("tri-state", CowBasePage("R/O long-term GUP-fast pin, file page"), HeldUntilReclaim, "eviction keeps a page-cache page mapped twice (\"maybe more\" until a walk)"),
+        new("tri-state", CowBasePage("vmsplice before fork, unmap in parent after fork (swapped out)"), HeldUntilReclaim, "free_swap_cache keeps a page the pipe held at the last unmap, \"maybe more\" after fork"),
+        new("tri-state", MapcountCheck.Stress, HeldUntilReclaim, "eviction keeps page-cache pages once mapped twice; reclaim gives them back"),
+        new("none", CowBasePage("basic COW, file page"), HeldUntilReclaim, "eviction keeps a page ever mapped"),
+        new("none", CowBasePage("R/O long-term pin, file page"), HeldUntilReclaim, "eviction keeps a page ever mapped"),
+        new("none", CowBasePage("R/O long-term GUP-fast pin, file page"), HeldUntilReclaim, "eviction keeps a page ever mapped"),
+        new("none", CowBasePage("vmsplice + unmap in child (swapped out)"), HeldUntilReclaim, "free_swap_cache keeps a page the pipe held at the last unmap"),
+        new("none", CowBasePage("vmsplice + unmap in child with mprotect (swapped out)"), HeldUntilReclaim, "free_swap_cache keeps a page the pipe held at the last unmap"),
+        new("none", CowBasePage("vmsplice before fork, unmap in parent after fork (swapped out)"), HeldUntilReclaim, "free_swap_cache keeps a page the pipe held at the last unmap"),
+        new("none", CowBasePage("vmsplice + unmap in parent after fork (swapped out)"), HeldUntilReclaim, "free_swap_cache keeps a page the pipe held at the last unmap"),
+        new("none", MapcountCheck.Stress, HeldUntilReclaim, "eviction keeps every page-cache page ever mapped; reclaim gives them back"),
     ];
 
     /// <summary>What <paramref name="check"/> is expected to find under the design called <paramref name="design"/>.</summary>
