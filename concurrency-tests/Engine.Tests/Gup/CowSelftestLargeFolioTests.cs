@@ -109,6 +109,10 @@ public sealed class CowSelftestLargeFolioTests
                 {
                     cells.Add(row.Scenario, row.Memory, order, CowGeneration.AnonExclusive, MapcountScheme.PerPage, row.AnonExclusive);
                     cells.Add(row.Scenario, row.Memory, order, CowGeneration.AnonExclusive, MapcountScheme.MmId, row.MmId);
+
+                    // Seed 002's proposals keep no count to reuse a large folio by: their pages are copied as per-page's are.
+                    cells.Add(row.Scenario, row.Memory, order, CowGeneration.AnonExclusive, MapcountScheme.TriState, row.AnonExclusive);
+                    cells.Add(row.Scenario, row.Memory, order, CowGeneration.AnonExclusive, MapcountScheme.None, row.AnonExclusive);
                 }
             }
 

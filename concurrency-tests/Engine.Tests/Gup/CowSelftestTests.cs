@@ -78,6 +78,22 @@ public sealed class CowSelftestTests
         }
     }
 
+    /// <summary>Every row under each of seed 002's proposals (with the AnonExclusive rule, the only one they run with).</summary>
+    public static TheoryData<string, MapcountScheme> ProposalCells
+    {
+        get
+        {
+            var cells = new TheoryData<string, MapcountScheme>();
+            foreach (var row in Table)
+            {
+                cells.Add(row.Scenario, MapcountScheme.TriState);
+                cells.Add(row.Scenario, MapcountScheme.None);
+            }
+
+            return cells;
+        }
+    }
+
     /// <summary>Every swapped-out scenario against every kernel.</summary>
     public static TheoryData<string, CowGeneration> SwappedOutCells
     {
@@ -122,6 +138,37 @@ public sealed class CowSelftestTests
         Assert.Equal(free, machine.FreeFrames);
         Assert.Equal(0, machine.Stats.SwapSlotsInUse);
         machine.CheckInvariants();
+    }
+
+    /// <summary>
+    /// Under the tri-state and with no mapcount every row is as under AnonExclusive: the rule asks no mapcount. What
+    /// changes is what the scenario's end leaves held: a page-cache page eviction cannot tell unmapped, a swap-cache
+    /// page <c>free_swap_cache</c> cannot, each kept until reclaim's exact walk gives it back (CowSelftestCells).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ProposalCells))]
+    public void UnderSeed002sProposalsEveryRowIsAsUnderAnonExclusiveAndOnlyReclaimFreesWhatTheWordKeeps(string scenario, MapcountScheme scheme)
+    {
+        var expected = Table.Single(r => r.Scenario == scenario).AnonExclusive;
+        var cell = CowSelftestCells.RunBasePage(scenario, CowSelftestScenarios.Options(CowGeneration.AnonExclusive, mapcount: scheme));
+
+        Assert.True(cell.Problem is null, $"{scenario} under {scheme}: {cell}");
+        Assert.Equal(expected is null, cell.Outcome!.Passed);
+        if (cell.HeldUntilReclaim is not null)
+        {
+            Assert.True(scenario.Contains("file page", StringComparison.Ordinal) || scenario.EndsWith(CowSelftestScenarios.SwappedOutSuffix, StringComparison.Ordinal),
+                $"{scenario} under {scheme} held '{cell.HeldUntilReclaim}' though it has no page-cache or swap-cache page");
+        }
+    }
+
+    [Theory]
+    [InlineData(MapcountScheme.TriState, "basic COW, file page")]
+    [InlineData(MapcountScheme.None, "basic COW, file page")]
+    [InlineData(MapcountScheme.None, "vmsplice + unmap in child" + CowSelftestScenarios.SwappedOutSuffix)]
+    public void TheProposalsWordKeepsAFrameOrSlotThatPerPageGivesBackAtOnce(MapcountScheme scheme, string scenario)
+    {
+        Assert.Null(CowSelftestCells.RunBasePage(scenario, CowSelftestScenarios.Options(CowGeneration.AnonExclusive)).HeldUntilReclaim);
+        Assert.NotNull(CowSelftestCells.RunBasePage(scenario, CowSelftestScenarios.Options(CowGeneration.AnonExclusive, mapcount: scheme)).HeldUntilReclaim);
     }
 
     /// <summary>
