@@ -96,6 +96,10 @@ public sealed class ZooProposalTests
         Assert.True(ZooProposal.MmIdFolios.RunsAsProposed(estimate));
         Assert.False(ZooProposal.TriStateFolios.RunsAsProposed(estimate));
         Assert.False(ZooProposal.NoMapcountFolios.RunsAsProposed(estimate));
+
+        // engine zoo --proposal runs entry 17's knob-off scenario with per-page mapcounts under seed 002's proposals.
+        Assert.Equal(estimate with { AnonFolioOrder = 1 }, ZooProposal.TriStateFolios.Apply(estimate));
+        Assert.Equal(estimate with { AnonFolioOrder = 1 }, ZooProposal.NoMapcountFolios.Apply(estimate));
         Assert.True(ZooProposal.Folios.RunsAsProposed(options));
         Assert.True(ZooProposal.RuleD.RunsAsProposed(options));
         var entry = BugZooCatalog.Get("reclaim-pinned");

@@ -33,7 +33,8 @@ public enum ZooProposal
     /// <summary>
     /// Seed 002's tri-state mapcount (<see cref="MapcountScheme.TriState"/>) with large anonymous folios of order 1:
     /// Wilcox's proposal, which no kernel shipped. It is meant for the AnonExclusive rule only; an entry whose rule is
-    /// older keeps per-page mapcounts, as under <see cref="MmIdFolios"/>.
+    /// older keeps per-page mapcounts, as under <see cref="MmIdFolios"/>, and so does entry 17's knob-off scenario, whose
+    /// reuse by the per-page estimate needs the count this scheme does not keep.
     /// </summary>
     TriStateFolios,
 
@@ -74,9 +75,10 @@ public static class ZooProposals
     /// <summary>
     /// The scheme a proposal brings in (<see cref="MapcountScheme.PerPage"/> for those that bring none), and whether an
     /// entry whose rule is <paramref name="rule"/> can run under it: the MM-id scheme and seed 002's proposals only
-    /// with the AnonExclusive rule.
+    /// with the AnonExclusive rule, and seed 002's proposals not with <paramref name="reuseByEstimate"/> (entry 17's
+    /// road not taken, which reuses by a count they do not keep).
     /// </summary>
-    public static (MapcountScheme Scheme, bool Applies) MapcountUnder(ZooProposal proposal, CowReuse rule)
+    public static (MapcountScheme Scheme, bool Applies) MapcountUnder(ZooProposal proposal, CowReuse rule, bool reuseByEstimate = false)
     {
         var scheme = proposal switch
         {
@@ -85,7 +87,7 @@ public static class ZooProposals
             ZooProposal.NoMapcountFolios => MapcountScheme.None,
             _ => MapcountScheme.PerPage,
         };
-        return (scheme, scheme == MapcountScheme.PerPage || rule == CowReuse.AnonExclusive);
+        return (scheme, CanRun(scheme, rule, reuseByEstimate));
     }
 
     /// <summary>
@@ -98,7 +100,7 @@ public static class ZooProposals
     public static bool RunsAsProposed(this ZooProposal proposal, MachineOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (!MapcountUnder(proposal, options.CowReuse).Applies)
+        if (!MapcountUnder(proposal, options.CowReuse, options.ReuseLargeFoliosByEstimate).Applies)
         {
             return false;
         }
@@ -140,12 +142,19 @@ public static class ZooProposals
         throw new InvalidOperationException("The scenario returned without building its machine through ZooProposals.Apply.");
     }
 
-    /// <summary>Order-1 folios counted by <paramref name="scheme"/>, or per page when the entry's rule predates it.</summary>
+    /// <summary>
+    /// Order-1 folios counted by <paramref name="scheme"/>, or per page when the entry's rule predates it (or, under seed
+    /// 002's proposals, when it reuses by the per-page estimate: entry 17's knob-off scenario).
+    /// </summary>
     private static MachineOptions WithFolios(MachineOptions options, MapcountScheme scheme) => options with
     {
         AnonFolioOrder = 1,
-        Mapcount = options.CowReuse == CowReuse.AnonExclusive ? scheme : MapcountScheme.PerPage,
+        Mapcount = CanRun(scheme, options.CowReuse, options.ReuseLargeFoliosByEstimate) ? scheme : MapcountScheme.PerPage,
     };
+
+    private static bool CanRun(MapcountScheme scheme, CowReuse rule, bool reuseByEstimate)
+        => scheme == MapcountScheme.PerPage
+            || (rule == CowReuse.AnonExclusive && !(reuseByEstimate && scheme is MapcountScheme.TriState or MapcountScheme.None));
 
     /// <summary>The command-line name (<c>rule-d</c>), or null for <see cref="ZooProposal.None"/>.</summary>
     public static string? NameOf(ZooProposal proposal) => Named.FirstOrDefault(n => n.Proposal == proposal).Name;
