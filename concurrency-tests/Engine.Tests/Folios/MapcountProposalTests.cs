@@ -226,4 +226,38 @@ public sealed class MapcountProposalTests
 
         machine.CheckInvariants();
     }
+
+    [Theory]
+    [InlineData(MapcountScheme.TriState)]
+    [InlineData(MapcountScheme.None)]
+    public void TheCountingWalkFindsAPinnedFoliosPagesInAVmaThatNoLongerCoversItsHead(MapcountScheme scheme)
+    {
+        const int pages = 16;
+        using var machine = NewMachine(scheme, order: 4);
+        using var process = machine.CreateProcess();
+        var address = MapAnon(process, 2 * pages * Page);
+        machine.Cpus[0].Write(process, address, 5);
+        using var pin = machine.Cpus[0].PinUserPages(process, address + (3 * Page), 1, GupFlags.Write | GupFlags.LongTerm);
+
+        // The pin refuses the split: the folio stays large, its head unmapped, its other pages mapped by a VMA that
+        // now starts one page after the head.
+        process.Munmap(address, Page);
+        Assert.Equal(1L, machine.Stats.FolioSplitsRefused);
+        var folio = machine.Inspect().FolioAt(process, address + Page)!.Value;
+        Assert.Equal(pages, folio.Pages);
+
+        machine.Memmap.LockPage(folio.Head);
+        try
+        {
+            Assert.Equal(pages - 1, machine.Rmap.MapCount(folio.Head));
+            Assert.True(machine.Rmap.Mapped(folio.Head));
+        }
+        finally
+        {
+            machine.Memmap.UnlockPage(folio.Head);
+        }
+
+        // Nothing lowered the word: the invariants still find it consistent with the entries.
+        machine.CheckInvariants();
+    }
 }

@@ -59,11 +59,20 @@ internal sealed class Vma(MmStruct mm, ulong start, ulong end, Prot prot, MapFla
     public long LinearPageIndex(ulong address) => PgOff + (long)((address - Start) >> PhysicalMemory.PageShift);
 
     /// <summary>The address at which page <paramref name="index"/> of the mapping would be mapped, or null when outside this VMA (<c>vma_address</c>).</summary>
-    public ulong? AddressOf(long index)
+    public ulong? AddressOf(long index) => AddressOfRange(index, 1);
+
+    /// <summary>
+    /// The address <paramref name="index"/> would have in this VMA if any of the <paramref name="pages"/> pages from it
+    /// lies in the VMA, else null; for a range that begins before the VMA, the address lies below <see cref="Start"/>
+    /// (wrapping below zero: a caller adds whole pages to it and keeps the addresses within the VMA).
+    /// </summary>
+    public ulong? AddressOfRange(long index, int pages)
     {
-        var start = PgOff;
-        var pages = (long)((End - Start) >> PhysicalMemory.PageShift);
-        return index >= start && index < start + pages ? Start + ((ulong)(index - start) << PhysicalMemory.PageShift) : null;
+        var first = PgOff;
+        var count = (long)((End - Start) >> PhysicalMemory.PageShift);
+        return index < first + count && index + pages > first
+            ? unchecked(Start + ((ulong)(index - first) << PhysicalMemory.PageShift))
+            : null;
     }
 
     /// <summary>A copy covering [<paramref name="start"/>, <paramref name="end"/>) of this VMA, in <paramref name="owner"/> (default: the same mm).</summary>

@@ -83,8 +83,9 @@ internal sealed class RmapWalk(Memmap memmap, FileTable files, PageTableSet tabl
     {
         ProtocolEvents.Mark("rmap_walk", "pfn 0x{0:x}: count its mappings by walking the rmap", pfn);
         var head = memmap.Head(pfn);
-        var counter = new MappingCounter(this, head, memmap.IsLarge(pfn) ? memmap.FolioPages : 1, stopAtFirst);
-        Walk(head, ref counter, lockedWalk: true);
+        var pages = memmap.IsLarge(pfn) ? memmap.FolioPages : 1;
+        var counter = new MappingCounter(this, head, pages, stopAtFirst);
+        Walk(head, ref counter, lockedWalk: true, pages);
         if (counter.Found == 0)
         {
             memmap.WalkFoundUnmapped(head);
@@ -142,22 +143,28 @@ internal sealed class RmapWalk(Memmap memmap, FileTable files, PageTableSet tabl
     /// </summary>
     public bool Walk<TVisitor>(long pfn, ref TVisitor visitor)
         where TVisitor : struct, IRmapVisitor
-        => Walk(pfn, ref visitor, lockedWalk: false);
+        => Walk(pfn, ref visitor, lockedWalk: false, pages: 1);
 
-    private bool Walk<TVisitor>(long pfn, ref TVisitor visitor, bool lockedWalk)
+    /// <summary>
+    /// The walk, over every VMA that maps any of the <paramref name="pages"/> pages from <paramref name="pfn"/> (a
+    /// folio's, for a count): a large folio that could not be split at a VMA boundary (a pinned one, at a partial
+    /// munmap or mprotect) may be mapped only in a VMA that does not cover its head, whose address for the head then
+    /// lies below the VMA's start (the visitor skips the pages outside it).
+    /// </summary>
+    private bool Walk<TVisitor>(long pfn, ref TVisitor visitor, bool lockedWalk, int pages)
         where TVisitor : struct, IRmapVisitor
     {
         var index = Atomic.Read(ref memmap.Page(pfn).Index);
         if (memmap.TestFlags(pfn, PageFlags.Anon))
         {
-            return WalkAnon(memmap, pfn, index, ref visitor, lockedWalk);
+            return WalkAnon(memmap, pfn, index, pages, ref visitor, lockedWalk);
         }
 
         var file = files.OfPage(pfn);
         file.Rmap.Lock.EnterRead();
         try
         {
-            return Visit(file.Rmap.Vmas, index, ref visitor);
+            return Visit(file.Rmap.Vmas, index, pages, ref visitor);
         }
         finally
         {
@@ -165,7 +172,7 @@ internal sealed class RmapWalk(Memmap memmap, FileTable files, PageTableSet tabl
         }
     }
 
-    private static bool WalkAnon<TVisitor>(Memmap memmap, long pfn, long index, ref TVisitor visitor, bool lockedWalk)
+    private static bool WalkAnon<TVisitor>(Memmap memmap, long pfn, long index, int pages, ref TVisitor visitor, bool lockedWalk)
         where TVisitor : struct, IRmapVisitor
     {
         // folio_lock_anon_vma_read: the mapping is read without a lock, so check the page is mapped before and after
@@ -180,7 +187,7 @@ internal sealed class RmapWalk(Memmap memmap, FileTable files, PageTableSet tabl
         anonVma.Lock.EnterRead();
         try
         {
-            return (!lockedWalk && !memmap.MaybeMapped(pfn)) || Visit(anonVma.Vmas, index, ref visitor);
+            return (!lockedWalk && !memmap.MaybeMapped(pfn)) || Visit(anonVma.Vmas, index, pages, ref visitor);
         }
         finally
         {
@@ -188,13 +195,13 @@ internal sealed class RmapWalk(Memmap memmap, FileTable files, PageTableSet tabl
         }
     }
 
-    private static bool Visit<TVisitor>(IReadOnlyList<Vma> vmas, long index, ref TVisitor visitor)
+    private static bool Visit<TVisitor>(IReadOnlyList<Vma> vmas, long index, int pages, ref TVisitor visitor)
         where TVisitor : struct, IRmapVisitor
     {
         for (var i = 0; i < vmas.Count; i++)
         {
             var vma = vmas[i];
-            if (vma.AddressOf(index) is { } address && !visitor.Visit(vma, address))
+            if (vma.AddressOfRange(index, pages) is { } address && !visitor.Visit(vma, address))
             {
                 return false;
             }
