@@ -353,6 +353,20 @@ public sealed class CommandLineTests : IDisposable
     }
 
     /// <summary>
+    /// Budgets too small to meet the interleavings a fixed scenario names: those cells proved nothing, the run fails
+    /// (a vacuous pass is no pass) and says which budgets to raise.
+    /// </summary>
+    [Fact]
+    public void MapcountWithBudgetsTooSmallToProveAnythingSaysWhichToRaise()
+    {
+        var (code, output) = Engine("mapcount", "--designs", "per-page", "--seeds", "1", "--budget", "1", "--fixed-iterations", "1", "--race-iterations", "1", "--stress-seconds", "1");
+
+        Assert.True(code == Failed, output);
+        Assert.Contains("with the fix: expected a pass, found a run that proved nothing", output);
+        Assert.Matches(@"\d+ of them proved nothing: the budgets were too small to meet every interleaving \(raise --fixed-iterations, --race-iterations or --stress-seconds\)\.", output);
+    }
+
+    /// <summary>
     /// Memory and swap both full is the settings' fault, not the machine's: the run says so and exits with 2. The command
     /// refuses fewer slots than a working set needs, so this calls the runner itself, with 64 slots for 1,024 pages.
     /// </summary>

@@ -103,6 +103,12 @@ internal static class MapcountRunner
             Console.WriteLine($"  {design.Name}: {result.Check}: expected {Describe(expectations.Expected(design.Name, result.Check))}, found {Describe(result.Outcome)} ({why})");
         }
 
+        var vacuous = differences.Count(d => d.Result.Outcome == CheckOutcome.Vacuous);
+        if (vacuous > 0)
+        {
+            Console.WriteLine($"{vacuous} of them proved nothing: the budgets were too small to meet every interleaving (raise --fixed-iterations, --race-iterations or --stress-seconds).");
+        }
+
         Console.Error.WriteLine($"engine mapcount: {differences.Count} cell(s) differ from the expectations (listed above).");
         return ExitCode.Failed;
     }
